@@ -1,0 +1,38 @@
+# Two commands for a fresh machine with Python 3.11+ and pip: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-browser lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[all]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ttskit demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+test-browser: $(STAMP)
+	bash tests/browser/run.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check ttskit tests benchmarks
+	$(BIN)/ruff format --check ttskit tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/server.py
+	$(BIN)/python benchmarks/client.py
+	$(BIN)/python benchmarks/display.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,345 @@
+"""Audio helpers shared by both sides of the wire.
+
+Plain numpy functions: data first, options keyword-only, the sample rate always explicit.
+Arrays are float32 mono in [-1, 1] unless a name says otherwise (``pcm16``). This module
+imports nothing from ttskit, so the client and the server can both use it.
+
+>>> import numpy as np
+>>> from ttskit import audio
+>>> tone = audio.sine(440.0, duration=0.1, sample_rate=8000)
+>>> data = audio.encode_pcm(tone, encoding="pcm_s16le")
+>>> audio.decode_pcm(data, encoding="pcm_s16le").shape
+(800,)
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "ENCODINGS",
+    "FILE_FORMATS",
+    "WavHeader",
+    "bytes_per_sample",
+    "decode_file",
+    "decode_pcm",
+    "encode_file",
+    "encode_pcm",
+    "first_audible",
+    "parse_wav_header",
+    "resample",
+    "rms_dbfs",
+    "sine",
+    "to_mono",
+    "wav_bytes",
+]
+
+#: Raw PCM encodings of the speech API (``response_encoding``).
+ENCODINGS = ("pcm_f32le", "pcm_s16le", "pcm_mulaw", "pcm_alaw")
+#: Container formats written through soundfile, by ``response_format`` / file suffix.
+FILE_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
+
+_BYTES_PER_SAMPLE = {"pcm_f32le": 4, "pcm_s16le": 2, "pcm_mulaw": 1, "pcm_alaw": 1}
+
+
+def _check_encoding(encoding: str) -> None:
+    if encoding not in _BYTES_PER_SAMPLE:
+        raise ValueError(f"unknown PCM encoding {encoding!r}; expected one of {ENCODINGS}")
+
+
+def bytes_per_sample(encoding: str) -> int:
+    """Bytes one mono sample takes in ``encoding`` (``pcm_s16le`` -> 2)."""
+    _check_encoding(encoding)
+    return _BYTES_PER_SAMPLE[encoding]
+
+
+# --- G.711 mu-law and A-law --------------------------------------------------------------
+# Decoding goes through 256-entry tables built once from the ITU-T G.711 definitions;
+# encoding is vectorised with the same segment arithmetic.
+
+
+def _mulaw_table() -> np.ndarray:
+    codes = ~np.arange(256, dtype=np.int32) & 0xFF
+    sign = codes & 0x80
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
+
+
+def _alaw_table() -> np.ndarray:
+    codes = np.arange(256, dtype=np.int32) ^ 0x55
+    sign = codes & 0x80
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = np.where(
+        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << (exponent - 1)
+    )
+    return np.where(sign != 0, magnitude, -magnitude).astype(np.int16)
+
+
+_MULAW_DECODE = _mulaw_table()
+_ALAW_DECODE = _alaw_table()
+
+
+_MULAW_SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
+_ALAW_SEGMENT_ENDS = np.array([0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF])
+
+
+def _mulaw_encode(pcm16: np.ndarray) -> np.ndarray:
+    x = pcm16.astype(np.int32) >> 2  # G.711 mu-law works on 14-bit samples
+    mask = np.where(x < 0, 0x7F, 0xFF)
+    magnitude = np.minimum(np.abs(x), 8159) + 33
+    segment = np.searchsorted(_MULAW_SEGMENT_ENDS, magnitude)
+    code = (segment << 4) | ((magnitude >> (segment + 1)) & 0x0F)
+    return ((np.where(segment >= 8, 0x7F, code) ^ mask) & 0xFF).astype(np.uint8)
+
+
+def _alaw_encode(pcm16: np.ndarray) -> np.ndarray:
+    x = pcm16.astype(np.int32) >> 3  # G.711 A-law works on 13-bit samples
+    mask = np.where(x >= 0, 0xD5, 0x55)
+    magnitude = np.where(x >= 0, x, -x - 1)
+    segment = np.searchsorted(_ALAW_SEGMENT_ENDS, magnitude)
+    shift = np.where(segment < 2, 1, segment)
+    code = (segment << 4) | ((magnitude >> shift) & 0x0F)
+    return ((np.where(segment >= 8, 0x7F, code) ^ mask) & 0xFF).astype(np.uint8)
+
+
+# --- raw PCM -------------------------------------------------------------------------------
+
+
+def _to_pcm16(audio: np.ndarray) -> np.ndarray:
+    clipped = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    return np.round(clipped * 32767.0).astype("<i2")
+
+
+def encode_pcm(audio: np.ndarray, *, encoding: str = "pcm_s16le") -> bytes:
+    """Encode float audio as headerless mono PCM.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n,)
+        Float samples in [-1, 1]; values outside are clipped.
+    encoding : {"pcm_f32le", "pcm_s16le", "pcm_mulaw", "pcm_alaw"}
+
+    Returns
+    -------
+    bytes
+        ``n * bytes_per_sample(encoding)`` bytes.
+    """
+    _check_encoding(encoding)
+    if encoding == "pcm_f32le":
+        return np.clip(np.asarray(audio, dtype="<f4"), -1.0, 1.0).tobytes()
+    pcm16 = _to_pcm16(audio)
+    if encoding == "pcm_s16le":
+        return pcm16.tobytes()
+    if encoding == "pcm_mulaw":
+        return _mulaw_encode(pcm16).tobytes()
+    return _alaw_encode(pcm16).tobytes()
+
+
+def decode_pcm(data: bytes | bytearray | memoryview, *, encoding: str = "pcm_s16le") -> np.ndarray:
+    """Decode headerless mono PCM to float32 in [-1, 1].
+
+    Parameters
+    ----------
+    data : bytes
+        A whole number of samples; a trailing partial sample raises ``ValueError``.
+    encoding : {"pcm_f32le", "pcm_s16le", "pcm_mulaw", "pcm_alaw"}
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32
+    """
+    width = bytes_per_sample(encoding)
+    if len(data) % width:
+        raise ValueError(
+            f"{len(data)} bytes is not a whole number of {encoding} samples ({width} bytes each)"
+        )
+    if encoding == "pcm_f32le":
+        return np.frombuffer(data, dtype="<f4").astype(np.float32, copy=True)
+    if encoding == "pcm_s16le":
+        return np.frombuffer(data, dtype="<i2").astype(np.float32) * np.float32(1 / 32768)
+    codes = np.frombuffer(data, dtype=np.uint8)
+    table = _MULAW_DECODE if encoding == "pcm_mulaw" else _ALAW_DECODE
+    return table[codes].astype(np.float32) * np.float32(1 / 32768)
+
+
+# --- WAV headers (including streamed WAV with unknown sizes) ------------------------------
+
+
+@dataclass(frozen=True)
+class WavHeader:
+    """What a RIFF/WAVE header says about the PCM that follows it."""
+
+    header_size: int  #: bytes before the first sample
+    sample_rate: int
+    channels: int
+    encoding: str  #: one of ENCODINGS
+    data_size: int | None  #: None when the stream did not know it (0 or 0xFFFFFFFF)
+
+
+_WAV_FORMATS = {(1, 16): "pcm_s16le", (3, 32): "pcm_f32le", (7, 8): "pcm_mulaw", (6, 8): "pcm_alaw"}
+
+
+def parse_wav_header(data: bytes) -> WavHeader | None:
+    """Parse a WAV header from the first bytes of a file or stream.
+
+    Returns ``None`` while ``data`` is too short to hold the whole header, so a streaming
+    reader can call it again with more bytes. Sizes of 0 or 0xFFFFFFFF (streamed WAV) are
+    reported as an unknown ``data_size``.
+
+    Raises
+    ------
+    ValueError
+        If the bytes are not a WAV file, or hold a sample format this module cannot decode.
+    """
+    if len(data) < 12:
+        return None
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError(f"not a WAV stream (starts with {bytes(data[:12])!r})")
+    offset = 12
+    fmt: tuple[int, int, int, int] | None = None
+    while True:
+        if len(data) < offset + 8:
+            return None
+        chunk_id = bytes(data[offset : offset + 4])
+        (chunk_size,) = struct.unpack("<I", data[offset + 4 : offset + 8])
+        body = offset + 8
+        if chunk_id == b"data":
+            if fmt is None:
+                raise ValueError("WAV stream has a data chunk before its fmt chunk")
+            audio_format, channels, sample_rate, bits = fmt
+            encoding = _WAV_FORMATS.get((audio_format, bits))
+            if encoding is None:
+                raise ValueError(f"unsupported WAV sample format {audio_format} at {bits} bits")
+            unknown = chunk_size in (0, 0xFFFFFFFF)
+            return WavHeader(body, sample_rate, channels, encoding, None if unknown else chunk_size)
+        if len(data) < body + chunk_size:
+            return None
+        if chunk_id == b"fmt ":
+            audio_format, channels, sample_rate = struct.unpack("<HHI", data[body : body + 8])
+            (bits,) = struct.unpack("<H", data[body + 14 : body + 16])
+            if audio_format == 0xFFFE and chunk_size >= 40:  # WAVE_FORMAT_EXTENSIBLE
+                (audio_format,) = struct.unpack("<H", data[body + 24 : body + 26])
+            fmt = (audio_format, channels, sample_rate, bits)
+        offset = body + chunk_size + (chunk_size & 1)
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+def encode_file(
+    audio: np.ndarray, *, sample_rate: int, format: str = "wav", subtype: str | None = None
+) -> bytes:
+    """Encode audio as a wav, flac, mp3 or ogg file's bytes through soundfile.
+
+    ``subtype`` is soundfile's (``"PCM_16"``, ``"FLOAT"``, ...); each format's default
+    is used when it is None (16-bit PCM for wav and flac).
+    """
+    key = format.lower().lstrip(".")
+    if key not in FILE_FORMATS:
+        raise ValueError(f"unknown audio file format {format!r}; expected one of {list(FILE_FORMATS)}")
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    if subtype is None and key in ("wav", "flac"):
+        subtype = "PCM_16"
+    samples = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    sf.write(buffer, samples, int(sample_rate), format=FILE_FORMATS[key], subtype=subtype)
+    return buffer.getvalue()
+
+
+def wav_bytes(audio: np.ndarray, *, sample_rate: int, subtype: str = "PCM_16") -> bytes:
+    """A complete WAV file's bytes (16-bit PCM unless ``subtype`` says otherwise)."""
+    return encode_file(audio, sample_rate=sample_rate, format="wav", subtype=subtype)
+
+
+def decode_file(data: bytes) -> tuple[np.ndarray, int]:
+    """Decode a wav, flac, mp3 or ogg file's bytes to float32 mono and its sample rate.
+
+    Streamed WAV whose size fields are 0 or 0xFFFFFFFF, which libsndfile refuses, is decoded
+    from its header. Multichannel audio is averaged to mono.
+    """
+    raw = bytes(data)
+    if raw[:4] == b"RIFF":
+        header = parse_wav_header(raw)
+        if header is None:
+            raise ValueError(f"truncated WAV header ({len(raw)} bytes)")
+        if header.data_size is None or header.header_size + header.data_size > len(raw):
+            body = raw[header.header_size :]
+            width = bytes_per_sample(header.encoding) * header.channels
+            body = body[: len(body) - len(body) % width]
+            samples = decode_pcm(body, encoding=header.encoding)
+            return to_mono(samples.reshape(-1, header.channels)), header.sample_rate
+    import soundfile as sf
+
+    samples, sample_rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+    return to_mono(samples), int(sample_rate)
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """Average a (n, channels) array to float32 mono; a mono array passes through."""
+    array = np.asarray(audio, dtype=np.float32)
+    if array.ndim == 1:
+        return array
+    if array.ndim != 2:
+        raise ValueError(f"expected audio of shape (n,) or (n, channels), got {array.shape}")
+    return array[:, 0].copy() if array.shape[1] == 1 else array.mean(axis=1, dtype=np.float32)
+
+
+# --- resampling and levels -------------------------------------------------------------------
+
+
+def resample(audio: np.ndarray, *, orig_sr: int, target_sr: int, quality: str = "HQ") -> np.ndarray:
+    """Resample mono float audio with soxr (``pip install soxr``)."""
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
+    samples = np.asarray(audio, dtype=np.float32)
+    if orig_sr == target_sr or samples.size == 0:
+        return samples
+    try:
+        import soxr
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("resampling needs soxr: pip install 'ttskit[server]'") from exc
+    return soxr.resample(samples, orig_sr, target_sr, quality=quality).astype(np.float32, copy=False)
+
+
+def rms_dbfs(audio: np.ndarray) -> float:
+    """Root-mean-square level in dB relative to full scale (-inf for silence)."""
+    samples = np.asarray(audio, dtype=np.float64)
+    if samples.size == 0:
+        return float("-inf")
+    power = float(np.mean(samples * samples))
+    return 10.0 * np.log10(power) if power > 0 else float("-inf")
+
+
+def first_audible(
+    audio: np.ndarray, *, sample_rate: int, threshold_db: float = -40.0, frame_s: float = 0.01
+) -> int | None:
+    """Index of the first sample of the first frame louder than ``threshold_db`` dBFS.
+
+    Frames are ``frame_s`` long; returns None if no frame rises above the threshold.
+    """
+    samples = np.asarray(audio, dtype=np.float32)
+    frame = max(1, int(round(frame_s * sample_rate)))
+    n_frames = -(-samples.size // frame)
+    if n_frames == 0:
+        return None
+    padded = np.zeros(n_frames * frame, dtype=np.float32)
+    padded[: samples.size] = samples
+    power = np.mean(padded.reshape(n_frames, frame).astype(np.float64) ** 2, axis=1)
+    loud = np.flatnonzero(power > 10.0 ** (threshold_db / 10.0))
+    return int(loud[0] * frame) if loud.size else None
+
+
+def sine(
+    frequency: float, *, duration: float, sample_rate: int, amplitude: float = 0.5
+) -> np.ndarray:
+    """A float32 sine tone, for examples and tests."""
+    t = np.arange(int(round(duration * sample_rate)), dtype=np.float64) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)

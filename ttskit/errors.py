@@ -1,0 +1,191 @@
+"""Exceptions raised by ttskit.
+
+Every error ttskit raises on purpose derives from ``TTSKitError``::
+
+    TTSKitError
+    ├── ConfigurationError      a missing key, a bad base URL, an extra not installed
+    ├── InvalidArgument         (also ValueError) a bad argument, caught before any request
+    ├── TransportError          the request did not get an answer
+    │   ├── ConnectError        could not connect
+    │   └── TimeoutError        connected, but no answer in time
+    ├── APIError                the server answered with an error body
+    │   ├── BadRequestError         400
+    │   ├── AuthenticationError     401
+    │   ├── PaymentRequiredError    402
+    │   ├── NotFoundError           404
+    │   ├── RateLimitError          429
+    │   ├── InternalServerError     500
+    │   └── ServiceUnavailableError 503
+    ├── ProtocolError           the answer did not follow the wire contract
+    ├── StreamInterrupted       a stream ended early; ``.partial`` holds the Speech so far
+    └── StreamConsumedError     a stream was read twice
+
+Errors from requests, websockets and the OS are translated where ttskit calls them and
+chained with ``raise ... from exc``. Messages never contain an API key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConnectError",
+    "InternalServerError",
+    "InvalidArgument",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "ProtocolError",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "StreamConsumedError",
+    "StreamInterrupted",
+    "TTSKitError",
+    "TimeoutError",
+    "TransportError",
+    "api_error_for_status",
+]
+
+
+class TTSKitError(Exception):
+    """Base of every error ttskit raises on purpose."""
+
+
+class ConfigurationError(TTSKitError):
+    """ttskit is not set up for what was asked (a key, an endpoint, an optional extra)."""
+
+
+class InvalidArgument(TTSKitError, ValueError):
+    """An argument is wrong; the message quotes it and says what is accepted."""
+
+
+class TransportError(TTSKitError):
+    """The request got no answer from the server."""
+
+
+class ConnectError(TransportError):
+    """Could not connect to the endpoint."""
+
+
+class TimeoutError(TransportError):  # noqa: A001 - shadows the builtin inside ttskit.errors only
+    """The server did not answer within the timeout."""
+
+
+class ProtocolError(TTSKitError):
+    """The server's answer did not follow the speech API's wire contract."""
+
+
+class StreamConsumedError(TTSKitError):
+    """A SpeechStream was iterated after it had been read or closed."""
+
+
+class StreamInterrupted(TTSKitError):
+    """A stream ended before it was complete.
+
+    ``partial`` is the ``Speech`` assembled from everything received before the cut, and
+    ``__cause__`` the underlying error.
+    """
+
+    def __init__(self, message: str, *, partial: Any = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class APIError(TTSKitError):
+    """The server answered with an error status and (usually) the error body.
+
+    Attributes
+    ----------
+    status_code : int
+    message : str
+        The body's ``error.message``, or the response text when there is no JSON body.
+    type, code, param : str or None
+        The body's ``error.type``, ``error.code`` and ``error.param``.
+    request_id : str or None
+        The ``x-request-id`` (or similar) response header, for support requests.
+    body : dict or None
+        The parsed JSON error body.
+    retry_after : float or None
+        Seconds the server asked the client to wait, when it said so.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        body: dict | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.type = type
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+        self.body = body
+        self.retry_after = retry_after
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        details = [f"HTTP {self.status_code}"]
+        if self.code:
+            details.append(f"code={self.code}")
+        if self.param:
+            details.append(f"param={self.param}")
+        if self.request_id:
+            details.append(f"request_id={self.request_id}")
+        return f"{self.message} ({', '.join(details)})"
+
+
+class BadRequestError(APIError):
+    """400: the request was malformed or had an invalid value."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing or wrong."""
+
+
+class PaymentRequiredError(APIError):
+    """402: the account is out of credit."""
+
+
+class NotFoundError(APIError):
+    """404: unknown model or path."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; ``retry_after`` says how long to wait when known."""
+
+
+class InternalServerError(APIError):
+    """500: the server failed."""
+
+
+class ServiceUnavailableError(APIError):
+    """503: the server is overloaded or down for now."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    404: NotFoundError,
+    429: RateLimitError,
+    500: InternalServerError,
+    503: ServiceUnavailableError,
+}
+
+
+def api_error_for_status(status_code: int) -> type[APIError]:
+    """The APIError subclass for an HTTP status (APIError itself for others)."""
+    if status_code in _BY_STATUS:
+        return _BY_STATUS[status_code]
+    return InternalServerError if status_code >= 500 else APIError

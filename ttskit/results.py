@@ -1,0 +1,308 @@
+"""Results every layer shares: ``Speech`` and its ``Timing``.
+
+A ``Speech`` is audio (float32 mono in [-1, 1]) with its sample rate, word timestamps as a
+DataFrame, what was asked for, which endpoint answered, and when each part arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import audio as _audio
+
+__all__ = ["CHUNK_COLUMNS", "WORD_COLUMNS", "Speech", "Timing", "empty_words", "words_frame"]
+
+WORD_COLUMNS = ["word", "start", "end"]
+CHUNK_COLUMNS = ["arrival_s", "n_samples", "audio_start_s"]
+
+
+def empty_words() -> pd.DataFrame:
+    """An empty word table with the standard columns and dtypes."""
+    return pd.DataFrame(
+        {
+            "word": pd.Series([], dtype=object),
+            "start": pd.Series([], dtype=float),
+            "end": pd.Series([], dtype=float),
+        }
+    )
+
+
+def words_frame(
+    words: Sequence[str], starts: Sequence[float], ends: Sequence[float], *, offset: float = 0.0
+) -> pd.DataFrame:
+    """Word table from parallel lists, shifted by ``offset`` seconds."""
+    if not (len(words) == len(starts) == len(ends)):
+        raise ValueError(
+            f"word timestamps disagree in length: {len(words)} words, "
+            f"{len(starts)} starts, {len(ends)} ends"
+        )
+    if not len(words):
+        return empty_words()
+    return pd.DataFrame(
+        {
+            "word": pd.Series(list(words), dtype=object),
+            "start": np.asarray(starts, dtype=float) + offset,
+            "end": np.asarray(ends, dtype=float) + offset,
+        }
+    )
+
+
+def _empty_chunks() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "arrival_s": pd.Series([], dtype=float),
+            "n_samples": pd.Series([], dtype="int64"),
+            "audio_start_s": pd.Series([], dtype=float),
+        }
+    )
+
+
+@dataclass
+class Timing:
+    """When each part of an answer arrived, in seconds since the request was started.
+
+    Attributes
+    ----------
+    headers_s : float or None
+        Response headers received.
+    first_byte_s : float or None
+        First byte of the body received.
+    first_audio_s : float or None
+        First audio sample decoded: "TTFB" as TTS users mean it.
+    first_audible_s : float or None
+        Arrival of the first chunk whose audio rises above the silence threshold.
+    done_s : float or None
+        The answer was complete.
+    chunks : pandas.DataFrame
+        One row per audio chunk: ``arrival_s``, ``n_samples``, ``audio_start_s``.
+    sample_rate : int
+        Sample rate of the chunks' audio, to turn samples into seconds.
+    """
+
+    headers_s: float | None = None
+    first_byte_s: float | None = None
+    first_audio_s: float | None = None
+    first_audible_s: float | None = None
+    done_s: float | None = None
+    chunks: pd.DataFrame = field(default_factory=_empty_chunks)
+    sample_rate: int = 0
+
+    @property
+    def ttfb(self) -> float | None:
+        """Alias of ``first_audio_s``."""
+        return self.first_audio_s
+
+    @property
+    def audio_duration_s(self) -> float:
+        """Seconds of audio received."""
+        if not self.sample_rate or self.chunks.empty:
+            return 0.0
+        return float(self.chunks["n_samples"].sum()) / self.sample_rate
+
+    @property
+    def real_time_factor(self) -> float:
+        """Wall time to produce the audio divided by its duration (below 1: faster than real time)."""
+        duration = self.audio_duration_s
+        if not duration or self.done_s is None:
+            return math.nan
+        return self.done_s / duration
+
+    @property
+    def audio_per_second(self) -> float:
+        """Audio seconds delivered per wall-clock second (the inverse of the real-time factor)."""
+        rtf = self.real_time_factor
+        return math.nan if not rtf or math.isnan(rtf) else 1.0 / rtf
+
+    def stalls(self, start_buffer_s: float = 0.0) -> pd.DataFrame:
+        """The underruns a player would hit.
+
+        The player starts once ``start_buffer_s`` seconds of audio have arrived (or the
+        stream ended) and plays in real time; whenever the next chunk arrives after the
+        moment it was due, playback stalls until it arrives.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per stall: ``at_s`` (wall time the player ran dry), ``duration_s``,
+            ``audio_s`` (position in the audio where it happened). Empty when playback is
+            smooth.
+        """
+        columns = ["at_s", "duration_s", "audio_s"]
+        if self.chunks.empty or not self.sample_rate:
+            return pd.DataFrame({c: pd.Series([], dtype=float) for c in columns})
+        arrival = self.chunks["arrival_s"].to_numpy(dtype=float)
+        start = self.chunks["audio_start_s"].to_numpy(dtype=float)
+        length = self.chunks["n_samples"].to_numpy(dtype=float) / self.sample_rate
+        buffered = start + length
+        ready = np.flatnonzero(buffered >= start_buffer_s - 1e-9)
+        first = int(ready[0]) if ready.size else len(arrival) - 1
+        play_start = arrival[first]
+        rows = []
+        delay = 0.0  # stall time accumulated so far
+        for i in range(first + 1, len(arrival)):
+            due = play_start + start[i] + delay
+            if arrival[i] > due + 1e-9:
+                rows.append((due, arrival[i] - due, start[i]))
+                delay += arrival[i] - due
+        return pd.DataFrame(rows, columns=columns).astype(float)
+
+    def summary(self) -> dict[str, float | None]:
+        """The headline numbers as a flat dict (for DataFrames of many requests)."""
+        return {
+            "headers_s": self.headers_s,
+            "first_byte_s": self.first_byte_s,
+            "first_audio_s": self.first_audio_s,
+            "first_audible_s": self.first_audible_s,
+            "done_s": self.done_s,
+            "audio_s": self.audio_duration_s,
+            "real_time_factor": self.real_time_factor,
+            "n_chunks": len(self.chunks),
+        }
+
+    def __repr__(self) -> str:
+        def fmt(value: float | None) -> str:
+            return "None" if value is None else f"{value * 1000:.1f}ms"
+
+        return (
+            f"Timing(first_audio={fmt(self.first_audio_s)}, done={fmt(self.done_s)}, "
+            f"chunks={len(self.chunks)}, audio={self.audio_duration_s:.2f}s)"
+        )
+
+
+@dataclass
+class Speech:
+    """Synthesized speech: audio, its word timestamps, and how it was made.
+
+    Attributes
+    ----------
+    audio : np.ndarray, shape (n,), float32
+        Mono samples in [-1, 1].
+    sample_rate : int
+    words : pandas.DataFrame
+        Columns ``word``, ``start``, ``end`` in seconds; empty with those columns when the
+        answer had no alignment.
+    text, model, voice : str
+        What was asked for.
+    endpoint : str
+        Base URL of the server that answered.
+    timing : Timing
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    words: pd.DataFrame = field(default_factory=empty_words)
+    text: str = ""
+    model: str = ""
+    voice: str = ""
+    endpoint: str = ""
+    timing: Timing = field(default_factory=Timing)
+
+    def __post_init__(self) -> None:
+        self.audio = np.asarray(self.audio, dtype=np.float32)
+        if self.audio.ndim != 1:
+            raise ValueError(f"Speech audio must be mono with shape (n,), got {self.audio.shape}")
+        if int(self.sample_rate) <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate!r}")
+        self.sample_rate = int(self.sample_rate)
+        if self.words is None:
+            self.words = empty_words()
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio."""
+        return len(self.audio) / self.sample_rate
+
+    # --- slicing --------------------------------------------------------------------------
+
+    def segment(self, start: float, end: float | None = None) -> Speech:
+        """The audio between ``start`` and ``end`` seconds, with the words inside it.
+
+        Word times in the result are relative to ``start``.
+        """
+        end = self.duration if end is None else end
+        if not 0 <= start <= end:
+            raise ValueError(f"segment needs 0 <= start <= end, got start={start!r}, end={end!r}")
+        first = int(round(start * self.sample_rate))
+        last = int(round(min(end, self.duration) * self.sample_rate))
+        inside = self.words[(self.words["start"] >= start - 1e-9) & (self.words["end"] <= end + 1e-9)]
+        words = inside.assign(start=inside["start"] - start, end=inside["end"] - start)
+        return replace(
+            self,
+            audio=self.audio[first:last].copy(),
+            words=words.reset_index(drop=True),
+            text=" ".join(words["word"]),
+            timing=Timing(sample_rate=self.sample_rate),
+        )
+
+    def word(self, key: int | str) -> Speech:
+        """The audio of one word, by position in ``words`` or by its text (first match)."""
+        if self.words.empty:
+            raise LookupError("this Speech has no word timestamps; request it with alignment='word'")
+        if isinstance(key, str):
+            matches = np.flatnonzero(self.words["word"].str.casefold() == key.casefold())
+            if not matches.size:
+                raise KeyError(f"word {key!r} is not in this Speech")
+            index = int(matches[0])
+        else:
+            index = int(key)
+        row = self.words.iloc[index]
+        return self.segment(float(row["start"]), float(row["end"]))
+
+    # --- files ----------------------------------------------------------------------------
+
+    def to_wav_bytes(self, *, subtype: str = "PCM_16") -> bytes:
+        """The audio as a complete WAV file's bytes."""
+        return _audio.wav_bytes(self.audio, sample_rate=self.sample_rate, subtype=subtype)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the audio to ``path``; the suffix picks the format (wav, flac, mp3, ogg)."""
+        target = Path(path)
+        suffix = target.suffix.lower().lstrip(".")
+        if suffix not in _audio.FILE_FORMATS:
+            raise ValueError(
+                f"cannot tell the audio format of {str(target)!r}: use one of "
+                + ", ".join(f".{s}" for s in _audio.FILE_FORMATS)
+            )
+        data = _audio.encode_file(self.audio, sample_rate=self.sample_rate, format=suffix)
+        target.write_bytes(data)
+        return target
+
+    # --- display --------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        ttfb = self.timing.first_audio_s
+        parts = [
+            f"{self.duration:.2f}s @ {self.sample_rate} Hz",
+            f"{len(self.words)} words",
+        ]
+        if self.voice:
+            parts.append(f"voice={self.voice!r}")
+        if self.model:
+            parts.append(f"model={self.model!r}")
+        if ttfb is not None:
+            parts.append(f"ttfb={ttfb * 1000:.0f}ms")
+        return f"Speech({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from .display import speech_html
+
+        return speech_html(self)
+
+    def __eq__(self, other: Any) -> bool:
+        if not isinstance(other, Speech):
+            return NotImplemented
+        return (
+            self.sample_rate == other.sample_rate
+            and np.array_equal(self.audio, other.audio)
+            and self.words.equals(other.words)
+            and (self.text, self.model, self.voice) == (other.text, other.model, other.voice)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
