@@ -17,7 +17,16 @@ import pandas as pd
 
 from . import audio as _audio
 
-__all__ = ["CHUNK_COLUMNS", "WORD_COLUMNS", "Speech", "Timing", "empty_words", "words_frame"]
+__all__ = [
+    "CHUNK_COLUMNS",
+    "WORD_COLUMNS",
+    "AudioChunk",
+    "Speech",
+    "Timing",
+    "WordTimestamps",
+    "empty_words",
+    "words_frame",
+]
 
 WORD_COLUMNS = ["word", "start", "end"]
 CHUNK_COLUMNS = ["arrival_s", "n_samples", "audio_start_s"]
@@ -306,3 +315,46 @@ class Speech:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+# --- stream events ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of streamed audio as it arrived.
+
+    ``audio`` is float32 mono at ``sample_rate``; ``arrival_s`` is seconds since the
+    request started (when its bytes were read off the socket, before decoding);
+    ``audio_start_s`` is where the chunk starts within the whole answer's audio.
+    ``item_id`` names the synthesized item it belongs to, when the server said so.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    arrival_s: float
+    audio_start_s: float
+    item_id: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    def __repr__(self) -> str:
+        return (
+            f"AudioChunk({self.duration * 1000:.0f}ms at {self.audio_start_s:.3f}s, "
+            f"arrived {self.arrival_s * 1000:.1f}ms)"
+        )
+
+
+@dataclass(frozen=True)
+class WordTimestamps:
+    """Word timestamps as they arrived; ``words`` times are seconds from the start of the
+    whole answer's audio (columns ``word``, ``start``, ``end``)."""
+
+    words: pd.DataFrame
+    arrival_s: float
+    item_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"WordTimestamps({len(self.words)} words, arrived {self.arrival_s * 1000:.1f}ms)"

@@ -1,0 +1,75 @@
+"""Text helpers the engines and the server share: words and sentences of an input text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = ["TextWord", "sentence_end", "split_sentences", "split_words"]
+
+
+@dataclass(frozen=True)
+class TextWord:
+    """A word of the input: its text and its character span ``[start, end)``."""
+
+    text: str
+    start: int
+    end: int
+
+
+def _is_edge_punctuation(char: str) -> bool:
+    return unicodedata.category(char).startswith("P")
+
+
+def split_words(text: str) -> list[TextWord]:
+    """The words of ``text`` as a listener would count them.
+
+    A word is a whitespace-separated token that holds at least one letter or digit, with
+    leading and trailing punctuation removed: ``"(Hello, world!)"`` gives ``Hello`` and
+    ``world``; ``"3.14"`` and ``"don't"`` stay whole; a lone emoji or dash is no word.
+    """
+    words = []
+    for match in re.finditer(r"\S+", text):
+        token, start, end = match.group(), match.start(), match.end()
+        if not any(ch.isalnum() for ch in token):
+            continue
+        while _is_edge_punctuation(text[start]):
+            start += 1
+        while _is_edge_punctuation(text[end - 1]):
+            end -= 1
+        words.append(TextWord(text[start:end], start, end))
+    return words
+
+
+# A sentence ends at ., ! or ? (possibly repeated, possibly followed by closing quotes or
+# brackets) and then whitespace, or at the end of the text. A dot inside a number ("3.14")
+# or between letters ("e.g") is no end because no whitespace follows it.
+_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)")
+
+
+def sentence_end(text: str) -> int | None:
+    """Index just past the first complete sentence in ``text``, or None if there is none.
+
+    A sentence is complete once its terminator is followed by whitespace, so a streamed
+    buffer ``"Hello world."`` is not yet known to be complete, but ``"Hello world. "`` is.
+    """
+    for match in _SENTENCE_END.finditer(text):
+        if match.end() < len(text):
+            return match.end()
+    return None
+
+
+def split_sentences(text: str) -> list[str]:
+    """``text`` cut into sentences, whitespace trimmed, empty pieces dropped."""
+    sentences = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        piece = text[start : match.end()].strip()
+        if piece:
+            sentences.append(piece)
+        start = match.end()
+    rest = text[start:].strip()
+    if rest:
+        sentences.append(rest)
+    return sentences
