@@ -48,15 +48,34 @@ def split_words(text: str) -> list[TextWord]:
 _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)")
 
 
+# Titles and Latin abbreviations whose dot does not end a sentence ("Dr. Smith", "e.g. this").
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs no mt ft e.g i.e cf approx dept est fig inc ltd co".split()
+)
+
+
+def _ends_sentence(text: str, match: re.Match[str]) -> bool:
+    if match.group()[0] != ".":
+        return True
+    token = text[: match.start() + 1].rsplit(None, 1)[-1].lstrip("(\"'\u201c\u2018").lower()
+    word = token.rstrip(".")
+    # A single letter before a dot is an initial ("J. Smith") or part of "U.S." style names.
+    return word not in _ABBREVIATIONS and not (len(word) == 1 and word.isalpha())
+
+
+def _sentence_ends(text: str) -> list[int]:
+    return [m.end() for m in _SENTENCE_END.finditer(text) if _ends_sentence(text, m)]
+
+
 def sentence_end(text: str) -> int | None:
     """Index just past the first complete sentence in ``text``, or None if there is none.
 
     A sentence is complete once its terminator is followed by whitespace, so a streamed
     buffer ``"Hello world."`` is not yet known to be complete, but ``"Hello world. "`` is.
     """
-    for match in _SENTENCE_END.finditer(text):
-        if match.end() < len(text):
-            return match.end()
+    for end in _sentence_ends(text):
+        if end < len(text):
+            return end
     return None
 
 
@@ -64,11 +83,11 @@ def split_sentences(text: str) -> list[str]:
     """``text`` cut into sentences, whitespace trimmed, empty pieces dropped."""
     sentences = []
     start = 0
-    for match in _SENTENCE_END.finditer(text):
-        piece = text[start : match.end()].strip()
+    for end in _sentence_ends(text):
+        piece = text[start:end].strip()
         if piece:
             sentences.append(piece)
-        start = match.end()
+        start = end
     rest = text[start:].strip()
     if rest:
         sentences.append(rest)
