@@ -18,8 +18,9 @@ to which of piper's sentences.
 Example
 -------
 >>> engine = PiperEngine(threads=1)  # doctest: +SKIP
->>> [segment.words for segment in engine.synthesize("Hello world.", voice="joe")]  # doctest: +SKIP
-[[Word(text='Hello', start=0.05, end=0.41), Word(text='world', start=0.41, end=0.93)]]
+>>> [segment] = engine.synthesize("One of the best.", voice="joe")  # doctest: +SKIP
+>>> [word.text for word in segment.words]  # doctest: +SKIP
+['One', 'of', 'the', 'best']
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import os
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,14 @@ class PiperEngine:
         ``"piper"``.
     sample_rate : int
         22050, from the voice's config.
+    threads : int or None
+        As given.
+    cache_dir : Path
+        Where the patched model is kept.
+    has_alignment : bool
+        Whether the model reports phoneme durations; False only when it could not be
+        patched, and then words are spread over each sentence in proportion to their
+        phonemes.
 
     Examples
     --------
@@ -124,7 +133,6 @@ class PiperEngine:
             model, sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._voice = PiperVoice(session=session, config=config)
-        #: whether the model reports phoneme durations (False only if patching failed)
         self.has_alignment = len(session.get_outputs()) > 1
 
     def __repr__(self) -> str:
@@ -239,7 +247,7 @@ def _aligned_model(source: Path, cache_dir: Path) -> str | bytes:
     if cached.is_file():
         return str(cached)
 
-    import onnx  # only the first start needs it, and it is slow to import
+    import onnx  # only patching needs it
     from piper.patch_voice_with_alignment import add_alignment_output
 
     model = onnx.load(str(source))
@@ -278,7 +286,7 @@ def _is_punctuation_or_space(char: str) -> bool:
 
 
 def _phoneme_bounds(
-    phonemes: Sequence[str], id_map: dict[str, Sequence[int]], id_samples: np.ndarray
+    phonemes: Sequence[str], id_map: Mapping[str, Sequence[int]], id_samples: np.ndarray
 ) -> np.ndarray | None:
     """``(start, end)`` sample of each phoneme, from the samples of each phoneme id.
 
