@@ -1,0 +1,294 @@
+"""Plots are checked for what they draw: spans, labels, points, stalls, lines per group."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
+
+from ttskit import audio, plot  # noqa: E402
+from ttskit.errors import InvalidArgument  # noqa: E402
+from ttskit.results import Speech, Timing, words_frame  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def make_speech(duration: float, *, sample_rate: int = 16000, n_words: int = 4) -> Speech:
+    slot = duration / n_words
+    starts = np.arange(n_words) * slot
+    return Speech(
+        audio.sine(1000.0, duration=duration, sample_rate=sample_rate),
+        sample_rate,
+        words=words_frame([f"w{i}" for i in range(n_words)], starts, starts + 0.8 * slot),
+    )
+
+
+def word_spans(ax) -> PolyCollection:
+    (spans,) = [c for c in ax.collections if c.get_label() == "_words"]
+    return spans
+
+
+def labels(ax, *, visible_only: bool = False) -> list[str]:
+    return [t.get_text() for t in ax.texts if t.get_visible() or not visible_only]
+
+
+def bench_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for concurrency in (1, 2, 4):
+        for voice in ("alpha", "beta"):
+            for i in range(10):
+                rows.append(
+                    {
+                        "concurrency": concurrency,
+                        "voice": voice,
+                        "text_chars": 20 * (i + 1),
+                        "first_audio_s": 0.05 * concurrency + 0.01 * rng.random(),
+                        "done_s": 0.5 * concurrency,
+                        "audio_s": 2.0,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+# --- waveform and spectrogram --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("draw", [plot.waveform, plot.spectrogram])
+def test_one_labelled_span_per_word_alternating(draw):
+    speech = make_speech(2.0, n_words=5)
+    ax = draw(speech)
+    spans = word_spans(ax)
+    assert len(spans.get_paths()) == 5
+    starts = [path.vertices[:, 0].min() for path in spans.get_paths()]
+    assert starts == pytest.approx(speech.words["start"].tolist())
+    colours = [tuple(c) for c in spans.get_facecolors()]
+    assert all(a != b for a, b in zip(colours, colours[1:], strict=False))
+    assert labels(ax) == labels(ax, visible_only=True) == [f"w{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("draw", [plot.waveform, plot.spectrogram])
+def test_words_false_draws_no_spans(draw):
+    ax = draw(make_speech(1.0), words=False)
+    assert not [c for c in ax.collections if c.get_label() == "_words"]
+    assert not ax.texts
+
+
+def test_short_audio_is_drawn_sample_by_sample():
+    speech = Speech(audio.sine(100.0, duration=0.1, sample_rate=8000), 8000)
+    ax = plot.waveform(speech)
+    (line,) = ax.lines
+    assert np.array_equal(line.get_ydata(), speech.audio)
+
+
+def test_ten_minutes_draw_as_a_bounded_envelope():
+    speech = make_speech(600.0, sample_rate=24000, n_words=1500)
+    ax = plot.waveform(speech)
+    assert not ax.lines  # no line through 14.4 million samples
+    (envelope,) = [c for c in ax.collections if c.get_label() != "_words"]
+    n_points = sum(len(path.vertices) for path in envelope.get_paths())
+    assert n_points <= 2 * plot.MAX_WAVEFORM_BINS + 10
+    assert len(word_spans(ax).get_paths()) == 1500
+    assert len(ax.texts) == 1500
+    # Labels are drawn only where they fit: none at full length, the words in view after zoom;
+    # sub-pixel spans share one colour (alternating would alias into stripes) until then.
+    assert labels(ax, visible_only=True) == []
+    assert len({tuple(c) for c in word_spans(ax).get_facecolors()}) == 1
+    ax.set_xlim(10.0, 13.0)
+    assert labels(ax, visible_only=True) == [f"w{i}" for i in range(25, 33)]
+    assert len({tuple(c) for c in word_spans(ax).get_facecolors()}) == 2
+
+
+def test_spectrogram_shows_the_tone_at_its_frequency():
+    speech = make_speech(1.0, sample_rate=16000)
+    ax = plot.spectrogram(speech, n_fft=512)
+    (image,) = [a for a in ax.get_children() if isinstance(a, AxesImage)]
+    level = image.get_array()
+    peak_bin = int(np.argmax(level.mean(axis=1)))
+    assert peak_bin * 16000 / 512 == pytest.approx(1000.0, abs=16000 / 512)
+    assert image.get_extent()[3] == 8000.0
+
+
+def test_spectrogram_of_long_audio_has_bounded_frames():
+    ax = plot.spectrogram(make_speech(300.0, sample_rate=16000, n_words=10))
+    (image,) = [a for a in ax.get_children() if isinstance(a, AxesImage)]
+    assert image.get_array().shape[1] <= plot.MAX_SPECTROGRAM_FRAMES + 1
+
+
+# --- timeline ------------------------------------------------------------------------------
+
+
+def stalling_timing() -> Timing:
+    """Five 0.5 s chunks; with no start buffer the player runs dry at 1.1 s and at 2.5 s."""
+    chunks = pd.DataFrame(
+        {
+            "arrival_s": [0.1, 0.3, 1.5, 1.6, 3.0],
+            "n_samples": [4000] * 5,
+            "audio_start_s": [0.0, 0.5, 1.0, 1.5, 2.0],
+        }
+    )
+    return Timing(first_audio_s=0.1, done_s=3.0, chunks=chunks, sample_rate=8000)
+
+
+def stall_spans(ax) -> list[tuple[float, float]]:
+    spans = [p for p in ax.patches if p.get_gid() == "stall"]
+    return [(p.get_x(), p.get_x() + p.get_width()) for p in spans]
+
+
+@pytest.mark.parametrize(
+    ("start_buffer_s", "expected"),
+    [(0.0, [(1.1, 1.5), (2.5, 3.0)]), (1.0, [(1.3, 1.5), (2.5, 3.0)]), (2.0, [])],
+)
+def test_timeline_marks_each_stall(start_buffer_s, expected):
+    ax = plot.timeline(stalling_timing(), start_buffer_s=start_buffer_s)
+    spans = stall_spans(ax)
+    assert len(spans) == len(expected)
+    for got, want in zip(spans, expected, strict=True):
+        assert got == pytest.approx(want)
+
+
+def test_timeline_lines():
+    ax = plot.timeline(Speech(np.zeros(20000, np.float32), 8000, timing=stalling_timing()))
+    received, playback, ttfb = ax.lines
+    assert received.get_label() == "audio received"
+    assert received.get_ydata()[-1] == pytest.approx(2.5)
+    # Playback starts at the first chunk, is flat through both stalls, ends with the audio.
+    assert playback.get_xdata() == pytest.approx([0.1, 1.1, 1.5, 2.5, 3.0, 3.5])
+    assert playback.get_ydata() == pytest.approx([0.0, 1.0, 1.0, 2.0, 2.0, 2.5])
+    assert ttfb.get_label() == "TTFB 100 ms"
+    assert ttfb.get_xdata()[0] == pytest.approx(0.1)
+    assert "stalls (2)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_timeline_rejects_other_objects():
+    with pytest.raises(InvalidArgument, match="DataFrame"):
+        plot.timeline(pd.DataFrame())
+
+
+# --- benchmark frames ----------------------------------------------------------------------
+
+
+def test_ecdf_one_line_per_group_rising_to_one():
+    df = bench_frame()
+    ax = plot.ttfb_ecdf(df, by="voice")
+    assert [line.get_label() for line in ax.lines] == ["alpha", "beta"]
+    for line in ax.lines:
+        assert len(line.get_ydata()) == 31
+        assert line.get_ydata()[-1] == 1.0
+        assert np.all(np.diff(line.get_xdata()) >= 0)
+    assert len(plot.ttfb_ecdf(df).lines) == 1
+
+
+def test_box_per_group():
+    df = bench_frame()
+    ax = plot.ttfb_box(df, by="concurrency", patch_artist=True)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4"]
+    assert len(ax.patches) == 3
+    horizontal = {
+        round(float(y[0]), 9)
+        for y in (line.get_ydata() for line in ax.lines)
+        if len(y) == 2 and y[0] == y[1]
+    }
+    for median in df.groupby("concurrency")["first_audio_s"].median():
+        assert round(median, 9) in horizontal
+    single = plot.ttfb_box(df, by=None)
+    assert [t.get_text() for t in single.get_xticklabels()] == ["first_audio_s"]
+
+
+def test_latency_vs_length_scatter_per_group():
+    ax = plot.latency_vs_length(bench_frame(), by="voice")
+    assert [c.get_label() for c in ax.collections] == ["alpha", "beta"]
+    assert len(ax.collections[0].get_offsets()) == 30
+
+
+def test_throughput_from_wall_span_when_start_times_are_known():
+    df = pd.DataFrame(
+        {
+            "concurrency": [1, 1, 2, 2],
+            "audio_s": [2.0, 2.0, 2.0, 2.0],
+            "started_s": [0.0, 1.0, 0.0, 0.5],
+            "done_s": [1.0, 1.0, 1.0, 1.5],
+        }
+    )
+    ax = plot.throughput_vs_concurrency(df)
+    (line,) = ax.lines
+    assert line.get_xdata().tolist() == [1, 2]
+    assert line.get_ydata().tolist() == pytest.approx([4.0 / 2.0, 4.0 / 2.0])
+
+
+def test_throughput_estimated_without_start_times():
+    ax = plot.throughput_vs_concurrency(bench_frame(), by="voice")
+    for line in ax.lines:
+        # Each request: 2 s of audio in 0.5 * c seconds, times c requests in flight.
+        assert line.get_ydata().tolist() == pytest.approx([4.0, 4.0, 4.0])
+
+
+def test_percentiles_vs_concurrency():
+    df = bench_frame()
+    ax = plot.percentiles_vs_concurrency(df, percentiles=(50, 90))
+    assert [line.get_label() for line in ax.lines] == ["p50", "p90"]
+    expected = df.groupby("concurrency")["first_audio_s"].quantile(0.9).tolist()
+    assert ax.lines[1].get_ydata().tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [plot.ttfb_ecdf, plot.ttfb_box, plot.latency_vs_length, plot.percentiles_vs_concurrency],
+)
+def test_missing_column_is_named(draw):
+    with pytest.raises(InvalidArgument, match="'first_audio_s'"):
+        draw(pd.DataFrame({"voice": ["a"], "concurrency": [1], "text_chars": [3]}))
+
+
+# --- the common contract --------------------------------------------------------------------
+
+
+CALLS = [
+    (plot.waveform, lambda: make_speech(1.0)),
+    (plot.spectrogram, lambda: make_speech(1.0)),
+    (plot.timeline, stalling_timing),
+    (plot.ttfb_ecdf, bench_frame),
+    (plot.ttfb_box, bench_frame),
+    (plot.latency_vs_length, bench_frame),
+    (plot.throughput_vs_concurrency, bench_frame),
+    (plot.percentiles_vs_concurrency, bench_frame),
+]
+
+
+@pytest.mark.parametrize(("draw", "data"), CALLS, ids=[f.__name__ for f, _ in CALLS])
+def test_draws_on_the_given_axes(draw, data):
+    fig, (left, right) = plt.subplots(1, 2)
+    assert draw(data(), ax=right) is right
+    assert right.has_data()
+    assert not left.has_data()
+    assert draw(data()).figure is not fig
+
+
+def test_kwargs_reach_matplotlib():
+    red = to_rgba("red")
+    assert to_rgba(plot.waveform(make_speech(0.1), color="red").lines[0].get_color()) == red
+    long_ax = plot.waveform(make_speech(10.0), color="red", alpha=0.3)
+    (envelope,) = [c for c in long_ax.collections if c.get_label() != "_words"]
+    assert envelope.get_alpha() == 0.3
+    image = plot.spectrogram(make_speech(1.0), cmap="gray").get_images()[0]
+    assert image.get_cmap().name == "gray"
+    assert plot.timeline(stalling_timing(), linewidth=3).lines[0].get_linewidth() == 3
+    assert plot.ttfb_ecdf(bench_frame(), linestyle=":").lines[0].get_linestyle() == ":"
+    assert plot.ttfb_box(bench_frame(), widths=0.2).get_xticks().size == 2
+    assert (
+        plot.latency_vs_length(bench_frame(), marker="x", s=40).collections[0].get_sizes()[0] == 40
+    )
+    assert plot.throughput_vs_concurrency(bench_frame(), marker="s").lines[0].get_marker() == "s"
+    assert plot.percentiles_vs_concurrency(bench_frame(), color="k").lines[0].get_color() == "k"
