@@ -1,0 +1,289 @@
+"""How much the speech server adds to its engines: latency, throughput, overhead, memory.
+
+Each figure is a ratio of two measurements taken side by side in this one run, because
+absolute times drift on a shared machine. The server runs as its own process, started the
+way users start it (``python -m ttskit.cli serve``), and is reached over HTTP on loopback.
+
+1. Time to first audio: streaming a 100-word, 7-sentence paragraph with piper, the
+   median time to the first audio delta, over the engine's own time (in this process,
+   configured as a server slot is) to synthesize the first sentence. Target <= 1.2.
+2. Throughput: two concurrent streams, audio seconds per wall second, over the best the
+   engine does in-process on this machine (two processes of one onnxruntime thread each,
+   or one process using every core). Target >= 0.9.
+3. Overhead: a short sentence with eSpeak, not streamed, over one kept-alive connection:
+   median request time minus the engine's median time. Target <= 5 ms.
+4. Memory: the server's resident memory after 1,000 requests over that after the first
+   10. Target <= +30 MB.
+
+Run ``python benchmarks/server.py`` (about three minutes) or ``--quick`` (under one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ttskit.engines import load_engine  # noqa: E402
+from ttskit.engines.text import split_sentences, split_words  # noqa: E402
+
+PARAGRAPH = (
+    "The morning train pulled slowly into the crowded central station just a few minutes "
+    "after seven o'clock. Passengers stepped down onto the cold platform, carrying heavy "
+    "bags, umbrellas and paper cups of coffee. A tired conductor called out the next "
+    "departure in a calm and remarkably steady voice. Outside, the old city was slowly "
+    "waking up under a pale gray sky. Delivery vans lined the narrow streets near the "
+    "market, their engines still running. Somewhere in the distance a dog barked twice, "
+    "and then everything was quiet again. It was going to be a long, ordinary and "
+    "wonderful day."
+)
+SHORT = "The quick brown fox jumps over the lazy dog."
+STREAM_RATE = 24_000  # the server's default; streamed audio is f32le at this rate
+DELTA_PREFIX = b'data: {"type":"conversation.item.audio_output.delta"'
+
+
+# --- the server process ------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """``ttskit serve`` in a child process, with its URL and pid."""
+
+    def __init__(self, *args: str) -> None:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        command = [sys.executable, "-m", "ttskit.cli", "serve", "--port", str(port), *args]
+        self.process = subprocess.Popen(
+            [*command, "--log-level", "warning"], env=env, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.process.pid).memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def _stream(session: requests.Session, url: str, body: dict) -> tuple[float, float]:
+    """Seconds to the first audio delta, and seconds of audio received, for one stream."""
+    started = time.perf_counter()
+    first = None
+    n_bytes = 0
+    with session.post(f"{url}/v1/audio/speech", json=body, stream=True, timeout=300) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith(DELTA_PREFIX):
+                if first is None:
+                    first = time.perf_counter() - started
+                # base64 of f32le: 3 bytes per 4 characters, 4 bytes per sample
+                payload = line[line.index(b'"delta":"') + 9 : -2]
+                n_bytes += len(payload) * 3 // 4 - payload.count(b"=")
+    return first or float("nan"), n_bytes / 4 / STREAM_RATE
+
+
+# --- 1. time to first audio ----------------------------------------------------------------
+
+
+def first_audio(server: ServerProcess, repeats: int) -> None:
+    engine = load_engine("piper", threads=1)  # as a server slot is configured
+    engine_all_cores = load_engine("piper")
+    in_process, all_cores, served = [], [], []
+    session = requests.Session()
+    body = {"model": "piper", "voice": "joe", "input": PARAGRAPH, "stream": True}
+    for _ in range(repeats + 1):  # the first round warms up both sides
+        started = time.perf_counter()
+        segments = engine.synthesize(PARAGRAPH, voice="joe")
+        next(segments)
+        in_process.append(time.perf_counter() - started)
+        segments.close()
+        started = time.perf_counter()
+        segments = engine_all_cores.synthesize(PARAGRAPH, voice="joe")
+        next(segments)
+        all_cores.append(time.perf_counter() - started)
+        segments.close()
+        served.append(_stream(session, server.url, body)[0])
+    engine_s = statistics.median(in_process[1:])
+    all_cores_s = statistics.median(all_cores[1:])
+    served_s = statistics.median(served[1:])
+    print(
+        f"1. first audio, piper, {len(split_words(PARAGRAPH))} words in "
+        f"{len(split_sentences(PARAGRAPH))} sentences: server {served_s * 1000:.0f} ms, engine "
+        f"(1 thread, as a slot) {engine_s * 1000:.0f} ms -> ratio {served_s / engine_s:.2f} "
+        f"(target <= 1.2); engine on all cores {all_cores_s * 1000:.0f} ms -> ratio "
+        f"{served_s / all_cores_s:.2f}"
+    )
+
+
+# --- 2. throughput -------------------------------------------------------------------------
+
+
+def _synthesize_rounds(threads: int | None, rounds: int, barrier, results) -> None:
+    engine = load_engine("piper", threads=threads)
+    list(engine.synthesize("Warm up.", voice="joe"))
+    barrier.wait()
+    started = time.perf_counter()
+    seconds = 0.0
+    for _ in range(rounds):
+        seconds += sum(segment.duration for segment in engine.synthesize(PARAGRAPH, voice="joe"))
+    results.put((seconds, started, time.perf_counter()))
+
+
+def _in_process_throughput(n_processes: int, threads: int | None, rounds: int) -> float:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(n_processes)
+    results = context.Queue()
+    workers = [
+        context.Process(target=_synthesize_rounds, args=(threads, rounds, barrier, results))
+        for _ in range(n_processes)
+    ]
+    for worker in workers:
+        worker.start()
+    finished = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    wall = max(end for _, _, end in finished) - min(start for _, start, _ in finished)
+    return sum(seconds for seconds, _, _ in finished) / wall
+
+
+def _served_throughput(server: ServerProcess, rounds: int) -> float:
+    body = {"model": "piper", "voice": "joe", "input": PARAGRAPH, "stream": True}
+    totals = [0.0, 0.0]
+
+    def client(index: int) -> None:
+        session = requests.Session()
+        for _ in range(rounds):
+            totals[index] += _stream(session, server.url, body)[1]
+
+    _stream(requests.Session(), server.url, body)  # warm up
+    clients = [threading.Thread(target=client, args=(index,)) for index in range(2)]
+    started = time.perf_counter()
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    return sum(totals) / (time.perf_counter() - started)
+
+
+def throughput(server: ServerProcess, rounds: int, trials: int) -> None:
+    two_processes, served = [], []
+    for _ in range(trials):  # alternated, so that drift hits both sides alike
+        two_processes.append(_in_process_throughput(2, 1, rounds))
+        served.append(_served_throughput(server, rounds))
+    one_process = _in_process_throughput(1, None, 2 * rounds)
+    two_processes_s = statistics.median(two_processes)
+    served_s = statistics.median(served)
+    best = max(two_processes_s, one_process)
+    print(
+        f"2. throughput, piper, two concurrent streams: server {served_s:.1f} audio s/s, best "
+        f"in-process {best:.1f} (2 processes x 1 thread {two_processes_s:.1f}, 1 process x "
+        f"all cores {one_process:.1f}) -> ratio {served_s / best:.2f} (target >= 0.9)"
+    )
+
+
+# --- 3. overhead ---------------------------------------------------------------------------
+
+
+def overhead(server: ServerProcess, repeats: int) -> None:
+    engine = load_engine("espeak")
+    session = requests.Session()
+    body = {"model": "espeak", "voice": "en-us", "input": SHORT}
+    engine_times, request_times = [], []
+    for _ in range(10):  # warm up the connection and both sides
+        session.post(f"{server.url}/v1/audio/speech", json=body, timeout=30).raise_for_status()
+    for _ in range(repeats):
+        started = time.perf_counter()
+        list(engine.synthesize(SHORT, voice="en-us"))
+        engine_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        response = session.post(f"{server.url}/v1/audio/speech", json=body, timeout=30)
+        response.raise_for_status()
+        request_times.append(time.perf_counter() - started)
+    engine_s = statistics.median(engine_times)
+    request_s = statistics.median(request_times)
+    print(
+        f"3. overhead, espeak, {len(split_words(SHORT))}-word sentence as wav, kept-alive "
+        f"connection: request {request_s * 1000:.1f} ms, engine {engine_s * 1000:.1f} ms -> "
+        f"server overhead {(request_s - engine_s) * 1000:.1f} ms (target <= 5 ms)"
+    )
+
+
+# --- 4. memory ----------------------------------------------------------------------------
+
+
+def memory(server: ServerProcess, n_requests: int) -> None:
+    session = requests.Session()
+    url = f"{server.url}/v1/audio/speech"
+    bodies = [
+        {"model": "espeak", "voice": "en-us", "input": SHORT},
+        {"model": "espeak", "voice": "en-us", "input": PARAGRAPH, "stream": True},
+        {"model": "espeak", "voice": "en-us+f2", "input": SHORT, "response_format": "mp3"},
+        {"model": "espeak", "voice": "en-us", "input": SHORT, "response_format": "raw"},
+    ]
+    after_10 = None
+    for number in range(n_requests):
+        body = bodies[number % len(bodies)]
+        response = session.post(url, json=body, timeout=60)
+        response.raise_for_status()
+        if number == 9:
+            after_10 = server.rss_mb()
+    after_all = server.rss_mb()
+    print(
+        f"4. memory, espeak, {n_requests} requests (wav, SSE, mp3, raw): RSS after 10 "
+        f"{after_10:.1f} MB, after {n_requests} {after_all:.1f} MB -> "
+        f"{after_all - after_10:+.1f} MB (target <= +30 MB)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args(argv)
+    has_piper = importlib.util.find_spec("piper") is not None
+    print(f"ttskit server benchmark on {os.cpu_count()} cores{' (quick)' if args.quick else ''}")
+    engines = ["auto"] if has_piper else ["espeak"]
+    server = ServerProcess("--engine", *engines, "--workers", "2")
+    try:
+        if has_piper:
+            first_audio(server, repeats=3 if args.quick else 9)
+            throughput(server, rounds=1 if args.quick else 2, trials=1 if args.quick else 3)
+        else:
+            print("1, 2. skipped: piper is not installed")
+        overhead(server, repeats=50 if args.quick else 300)
+        memory(server, n_requests=200 if args.quick else 1000)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

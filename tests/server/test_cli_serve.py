@@ -1,0 +1,105 @@
+"""``ttskit serve``: flags, and a real server process started the way users start it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from websockets.sync.client import connect
+
+from ttskit.cli import build_parser, main
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "cli-secret-5678"
+
+
+def test_serve_flags():
+    args = build_parser().parse_args(
+        [
+            "serve", "--host", "0.0.0.0", "--port", "9000", "--engine", "espeak",
+            "--api-key", "k", "--alias", "a/b=espeak", "--alias", "c=espeak",
+            "--max-input-chars", "500", "--workers", "3", "--queue", "4",
+            "--first-audio-delay", "0.5", "--delta-delay", "0.1", "--jitter", "0.05",
+            "--fail-rate", "0.25", "--fail-status", "429", "--retry-after", "3",
+            "--cut-after", "7", "--fault-seed", "11",
+        ]
+    )  # fmt: skip
+    assert (args.host, args.port, args.engine, args.api_key) == ("0.0.0.0", 9000, "espeak", "k")
+    assert args.alias == [("a/b", "espeak"), ("c", "espeak")]
+    assert (args.max_input_chars, args.workers, args.queue) == (500, 3, 4)
+    assert (args.first_audio_delay, args.delta_delay, args.jitter) == (0.5, 0.1, 0.05)
+    assert (args.fail_rate, args.fail_status, args.retry_after) == (0.25, 429, 3.0)
+    assert (args.cut_after, args.fault_seed) == (7, 11)
+
+
+def test_defaults_bind_loopback(monkeypatch):
+    monkeypatch.delenv("TTSKIT_API_KEY", raising=False)
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.engine, args.api_key) == ("127.0.0.1", 8000, "auto", None)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--alias", "no-equals"],
+        ["serve", "--fail-status", "404"],
+        ["serve", "--jitter", "-1"],
+        [],
+    ],
+)
+def test_bad_flags_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+
+
+def test_bad_values_exit_2(capsys):
+    assert main(["serve", "--engine", "espeak", "--alias", "x=piperr"]) == 2
+    assert "piperr" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_process():
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TTSKIT_API_KEY": SECRET}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ttskit.cli", "serve", "--engine", "espeak", "--port", str(port),
+         "--alias", "hexgrad/Kokoro-82M=espeak", "--workers", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert requests.get(f"{base}/v1/models", timeout=5).status_code == 401
+        models = requests.get(
+            f"{base}/v1/models", headers={"Authorization": f"Bearer {SECRET}"}, timeout=5
+        ).json()
+        assert [model["id"] for model in models["data"]] == ["espeak", "hexgrad/Kokoro-82M"]
+        with connect(f"ws://127.0.0.1:{port}/v1/audio/speech/websocket?api_key={SECRET}") as ws:
+            assert "session.created" in ws.recv(timeout=10)
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "/v1/audio/speech/websocket" in output  # uvicorn logged the connection ...
+    assert SECRET not in output  # ... without the key

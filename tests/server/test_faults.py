@@ -1,0 +1,174 @@
+"""Injected latency and faults: delays, refusals, cut connections; seeded and repeatable."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from websockets.exceptions import ConnectionClosed
+
+from ttskit.server import FAULTS_HEADER, Faults
+
+from .helpers import (
+    assert_error,
+    open_ws,
+    post_speech,
+    speech_body,
+    still_serving,
+    ws_recv,
+    ws_send,
+)
+
+
+def _stream(server, headers=None, **fields) -> requests.Response:
+    return requests.post(
+        f"{server.base_url}/audio/speech",
+        json=speech_body(stream=True, **fields),
+        headers=headers or {},
+        timeout=30,
+    )
+
+
+def _first_delta_seconds(server, headers=None) -> float:
+    started = time.perf_counter()
+    with requests.post(
+        f"{server.base_url}/audio/speech",
+        json=speech_body(stream=True),
+        headers=headers or {},
+        stream=True,
+        timeout=30,
+    ) as response:
+        next(line for line in response.iter_lines() if line.startswith(b"data: {"))
+        return time.perf_counter() - started
+
+
+def test_first_audio_delay(make_server):
+    server = make_server(faults=Faults(first_audio_delay=0.4))
+    assert _first_delta_seconds(server) >= 0.4
+    started = time.perf_counter()
+    post_speech(server)
+    assert time.perf_counter() - started >= 0.4
+
+
+def test_delta_delay_with_jitter(make_server):
+    server = make_server(faults=Faults(delta_delay=0.02, jitter=0.02, seed=3))
+    arrivals = []
+    with requests.post(
+        f"{server.base_url}/audio/speech",
+        json=speech_body(stream=True, input="Hello there."),
+        stream=True,
+        timeout=30,
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith(b"data: {"):
+                arrivals.append(time.perf_counter())
+    gaps = [later - earlier for earlier, later in zip(arrivals[:-1], arrivals[1:], strict=True)]
+    assert len(gaps) > 5
+    assert min(gaps) >= 0.015
+    # Jittered: the gaps are not all the same.
+    assert max(gaps) - min(gaps) > 0.005
+
+
+def test_fault_header_per_request(espeak_server):
+    header = {FAULTS_HEADER: "first_audio_delay=0.3"}
+    assert _first_delta_seconds(espeak_server, header) >= 0.3
+    assert _first_delta_seconds(espeak_server) < 0.3
+
+
+@pytest.mark.parametrize(
+    "header", ["delay=1", "first_audio_delay=soon", "error_rate=2", "cut_after"]
+)
+def test_bad_fault_header(espeak_server, header):
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech",
+        json=speech_body(),
+        headers={FAULTS_HEADER: header},
+        timeout=10,
+    )
+    assert_error(response, 400, param=FAULTS_HEADER)
+    still_serving(espeak_server)
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_every_request_refused(make_server, status):
+    server = make_server(faults=Faults(error_rate=1.0, error_status=status, retry_after=2))
+    response = post_speech(server)
+    error = assert_error(response, status)
+    assert "injected" in error["message"]
+    if status in (429, 503):
+        assert response.headers["Retry-After"] == "2"
+        assert response.headers["retry-after-ms"] == "2000"
+    # Catalog and health are not refused: only speech is.
+    assert requests.get(f"{server.base_url}/models", timeout=10).ok
+
+
+def _refusals(server, n: int) -> list[int]:
+    return [post_speech(server, input="Hi there.").status_code for _ in range(n)]
+
+
+def test_refusal_fraction_is_seeded_and_repeatable(make_server):
+    faults = Faults(error_rate=0.5, error_status=503, seed=42)
+    first = _refusals(make_server(faults=faults), 30)
+    second = _refusals(make_server(faults=faults), 30)
+    assert first == second
+    assert set(first) == {200, 503}
+    assert 5 <= first.count(503) <= 25
+
+
+def test_cut_stream_after_n_deltas(make_server):
+    server = make_server(faults=Faults(cut_after=3))
+    with requests.post(
+        f"{server.base_url}/audio/speech", json=speech_body(stream=True), stream=True, timeout=30
+    ) as response:
+        assert response.status_code == 200
+        lines = []
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            for line in response.iter_lines():
+                lines.append(line)
+    events = [line for line in lines if line]
+    assert len(events) == 3 and b"[DONE]" not in b"".join(events)
+    assert requests.get(f"{server.url}/health", timeout=10).ok
+
+
+def test_cut_file_download(make_server):
+    server = make_server(faults=Faults(cut_after=2))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        post_speech(server, response_format="raw")
+
+
+def test_cut_websocket(make_server):
+    server = make_server(faults=Faults(cut_after=2))
+    with open_ws(server, segment="never") as ws:
+        ws_recv(ws)
+        ws_send(ws, type="input_text_buffer.append", text="Hello there, world.")
+        ws_send(ws, type="input_text_buffer.commit")
+        deltas = 0
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                if ws_recv(ws)["type"] == "conversation.item.audio_output.delta":
+                    deltas += 1
+        assert deltas == 2
+        assert closed.value.rcvd.code == 1011
+
+
+def test_websocket_refused(make_server):
+    from websockets.exceptions import InvalidStatus
+
+    server = make_server(faults=Faults(error_rate=1.0, error_status=429))
+    with pytest.raises(InvalidStatus) as refused:
+        open_ws(server)
+    assert refused.value.response.status_code == 429
+
+
+def test_faults_validate_their_values():
+    for bad in (
+        {"first_audio_delay": -1},
+        {"error_rate": 1.5},
+        {"error_status": 404},
+        {"cut_after": -2},
+        {"jitter": float("nan")},
+    ):
+        with pytest.raises(ValueError):
+            Faults(**bad)
+    assert not Faults(seed=1).active and Faults(cut_after=0).active

@@ -1,0 +1,156 @@
+"""Synthesis slots: a bounded queue, 429 when full, and work stopped when a client leaves."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from ttskit.server import FAULTS_HEADER
+
+from .helpers import assert_error, busy_slots, speech_body, wait_until_idle
+
+LONG_TEXT = " ".join(f"This is sentence number {n} of a long text." for n in range(40))
+# Slows the reading of a stream, so that its synthesis (a few segments ahead) holds its slot.
+SLOW = {FAULTS_HEADER: "delta_delay=0.05"}
+
+
+def _health(server) -> dict:
+    return requests.get(f"{server.url}/health", timeout=10).json()["models"]["espeak"]
+
+
+def _wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        assert time.perf_counter() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+class _SlowStream:
+    """A stream whose first event has been read, and nothing more until ``close``."""
+
+    def __init__(self, server) -> None:
+        self.response = requests.post(
+            f"{server.base_url}/audio/speech",
+            json=speech_body(input=LONG_TEXT, stream=True),
+            headers=SLOW,
+            stream=True,
+            timeout=30,
+        )
+        assert self.response.status_code == 200
+        # Kept: dropping a half-read line iterator makes urllib3 close the connection.
+        self.lines = self.response.iter_lines()
+        next(self.lines)
+
+    def close(self) -> None:
+        self.response.close()
+
+
+@pytest.fixture
+def one_slot_server(make_server):
+    return make_server(workers=1, queue=1)
+
+
+def test_429_when_slots_and_queue_are_full(one_slot_server):
+    server = one_slot_server
+    holder = _SlowStream(server)
+    waiter_result = {}
+
+    def wait_in_queue() -> None:
+        waiter_result["response"] = requests.post(
+            f"{server.base_url}/audio/speech", json=speech_body(input="Queued."), timeout=60
+        )
+
+    waiter = threading.Thread(target=wait_in_queue)
+    waiter.start()
+    _wait_for(lambda: _health(server)["queued"] == 1)
+
+    refused = requests.post(f"{server.base_url}/audio/speech", json=speech_body(), timeout=10)
+    assert_error(refused, 429, code="rate_limit_exceeded")
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["x-request-id"].startswith("req_")
+
+    holder.close()
+    waiter.join(30)
+    assert waiter_result["response"].status_code == 200
+    assert waiter_result["response"].headers["x-ratelimit-limit"] == "2"
+    wait_until_idle(server, "espeak")
+
+
+def test_queued_client_that_leaves_frees_its_place(one_slot_server):
+    server = one_slot_server
+    holder = _SlowStream(server)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(f"{server.base_url}/audio/speech", json=speech_body(), timeout=(5, 0.3))
+    _wait_for(lambda: _health(server)["queued"] == 0, timeout=2.0)
+    holder.close()
+    wait_until_idle(server, "espeak")
+
+
+def test_disconnect_stops_a_stream(one_slot_server):
+    server = one_slot_server
+    response = _SlowStream(server)
+    time.sleep(0.3)
+    # Unread, the stream would keep its slot for 40 sentences x ~25 deltas x 50 ms.
+    assert busy_slots(server, "espeak") == 1
+    response.close()
+    assert wait_until_idle(server, "espeak", timeout=1.0) < 1.0
+    # The slot serves the next request.
+    assert requests.post(f"{server.base_url}/audio/speech", json=speech_body(), timeout=30).ok
+
+
+def test_disconnect_stops_piper_synthesis(piper_server):
+    text = " ".join([LONG_TEXT] * 2)
+    body = speech_body(model="piper", voice="joe", input=text, stream=True)
+    with requests.post(
+        f"{piper_server.base_url}/audio/speech", json=body, stream=True, timeout=60
+    ) as response:
+        next(response.iter_lines())
+        assert busy_slots(piper_server, "piper") == 1
+    # The sentence in progress finishes; the rest (a minute of speech) is never made.
+    assert wait_until_idle(piper_server, "piper", timeout=2.0) < 2.0
+
+
+def test_disconnect_stops_a_non_streamed_request(piper_server):
+    body = speech_body(model="piper", voice="joe", input=" ".join([LONG_TEXT] * 2))
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(f"{piper_server.base_url}/audio/speech", json=body, timeout=(5, 0.5))
+    assert wait_until_idle(piper_server, "piper", timeout=2.0) < 2.0
+
+
+def test_concurrent_requests_all_served(espeak_server):
+    results = []
+
+    def speak(n: int) -> None:
+        response = requests.post(
+            f"{espeak_server.base_url}/audio/speech",
+            json=speech_body(input=f"Request number {n}.", stream=n % 2 == 0),
+            timeout=60,
+        )
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=speak, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == [200] * 8
+
+
+def test_websocket_disconnect_stops_synthesis(one_slot_server):
+    import json
+
+    from websockets.sync.client import connect
+
+    server = one_slot_server
+    with connect(server.websocket_url + "?segment=never", additional_headers=SLOW) as ws:
+        ws.recv(timeout=10)
+        ws.send(json.dumps({"type": "input_text_buffer.append", "text": LONG_TEXT}))
+        ws.send(json.dumps({"type": "input_text_buffer.commit"}))
+        while "audio_output.delta" not in ws.recv(timeout=10):
+            pass
+        assert busy_slots(server, "espeak") == 1
+    assert wait_until_idle(server, "espeak", timeout=1.0) < 1.0

@@ -1,0 +1,338 @@
+"""GET /v1/audio/speech/websocket: every message type of PROTOCOL.md section 3."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from ttskit import audio
+
+from .helpers import open_ws, ws_recv, ws_send, ws_until
+
+
+@dataclass
+class Item:
+    context_id: str
+    words: list[str] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
+    ends: list[float] = field(default_factory=list)
+    pcm: bytes = b""
+    done: bool = False
+
+
+def collect_items(ws, n_items: int, timeout: float = 10.0) -> dict[str, Item]:
+    """Events until ``n_items`` items are done, by item id, checking their order."""
+    items: dict[str, Item] = {}
+    while sum(item.done for item in items.values()) < n_items:
+        event = ws_recv(ws, timeout)
+        kind = event["type"]
+        if kind == "conversation.item.input_text.received":
+            continue
+        assert kind.startswith("conversation.item."), event
+        assert kind != "conversation.item.tts.failed", event
+        item = items.setdefault(event["item_id"], Item(event["context_id"]))
+        assert not item.done and item.context_id == event["context_id"]
+        if kind == "conversation.item.word_timestamps":
+            assert not item.pcm, "words come before the item's audio"
+            item.words, item.starts, item.ends = (
+                event["words"],
+                event["start_seconds"],
+                event["end_seconds"],
+            )
+        elif kind == "conversation.item.audio_output.delta":
+            assert set(event) == {"type", "item_id", "context_id", "delta"}
+            item.pcm += base64.b64decode(event["delta"])
+        else:
+            assert kind == "conversation.item.audio_output.done"
+            item.done = True
+    return items
+
+
+def assert_quiet(ws, seconds: float = 0.4) -> None:
+    """Nothing arrives for ``seconds``."""
+    with pytest.raises(TimeoutError):
+        event = ws_recv(ws, seconds)
+        pytest.fail(f"unexpected event {event}")
+
+
+def append(ws, text: str, **extra) -> None:
+    ws_send(ws, type="input_text_buffer.append", text=text, **extra)
+    received = ws_recv(ws)
+    assert received["type"] == "conversation.item.input_text.received"
+    assert received["text"] == text
+
+
+def test_session_created_first(espeak_server):
+    with open_ws(espeak_server, model="espeak", voice="en-us+f2", sample_rate=16000) as ws:
+        event = ws_recv(ws)
+        assert event["type"] == "session.created"
+        assert event["event_id"]
+        session = event["session"]
+        assert session["object"] == "realtime.tts.session"
+        assert session["modalities"] == ["text", "audio"]
+        assert session["model"] == "espeak" and session["voice"] == "en-us+f2"
+        assert session["id"].startswith("sess_")
+        assert session["sample_rate"] == 16000 and session["response_format"] == "pcm"
+
+
+def test_defaults_without_query(espeak_server):
+    with open_ws(espeak_server) as ws:
+        session = ws_recv(ws)["session"]
+        assert session["model"] == "espeak" and session["voice"] == "en-us"
+        assert session["segment"] == "sentence" and session["max_partial_length"] == 250
+
+
+@pytest.mark.parametrize(
+    "query, param, code",
+    [
+        ({"voice": "no-such-voice"}, "voice", "voice_not_found"),
+        ({"voice": "en-us+zz9"}, "voice", "voice_not_found"),
+        ({"model": "no-such-model"}, "model", "model_not_found"),
+        ({"sample_rate": "fast"}, "sample_rate", "invalid_type"),
+        ({"sample_rate": "96000"}, "sample_rate", "invalid_value"),
+        ({"segment": "words"}, "segment", "invalid_value"),
+        ({"response_format": "mp3"}, "response_format", "invalid_value"),
+    ],
+)
+def test_bad_session_fails_first(espeak_server, query, param, code):
+    with open_ws(espeak_server, **query) as ws:
+        event = ws_recv(ws)
+        assert event["type"] == "conversation.item.tts.failed"
+        assert event["error"]["param"] == param and event["error"]["code"] == code
+        with pytest.raises(ConnectionClosed):
+            ws_recv(ws)
+
+
+def test_sentence_policy_speaks_each_complete_sentence_at_once(espeak_server):
+    with open_ws(espeak_server, alignment="word") as ws:
+        ws_recv(ws)
+        append(ws, "Hello world. How are")
+        first = collect_items(ws, 1)
+        assert [item.words for item in first.values()] == [["Hello", "world"]]
+        append(ws, " you")
+        assert_quiet(ws)
+        # "you?" ends a sentence only once something follows it.
+        append(ws, "? Fine")
+        second = collect_items(ws, 1)
+        assert [item.words for item in second.values()] == [["How", "are", "you"]]
+        ws_send(ws, type="input_text_buffer.commit")
+        third = collect_items(ws, 1)
+        assert [item.words for item in third.values()] == [["Fine"]]
+        assert list(first) + list(second) + list(third) == ["tts_1", "tts_2", "tts_3"]
+
+
+def test_max_partial_length(espeak_server):
+    with open_ws(espeak_server, alignment="word", max_partial_length=20) as ws:
+        ws_recv(ws)
+        append(ws, "one two three four")
+        assert_quiet(ws)
+        append(ws, " five six")
+        (item,) = collect_items(ws, 1).values()
+        # Cut after the last whole word; "six" may still grow.
+        assert item.words == ["one", "two", "three", "four", "five"]
+        ws_send(ws, type="input_text_buffer.commit")
+        (rest,) = collect_items(ws, 1).values()
+        assert rest.words == ["six"]
+
+
+def test_immediate_policy_speaks_each_append(espeak_server):
+    with open_ws(espeak_server, alignment="word", segment="immediate") as ws:
+        ws_recv(ws)
+        append(ws, "Hello")
+        assert [item.words for item in collect_items(ws, 1).values()] == [["Hello"]]
+        append(ws, "there my friend")
+        assert [item.words for item in collect_items(ws, 1).values()] == [["there", "my", "friend"]]
+
+
+def test_never_policy_waits_for_commit(espeak_server):
+    with open_ws(espeak_server, alignment="word", segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "First sentence. Second one. ")
+        append(ws, "Third")
+        assert_quiet(ws)
+        ws_send(ws, type="input_text_buffer.commit")
+        items = collect_items(ws, 3)
+        # One item per synthesized segment: the engine speaks sentence by sentence.
+        assert [item.words for item in items.values()] == [
+            ["First", "sentence"],
+            ["Second", "one"],
+            ["Third"],
+        ]
+
+
+def test_commit_of_an_empty_buffer_says_nothing(espeak_server):
+    with open_ws(espeak_server) as ws:
+        ws_recv(ws)
+        ws_send(ws, type="input_text_buffer.commit")
+        assert_quiet(ws)
+
+
+def test_clear_drops_buffered_text(espeak_server):
+    with open_ws(espeak_server, alignment="word", segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "Forget this.")
+        ws_send(ws, type="input_text_buffer.clear")
+        ws_send(ws, type="input_text_buffer.commit")
+        assert_quiet(ws)
+        append(ws, "Say this.")
+        ws_send(ws, type="input_text_buffer.commit")
+        assert [item.words for item in collect_items(ws, 1).values()] == [["Say", "this"]]
+
+
+def test_items_are_audio_at_the_session_rate_with_relative_words(espeak_server):
+    with open_ws(espeak_server, alignment="word", sample_rate=16000, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "The first sentence is here. And then a second sentence follows.")
+        ws_send(ws, type="input_text_buffer.commit")
+        items = collect_items(ws, 2)
+    for item in items.values():
+        samples = audio.decode_pcm(item.pcm, encoding="pcm_s16le")
+        duration = samples.size / 16000
+        assert audio.rms_dbfs(samples) > -40
+        # Times are relative to the item: each starts near zero and ends within it.
+        assert item.starts[0] < 0.3
+        assert item.ends[-1] <= duration + 1e-3
+        assert item.starts == sorted(item.starts)
+
+
+def test_contexts_are_separate(espeak_server):
+    with open_ws(espeak_server, alignment="word", segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "Alpha speaks.", context_id="a")
+        append(ws, "Beta speaks.", context_id="b")
+        ws_send(ws, type="input_text_buffer.commit", context_id="b")
+        (item,) = collect_items(ws, 1).values()
+        assert item.context_id == "b" and item.words == ["Beta", "speaks"]
+        ws_send(ws, type="input_text_buffer.commit", context_id="a")
+        (item,) = collect_items(ws, 1).values()
+        assert item.context_id == "a" and item.words == ["Alpha", "speaks"]
+
+
+def test_at_most_100_contexts(espeak_server):
+    with open_ws(espeak_server) as ws:
+        ws_recv(ws)
+        for number in range(100):
+            append(ws, "", context_id=f"c{number}")
+        ws_send(ws, type="input_text_buffer.append", text="", context_id="c100")
+        event = ws_recv(ws)
+        assert event["type"] == "conversation.item.tts.failed"
+        assert event["error"]["code"] == "too_many_contexts"
+        # A cancelled context makes room for a new one.
+        ws_send(ws, type="context.cancel", context_id="c0")
+        assert ws_recv(ws) == {"type": "context.cancelled", "context_id": "c0"}
+        append(ws, "", context_id="c100")
+
+
+def test_cancel_stops_a_context(espeak_server):
+    long_text = " ".join(f"Sentence number {n} is spoken now." for n in range(40))
+    with open_ws(espeak_server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, long_text, context_id="long")
+        ws_send(ws, type="input_text_buffer.commit", context_id="long")
+        ws_until(ws, "conversation.item.audio_output.delta")
+        ws_send(ws, type="context.cancel", context_id="long")
+        events = ws_until(ws, "context.cancelled")
+        assert events[-1] == {"type": "context.cancelled", "context_id": "long"}
+        assert len([e for e in events if e["type"].endswith("done")]) < 39
+        assert_quiet(ws)
+        # The connection and other contexts go on.
+        append(ws, "Still here.", context_id="other")
+        ws_send(ws, type="input_text_buffer.commit", context_id="other")
+        (item,) = collect_items(ws, 1).values()
+        assert item.context_id == "other"
+
+
+def test_update_session(espeak_server):
+    with open_ws(espeak_server, segment="never") as ws:
+        ws_recv(ws)
+        ws_send(ws, type="tts_session.updated", session={"voice": "en-us+f2", "speed": 1.5})
+        event = ws_recv(ws)
+        assert event["type"] == "session.updated"
+        assert event["session"]["voice"] == "en-us+f2" and event["session"]["speed"] == 1.5
+        ws_send(
+            ws, type="tts_session.updated", session={"sample_rate": 8000, "segment": "immediate"}
+        )
+        assert ws_recv(ws)["session"]["sample_rate"] == 8000
+        append(ws, "Quick now.")
+        (item,) = collect_items(ws, 1).values()
+        assert len(item.pcm) // 2 < 8000 * 1.5
+
+
+@pytest.mark.parametrize(
+    "session, param, code",
+    [
+        ({"voice": "no-such-voice"}, "voice", "voice_not_found"),
+        ({"speed": 9}, "speed", "invalid_value"),
+        ({"sample_rate": "many"}, "sample_rate", "invalid_type"),
+        ("fast please", "session", "invalid_type"),
+    ],
+)
+def test_bad_update_leaves_the_session_as_it_was(espeak_server, session, param, code):
+    with open_ws(espeak_server) as ws:
+        before = ws_recv(ws)["session"]
+        ws_send(ws, type="tts_session.updated", session=session)
+        event = ws_recv(ws)
+        assert event["type"] == "conversation.item.tts.failed"
+        assert event["error"]["param"] == param and event["error"]["code"] == code
+        ws_send(ws, type="tts_session.updated", session={})
+        assert ws_recv(ws)["session"] == before
+
+
+GARBAGE = [
+    (b"\x00\x01binary", None, "invalid_frame"),
+    ("not json", None, "invalid_json"),
+    ("[1, 2]", None, "invalid_type"),
+    ('{"text": "no type"}', "type", "missing"),
+    ('{"type": "input_text_buffer.shout"}', "type", "unknown_event_type"),
+    ('{"type": 5}', "type", "unknown_event_type"),
+    ('{"type": "input_text_buffer.append", "text": 5}', "text", "invalid_type"),
+    ('{"type": "input_text_buffer.append"}', "text", "invalid_type"),
+    ('{"type": "input_text_buffer.commit", "context_id": 7}', "context_id", "invalid_value"),
+    ('{"type": "input_text_buffer.commit", "context_id": ""}', "context_id", "invalid_value"),
+]
+
+
+@pytest.mark.parametrize("frame, param, code", GARBAGE)
+def test_garbage_frames_fail_and_the_connection_goes_on(espeak_server, frame, param, code):
+    with open_ws(espeak_server, alignment="word", segment="never") as ws:
+        ws_recv(ws)
+        ws.send(frame)
+        event = ws_recv(ws)
+        assert event["type"] == "conversation.item.tts.failed"
+        error = event["error"]
+        assert set(error) == {"message", "type", "param", "code"}
+        assert (error["param"], error["code"]) == (param, code)
+        append(ws, "Still fine.")
+        ws_send(ws, type="input_text_buffer.commit")
+        assert [item.words for item in collect_items(ws, 1).values()] == [["Still", "fine"]]
+
+
+def test_buffer_limit(make_server):
+    server = make_server(max_input_chars=30)
+    with open_ws(server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "a" * 20)
+        ws_send(ws, type="input_text_buffer.append", text="b" * 20)
+        event = ws_recv(ws)
+        assert event["error"]["code"] == "input_too_long" and event["error"]["param"] == "text"
+
+
+def test_hosted_alias_and_unknown_voice_fall_back(espeak_server):
+    with open_ws(espeak_server, model="canopylabs/orpheus-3b-0.1-ft", voice="tara") as ws:
+        session = ws_recv(ws)["session"]
+        assert session["model"] == "canopylabs/orpheus-3b-0.1-ft"
+        assert session["voice"] == "en-us"
+
+
+def test_streamed_items_sound_like_rest_audio(espeak_server):
+    with open_ws(espeak_server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "One sentence only.")
+        ws_send(ws, type="input_text_buffer.commit")
+        (item,) = collect_items(ws, 1).values()
+    samples = audio.decode_pcm(item.pcm, encoding="pcm_s16le")
+    assert np.isfinite(samples).all() and 0.5 < samples.size / 24000 < 3

@@ -1,0 +1,28 @@
+"""ttskit's speech server: the API of PROTOCOL.md over offline engines (FastAPI + uvicorn).
+
+>>> from ttskit.server import build_app
+>>> app = build_app("espeak", workers=2)  # doctest: +SKIP
+
+Run it with ``ttskit serve`` or, in a notebook or a test, with ``ttskit.local.start_server``.
+"""
+
+from __future__ import annotations
+
+try:
+    import fastapi  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(f"the server needs its extra: pip install 'ttskit[server]' ({exc})") from exc
+
+from .app import DEFAULT_QUEUE, build_app, create_app
+from .faults import FAULTS_HEADER, Faults
+from .render import DEFAULT_DELTA_SECONDS
+
+__all__ = [
+    "DEFAULT_DELTA_SECONDS",
+    "DEFAULT_QUEUE",
+    "FAULTS_HEADER",
+    "Faults",
+    "build_app",
+    "create_app",
+]

@@ -1,0 +1,81 @@
+"""What the server offers: ``GET /v1/models``, ``GET /v1/voices`` and ``GET /health``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from .registry import LocalModel
+from .state import ServerState
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.ttskit
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    """OpenAI-style model list: local models, then hosted ids aliased to them."""
+    registry = _state(request).registry
+    data = []
+    for model_id in registry.ids():
+        model, aliased = registry.resolve(model_id)
+        entry = {
+            "id": model_id,
+            "object": "model",
+            "created": 0,
+            "owned_by": "ttskit",
+            "type": "audio",
+            "sample_rate": model.sample_rate,
+        }
+        if aliased:
+            entry["root"] = model.id
+        data.append(entry)
+    return {"object": "list", "data": data}
+
+
+def _voices(model_id: str, model: LocalModel) -> dict[str, Any]:
+    return {
+        "model": model_id,
+        "voices": [
+            {
+                "id": voice.name,
+                "name": voice.name,
+                "language": voice.language,
+                "gender": voice.gender,
+                "description": voice.description,
+            }
+            for voice in model.voices
+        ],
+    }
+
+
+@router.get("/v1/voices")
+async def list_voices(request: Request, model: str | None = None) -> dict[str, Any]:
+    """Voices per model id; ``?model=`` picks one (404 if the server lacks it)."""
+    registry = _state(request).registry
+    model_ids = registry.ids() if model is None else [model]
+    return {"data": [_voices(model_id, registry.resolve(model_id)[0]) for model_id in model_ids]}
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    """Liveness, and how busy each model's slots are."""
+    registry = _state(request).registry
+    return {
+        "status": "ok",
+        "models": {
+            model_id: {
+                "slots": model.pool.size,
+                "busy": model.pool.busy,
+                "queued": model.pool.queued,
+                "queue_size": model.pool.queue_size,
+            }
+            for model_id, model in registry.models.items()
+        },
+    }

@@ -1,0 +1,109 @@
+"""Around every request: a request id, the API key check, and keys kept out of logs."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import uuid
+from urllib.parse import parse_qs
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import WireError, error_response
+
+__all__ = ["OPEN_PATHS", "RedactKeys", "ServerMiddleware", "redact_keys_in_logs"]
+
+#: paths that answer without a key, so that a supervisor can probe the server
+OPEN_PATHS = frozenset({"/health"})
+
+
+def _offered_key(scope: Scope) -> str | None:
+    authorization = Headers(scope=scope).get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if scope["type"] == "websocket":
+        # Browsers cannot set headers on a WebSocket, hence the query parameter.
+        keys = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("api_key")
+        if keys:
+            return keys[0]
+    return None
+
+
+class ServerMiddleware:
+    """Gives each HTTP answer an ``x-request-id`` and refuses requests without the key.
+
+    Parameters
+    ----------
+    app : ASGI app
+    api_key : str, optional
+        When set, every path but ``OPEN_PATHS`` needs ``Authorization: Bearer <key>``
+        (or, on the WebSocket, ``?api_key=``); keys are compared in constant time.
+    """
+
+    def __init__(self, app: ASGIApp, *, api_key: str | None = None) -> None:
+        self.app = app
+        self._key = api_key.encode() if api_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            send = _with_request_id(send, f"req_{uuid.uuid4().hex}")
+        if self._key is not None and scope["path"] not in OPEN_PATHS:
+            offered = _offered_key(scope)
+            if offered is None or not hmac.compare_digest(offered.encode(), self._key):
+                await self._refuse(scope, receive, send, missing=offered is None)
+                return
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, missing: bool) -> None:
+        how = "send it as 'Authorization: Bearer <key>'"
+        if scope["type"] == "websocket":
+            how += " or the api_key query parameter"
+        message = f"missing API key; {how}" if missing else "invalid API key"
+        response = error_response(WireError(401, message))
+        if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
+            await response(scope, receive, send)
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                *message.get("headers", []),
+                (b"x-request-id", request_id.encode()),
+            ]
+        await send(message)
+
+    return send_with_id
+
+
+_KEY_IN_TEXT = re.compile(r"((?:api_key|apikey|key)=)[^&\s\"']+", re.IGNORECASE)
+
+
+class RedactKeys(logging.Filter):
+    """Replaces ``api_key=...`` in a log record's message and arguments with ``***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _KEY_IN_TEXT.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _KEY_IN_TEXT.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def redact_keys_in_logs() -> None:
+    """Keep API keys given as query parameters out of uvicorn's access and error logs."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactKeys) for existing in logger.filters):
+            logger.addFilter(RedactKeys())

@@ -1,0 +1,123 @@
+"""The models a server serves: local engines under their ids, and hosted ids aliased to them.
+
+An alias lets a notebook written for the hosted API run offline unchanged, voices
+included: on an aliased id a voice the local engine does not list (Orpheus's ``tara``)
+falls back to the engine's default voice, and the response says which voice spoke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..engines import Engine, Voice
+from .errors import WireError
+from .pool import SlotPool
+
+__all__ = ["LocalModel", "Registry"]
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A local engine's model: its slots and what it can say."""
+
+    id: str
+    pool: SlotPool
+    sample_rate: int
+    voices: tuple[Voice, ...]
+    default_voice: str
+
+    def lists(self, voice: str) -> bool:
+        """Whether ``voice`` is one of the voices the engine lists."""
+        return any(listed.name == voice for listed in self.voices)
+
+
+def _default_voice(engine: Engine, voices: Sequence[Voice]) -> str:
+    # The protocol has no default voice; an engine may name one, else US English is
+    # preferred, then any English, then the first voice listed.
+    named = getattr(engine, "default_voice", None)
+    if isinstance(named, str) and named:
+        return named
+    ranked = sorted(
+        voices, key=lambda voice: (voice.language != "en-us", not voice.language.startswith("en"))
+    )
+    return ranked[0].name
+
+
+class Registry:
+    """Model ids, local and aliased, resolved to local models.
+
+    Parameters
+    ----------
+    engines : mapping of str to sequence of Engine
+        Model id -> one engine per synthesis slot.
+    aliases : mapping of str to str, optional
+        Hosted model id -> local model id.
+    queue_size : int
+        Requests that may wait for a slot, per model.
+    """
+
+    def __init__(
+        self,
+        engines: Mapping[str, Sequence[Engine]],
+        *,
+        aliases: Mapping[str, str] | None = None,
+        queue_size: int,
+    ) -> None:
+        if not engines:
+            raise ValueError("a server needs at least one engine")
+        self.models: dict[str, LocalModel] = {}
+        for model_id, slots in engines.items():
+            if not slots:
+                raise ValueError(f"model {model_id!r} has no engine")
+            voices = tuple(slots[0].voices())
+            if not voices:
+                raise ValueError(f"the {model_id!r} engine lists no voices")
+            self.models[model_id] = LocalModel(
+                id=model_id,
+                pool=SlotPool(slots, queue_size=queue_size),
+                sample_rate=int(slots[0].sample_rate),
+                voices=voices,
+                default_voice=_default_voice(slots[0], voices),
+            )
+        self.aliases = dict(aliases or {})
+        for alias, target in self.aliases.items():
+            if target not in self.models:
+                raise ValueError(
+                    f"alias {alias!r} points to {target!r}, which is not served "
+                    f"(served: {sorted(self.models)})"
+                )
+
+    def ids(self) -> list[str]:
+        """Every model id the server answers to, local ones first."""
+        return [*self.models, *(alias for alias in self.aliases if alias not in self.models)]
+
+    def resolve(self, model_id: str) -> tuple[LocalModel, bool]:
+        """The local model behind ``model_id``, and whether the id was an alias.
+
+        Raises
+        ------
+        WireError
+            404 ``model_not_found`` for an id the server does not serve.
+        """
+        if model_id in self.models:
+            return self.models[model_id], False
+        if model_id in self.aliases:
+            return self.models[self.aliases[model_id]], True
+        raise WireError(
+            404,
+            f"model {model_id!r} not found; this server serves {self.ids()}",
+            param="model",
+            code="model_not_found",
+        )
+
+    def voice_for(self, model: LocalModel, voice: str, *, aliased: bool) -> str:
+        """The voice to synthesize with for a request asking for ``voice``.
+
+        Voices the engine does not list are passed on for the engine to judge (eSpeak
+        takes any ``voice+variant``), except on an aliased id, where they fall back to
+        the default voice.
+        """
+        if aliased and not model.lists(voice):
+            return model.default_voice
+        return voice

@@ -1,0 +1,125 @@
+"""Engine work on a worker thread, read on the event loop as an async iterator.
+
+An engine's ``synthesize`` is a plain generator that holds the CPU for as long as a
+sentence takes, so it runs on a thread of the server's executor, one thread per slot.
+The thread turns each segment into wire-ready audio (``render``) and hands it to the loop.
+It stays at most ``lookahead`` segments ahead of the reader, so a slow client holds
+little memory, and it stops, closing the engine's generator, as soon as the reader goes
+away: when a client disconnects, the route's iterator is closed and sets ``stop``.
+The slot goes back to the pool only when the thread has let go of the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from typing import TypeVar
+
+from ..engines import Segment
+from .pool import SlotPool
+
+__all__ = ["probe_voice", "synthesize"]
+
+T = TypeVar("T")
+
+# How often a thread blocked on a slow reader looks whether it should stop.
+_POLL_S = 0.05
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+async def synthesize(
+    pool: SlotPool,
+    executor: Executor,
+    text: str,
+    *,
+    voice: str,
+    speed: float,
+    render: Callable[[Segment], T],
+    lookahead: int = 4,
+) -> AsyncIterator[T]:
+    """Synthesize ``text`` with an engine of ``pool`` and yield ``render(segment)`` for each.
+
+    Waits for a slot first (``PoolFull`` when there is no room). Exceptions of the engine
+    or of ``render`` are raised here, in the reader's task. Closing the iterator stops
+    the synthesis after the segment in progress.
+    """
+    engine = await pool.acquire()
+    loop = asyncio.get_running_loop()
+    results: asyncio.Queue[object] = asyncio.Queue()
+    stop = threading.Event()
+    room = threading.Semaphore(lookahead)
+
+    def hand_over(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(results.put_nowait, item)
+        except RuntimeError:  # the loop is closed: nobody is reading any more
+            stop.set()
+
+    def wait_for_room() -> bool:
+        while not room.acquire(timeout=_POLL_S):
+            if stop.is_set():
+                return False
+        return not stop.is_set()
+
+    def work() -> None:
+        try:
+            segments = engine.synthesize(text, voice=voice, speed=speed)
+        except Exception as exc:
+            hand_over(_Failure(exc))
+            return
+        try:
+            for segment in segments:
+                if not wait_for_room():
+                    return
+                hand_over(render(segment))
+            hand_over(_DONE)
+        except Exception as exc:
+            hand_over(_Failure(exc))
+        finally:
+            close = getattr(segments, "close", None)
+            if close is not None:
+                close()
+
+    future = loop.run_in_executor(executor, work)
+    future.add_done_callback(lambda _: pool.release(engine))
+    try:
+        while True:
+            item = await results.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            room.release()
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+
+
+async def probe_voice(pool: SlotPool, executor: Executor, voice: str) -> None:
+    """Ask an engine of ``pool`` whether it speaks ``voice``, before there is text to speak.
+
+    Engines check the voice when ``synthesize`` is called, before any synthesis, so the
+    probe is cheap. Raises the engine's ``UnknownVoice`` for a voice it lacks.
+    """
+
+    def probe() -> None:
+        segments = engine.synthesize("Hello.", voice=voice)
+        close = getattr(segments, "close", None)
+        if close is not None:
+            close()
+
+    engine = await pool.acquire()
+    future = asyncio.get_running_loop().run_in_executor(executor, probe)
+    future.add_done_callback(lambda _: pool.release(engine))
+    # Shielded: cancelling the wait must not cancel the future, which would give the
+    # engine back while the thread still uses it.
+    await asyncio.shield(future)
