@@ -113,8 +113,9 @@ def _alaw_encode(pcm16: np.ndarray) -> np.ndarray:
 
 
 def _to_pcm16(audio: np.ndarray) -> np.ndarray:
-    clipped = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    return np.round(clipped * 32767.0).astype("<i2")
+    # Scale by 32768 like decode_pcm, so decoding then re-encoding gives the same samples.
+    scaled = np.round(np.asarray(audio, dtype=np.float32) * np.float32(32768.0))
+    return np.clip(scaled, -32768, 32767).astype("<i2")
 
 
 def encode_pcm(audio: np.ndarray, *, encoding: str = "pcm_s16le") -> bytes:

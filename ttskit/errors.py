@@ -7,7 +7,8 @@ Every error ttskit raises on purpose derives from ``TTSKitError``::
     ├── InvalidArgument         (also ValueError) a bad argument, caught before any request
     ├── TransportError          the request did not get an answer
     │   ├── ConnectError        could not connect
-    │   └── TimeoutError        connected, but no answer in time
+    │   ├── TimeoutError        connected, but no answer in time
+    │   └── ReadError           the connection broke while the answer was being read
     ├── APIError                the server answered with an error body
     │   ├── BadRequestError         400
     │   ├── AuthenticationError     401
@@ -40,6 +41,7 @@ __all__ = [
     "PaymentRequiredError",
     "ProtocolError",
     "RateLimitError",
+    "ReadError",
     "ServiceUnavailableError",
     "StreamConsumedError",
     "StreamInterrupted",
@@ -72,6 +74,10 @@ class ConnectError(TransportError):
 
 class TimeoutError(TransportError):  # noqa: A001 - shadows the builtin inside ttskit.errors only
     """The server did not answer within the timeout."""
+
+
+class ReadError(TransportError):
+    """The connection broke, or the body was cut short, while the answer was being read."""
 
 
 class ProtocolError(TTSKitError):
@@ -134,6 +140,21 @@ class APIError(TTSKitError):
         self.retry_after = retry_after
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments: the default Exception pickling would call cls(message).
+        return _rebuild_api_error, (type(self), self.message, self._fields())
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "status_code": self.status_code,
+            "type": self.type,
+            "code": self.code,
+            "param": self.param,
+            "request_id": self.request_id,
+            "body": self.body,
+            "retry_after": self.retry_after,
+        }
+
     def __str__(self) -> str:
         details = [f"HTTP {self.status_code}"]
         if self.code:
@@ -143,6 +164,10 @@ class APIError(TTSKitError):
         if self.request_id:
             details.append(f"request_id={self.request_id}")
         return f"{self.message} ({', '.join(details)})"
+
+
+def _rebuild_api_error(cls: type[APIError], message: str, fields: dict[str, Any]) -> APIError:
+    return cls(message, **fields)
 
 
 class BadRequestError(APIError):

@@ -1,0 +1,400 @@
+"""Client: endpoint choice, arguments, formats and encodings against the local server,
+errors and retries."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ttskit.client
+import ttskit.local
+from ttskit import audio
+from ttskit.client import Client
+from ttskit.errors import (
+    BadRequestError,
+    ConfigurationError,
+    ConnectError,
+    InternalServerError,
+    InvalidArgument,
+    NotFoundError,
+    RateLimitError,
+    ServiceUnavailableError,
+    StreamInterrupted,
+)
+from ttskit.results import AudioChunk, WordTimestamps
+
+from .conftest import Sleeps
+from .replay_server import Answer, ReplayServer, shape_payloads, split_pcm, sse, tone
+
+TEXT = "Hello there. How are you today?"
+
+# --- choosing the endpoint, once --------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.delenv("TTSKIT_BASE_URL", raising=False)
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    return monkeypatch
+
+
+def test_explicit_base_url_wins(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("TTSKIT_BASE_URL", "http://127.0.0.1:1/v1")
+    clean_env.setenv("TOGETHER_API_KEY", "k")
+    client = Client("http://127.0.0.1:2/v1/")
+    assert client.base_url == "http://127.0.0.1:2/v1"
+    assert "'http://127.0.0.1:2/v1' (base_url)" in repr(client)
+
+
+def test_env_base_url_before_the_hosted_api(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("TTSKIT_BASE_URL", "http://127.0.0.1:1/v1")
+    clean_env.setenv("TOGETHER_API_KEY", "k")
+    client = Client()
+    assert (client.base_url, client.source) == ("http://127.0.0.1:1/v1", "TTSKIT_BASE_URL")
+
+
+def test_hosted_api_when_a_together_key_is_set(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("TOGETHER_API_KEY", "k")
+    client = Client()
+    assert client.base_url == "https://api.together.ai/v1" and client.hosted
+    assert repr(client).startswith(
+        "Client(base_url='https://api.together.ai/v1' (TOGETHER_API_KEY)"
+    )
+
+
+def test_the_together_key_only_goes_to_the_hosted_api(
+    clean_env: pytest.MonkeyPatch, replay: ReplayServer
+) -> None:
+    clean_env.setenv("TOGETHER_API_KEY", "secret-for-together")
+    replay.answers.append(Answer([sse(*shape_payloads(1, [b"\x00\x00" * 10]))]))
+    Client(replay.base_url).speak("Hi.", stream=True)
+    assert all("authorization" not in r.headers for r in replay.received)
+
+
+def test_the_embedded_local_server_otherwise(clean_env: pytest.MonkeyPatch, espeak_server) -> None:
+    clean_env.setattr(ttskit.local, "default_server", lambda: espeak_server)
+    client = Client()
+    assert client.base_url == espeak_server.base_url and client.source == "local server"
+    speech = client.speak("Hi.")
+    assert speech.endpoint == espeak_server.base_url
+    assert (speech.model, speech.voice) == (
+        "espeak",
+        "en-us",
+    )  # first model listed, its default voice
+
+
+def test_hosted_without_a_key_is_a_configuration_error(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="TOGETHER_API_KEY"):
+        Client("https://api.together.ai/v1")
+
+
+def test_a_bad_base_url(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="ftp://x"):
+        Client("ftp://x")
+
+
+def test_defaults_from_the_server_listing(replay: ReplayServer) -> None:
+    replay.answers.append(Answer([sse(*shape_payloads(1, [b"\x00\x00" * 10]))]))
+    client = Client(replay.base_url)
+    assert "model=None" in repr(client)
+    speech = client.speak("Hi.", stream=True)
+    assert (speech.model, speech.voice) == ("replay", "alice")
+    assert "model='replay', voice='alice'" in repr(client)
+    body = replay.speech_requests[-1].body
+    assert (body["model"], body["voice"]) == ("replay", "alice")
+
+
+def test_hosted_models_with_a_fixed_output_format() -> None:
+    client = Client("https://api.together.ai/v1", api_key="k")
+    with pytest.warns(UserWarning, match="always sends pcm_s16le at 24000 Hz"):
+        assert client._raw_format("canopylabs/orpheus-3b-0.1-ft", "pcm_f32le", 44100) == (
+            "pcm_s16le",
+            24000,
+        )
+    assert client._raw_format("hexgrad/Kokoro-82M", None, None) == ("pcm_s16le", 24000)
+    assert client._raw_format("cartesia/sonic-2", "pcm_f32le", 44100) == ("pcm_f32le", 44100)
+    local = Client(
+        "http://127.0.0.1:9/v1"
+    )  # the local server honours what is asked, whatever the id
+    assert local._raw_format("canopylabs/orpheus-3b-0.1-ft", "pcm_f32le", 16000) == (
+        "pcm_f32le",
+        16000,
+    )
+
+
+def test_top_level_helpers_mirror_the_methods() -> None:
+    for name in ("speak", "stream"):
+        function = inspect.signature(getattr(ttskit.client, name))
+        method = inspect.signature(getattr(Client, name))
+        assert list(function.parameters.values()) == list(method.parameters.values())[1:]
+        assert function.return_annotation == method.return_annotation
+
+
+# --- invalid arguments never reach the server -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "quoted"),
+    [
+        ({"text": ""}, "text=''"),
+        ({"text": "   "}, "text='   '"),
+        ({"response_format": "ogg"}, "response_format='ogg'"),
+        ({"response_encoding": "pcm_s24le"}, "response_encoding='pcm_s24le'"),
+        ({"speed": 9}, "speed=9"),
+        ({"speed": 0}, "speed=0"),
+        ({"sample_rate": -1}, "sample_rate=-1"),
+        ({"sample_rate": 22050.5}, "sample_rate=22050.5"),
+        ({"alignment": "phoneme"}, "alignment='phoneme'"),
+        ({"segment": "paragraph"}, "segment='paragraph'"),
+        ({"alignment": "word", "stream": False}, "alignment='word' needs stream=True"),
+        ({"response_format": "mp3", "stream": True}, "response_format='mp3'"),
+    ],
+)
+def test_invalid_arguments(replay: ReplayServer, kwargs: dict, quoted: str) -> None:
+    client = Client(replay.base_url, model="replay", voice="alice")
+    text = kwargs.pop("text", "Hi.")
+    with pytest.raises(InvalidArgument) as caught:
+        client.speak(text, **kwargs)
+    assert quoted in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    assert replay.received == []
+
+
+def test_the_accepted_values_are_quoted(replay: ReplayServer) -> None:
+    with pytest.raises(InvalidArgument, match="pcm_mulaw"):
+        Client(replay.base_url).speak("Hi.", response_format="raw", response_encoding="ulaw")
+
+
+# --- against the local server ------------------------------------------------------------------
+
+
+def same_speech(a, b, *, level_db: float = 0.5) -> bool:
+    """Two syntheses of the same text: eSpeak's length varies by a few samples between runs."""
+    return (
+        a.sample_rate == b.sample_rate
+        and abs(a.duration - b.duration) < 0.05
+        and abs(audio.rms_dbfs(a.audio) - audio.rms_dbfs(b.audio)) < level_db
+    )
+
+
+@pytest.mark.parametrize("encoding", audio.ENCODINGS)
+def test_each_raw_encoding_streamed(espeak_client: Client, encoding: str) -> None:
+    reference = espeak_client.speak(
+        TEXT, stream=True, response_encoding="pcm_f32le", sample_rate=16000
+    )
+    speech = espeak_client.speak(TEXT, stream=True, response_encoding=encoding, sample_rate=16000)
+    assert speech.sample_rate == 16000 and speech.audio.dtype == np.float32
+    assert same_speech(speech, reference)
+    assert np.abs(speech.audio).max() <= 1.0
+    assert speech.timing.first_audio_s <= speech.timing.done_s
+
+
+@pytest.mark.parametrize("encoding", audio.ENCODINGS)
+def test_each_raw_encoding_not_streamed(espeak_client: Client, encoding: str) -> None:
+    speech = espeak_client.speak(
+        TEXT, response_format="raw", response_encoding=encoding, sample_rate=8000
+    )
+    streamed = espeak_client.speak(TEXT, stream=True, response_encoding=encoding, sample_rate=8000)
+    assert speech.sample_rate == 8000 and same_speech(speech, streamed)
+
+
+@pytest.mark.parametrize("response_format", ["wav", "mp3", "flac"])
+def test_each_file_format(espeak_client: Client, response_format: str) -> None:
+    raw = espeak_client.speak(TEXT, response_format="raw")
+    speech = espeak_client.speak(TEXT, response_format=response_format)
+    assert speech.sample_rate == raw.sample_rate == 24000
+    assert abs(speech.duration - raw.duration) < 0.06  # mp3 pads a frame or so
+    assert abs(audio.rms_dbfs(speech.audio) - audio.rms_dbfs(raw.audio)) < 1.0
+    assert speech.audio.min() >= -1 and speech.audio.max() <= 1
+
+
+def test_words_from_a_stream(espeak_client: Client) -> None:
+    speech = espeak_client.speak(TEXT, alignment="word")
+    assert speech.words["word"].tolist() == ["Hello", "there", "How", "are", "you", "today"]
+    assert speech.words["start"].is_monotonic_increasing
+    assert speech.words["end"].iloc[-1] <= speech.duration + 1e-6
+    # The second sentence's words are in the whole answer's time, not the sentence's.
+    assert speech.words["start"].iloc[2] > speech.words["end"].iloc[1]
+
+
+def test_stream_yields_words_before_their_audio(espeak_client: Client) -> None:
+    with espeak_client.stream(TEXT, alignment="word") as stream:
+        events = list(stream)
+        speech = stream.speech()
+    assert isinstance(events[0], WordTimestamps)
+    chunks = [e for e in events if isinstance(e, AudioChunk)]
+    assert sum(len(c.audio) for c in chunks) == len(speech.audio)
+    assert [c.audio_start_s for c in chunks] == speech.timing.chunks["audio_start_s"].tolist()
+    assert speech.timing.first_audible_s is not None
+
+
+def test_voices_and_models(espeak_client: Client) -> None:
+    models = espeak_client.models()
+    assert isinstance(models, pd.DataFrame) and "espeak" in models["id"].tolist()
+    voices = espeak_client.voices("espeak")
+    assert list(voices.columns) == ["model", "id", "name"]
+    assert "en-us" in voices["name"].tolist() and set(voices["model"]) == {"espeak"}
+
+
+def test_a_stream_cut_by_the_server(espeak_server) -> None:
+    client = Client(espeak_server.base_url, headers={"x-ttskit-faults": "cut_after=3"})
+    with pytest.raises(StreamInterrupted) as caught:
+        client.speak(TEXT, stream=True)
+    partial = caught.value.partial
+    assert partial.duration == pytest.approx(0.3, abs=0.01)  # three 100 ms deltas
+    assert partial.endpoint == espeak_server.base_url
+
+
+def test_an_unknown_voice(espeak_client: Client) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        espeak_client.speak("Hi.", voice="no-such-voice")
+    assert caught.value.status_code == 400 and caught.value.param == "voice"
+    assert "no-such-voice" in caught.value.message
+
+
+def test_an_unknown_model(espeak_client: Client) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        espeak_client.speak("Hi.", model="no-such-model", voice="x")
+    assert caught.value.status_code == 404 and caught.value.message
+
+
+def test_the_connection_is_kept_alive(replay: ReplayServer) -> None:
+    replay.answers.append(Answer([sse(*shape_payloads(1, [b"\x00\x00" * 10]))]))
+    client = Client(replay.base_url, model="replay", voice="alice")
+    for _ in range(3):
+        client.speak("Hi.", stream=True)
+    assert len(set(replay.ports)) == 1
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+
+def ok_answer() -> Answer:
+    return Answer([sse(*shape_payloads(1, split_pcm(audio.encode_pcm(tone()), 3, 2)))])
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected_wait"),
+    [
+        ({"Retry-After": "2"}, 2.0),
+        ({"retry-after-ms": "1500", "Retry-After": "2"}, 1.5),
+        ({"x-ratelimit-reset": "3"}, 3.0),
+        ({"Retry-After": "600"}, 60.0),  # capped at max_retry_wait
+    ],
+)
+def test_retry_after_429_honours_the_headers(
+    replay: ReplayServer, sleeps: Sleeps, headers: dict, expected_wait: float
+) -> None:
+    refusal = Answer(
+        [b'{"error":{"message":"slow down","type":"rate_limit"}}'],
+        429,
+        "application/json",
+        headers,
+        chunked=False,
+    )
+    replay.answers += [refusal, ok_answer()]
+    client = Client(replay.base_url, model="replay", voice="alice", sleep=sleeps)
+    speech = client.speak("Hi.", stream=True)
+    assert speech.duration > 0
+    assert len(replay.speech_requests) == 2
+    assert sleeps.waits == [pytest.approx(expected_wait)]
+
+
+@pytest.mark.parametrize("status", [408, 409, 500, 502, 503])
+def test_retryable_statuses_back_off_exponentially(
+    replay: ReplayServer, sleeps: Sleeps, status: int
+) -> None:
+    replay.answers.append(
+        Answer([b'{"error":{"message":"nope"}}'], status, "application/json", chunked=False)
+    )
+    client = Client(replay.base_url, model="replay", voice="alice", max_retries=3, sleep=sleeps)
+    with pytest.raises(Exception) as caught:
+        client.speak("Hi.")
+    assert getattr(caught.value, "status_code", None) == status
+    assert len(replay.speech_requests) == 4
+    for attempt, wait in enumerate(sleeps.waits):
+        assert 0.75 * 0.5 * 2**attempt <= wait <= 0.5 * 2**attempt  # with jitter
+
+
+def test_client_errors_are_not_retried(replay: ReplayServer, sleeps: Sleeps) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "message": "bad voice",
+                "type": "invalid_request_error",
+                "param": "voice",
+                "code": "voice_not_found",
+            }
+        }
+    )
+    replay.answers.append(
+        Answer([body.encode()], 400, "application/json", {"x-request-id": "req_42"}, chunked=False)
+    )
+    client = Client(replay.base_url, model="replay", voice="alice", sleep=sleeps)
+    with pytest.raises(BadRequestError) as caught:
+        client.speak("Hi.")
+    error = caught.value
+    assert (error.status_code, error.type, error.code, error.param) == (
+        400,
+        "invalid_request_error",
+        "voice_not_found",
+        "voice",
+    )
+    assert error.request_id == "req_42" and "req_42" in str(error)
+    assert len(replay.speech_requests) == 1 and sleeps.waits == []
+
+
+def test_connection_errors_are_retried_then_raised(sleeps: Sleeps) -> None:
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    client = Client(
+        f"http://127.0.0.1:{port}/v1", model="m", voice="v", max_retries=2, sleep=sleeps
+    )
+    with pytest.raises(ConnectError) as caught:
+        client.speak("Hi.")
+    assert len(sleeps.waits) == 2
+    assert caught.value.__cause__ is not None
+
+
+def test_retries_against_the_local_servers_faults(make_server, sleeps: Sleeps) -> None:
+    from ttskit.server.faults import Faults
+
+    server = make_server(faults=Faults(error_rate=0.5, error_status=429, retry_after=0.25, seed=3))
+    client = Client(server.base_url, max_retries=10, sleep=sleeps)
+    for _ in range(6):
+        assert client.speak("Hi.").duration > 0
+    assert sleeps.waits and set(sleeps.waits) == {
+        0.25
+    }  # retry-after-ms, not the rounded Retry-After
+
+
+def test_a_refusal_after_all_retries(make_server, sleeps: Sleeps) -> None:
+    from ttskit.server.faults import Faults
+
+    server = make_server(faults=Faults(error_rate=1.0, error_status=503, retry_after=0.5))
+    client = Client(server.base_url, model="espeak", voice="en-us", max_retries=2, sleep=sleeps)
+    with pytest.raises(ServiceUnavailableError) as caught:
+        client.speak("Hi.")
+    assert caught.value.retry_after == 0.5 and sleeps.waits == [0.5, 0.5]
+
+
+def test_rate_limit_error_class(replay: ReplayServer, sleeps: Sleeps) -> None:
+    replay.answers.append(
+        Answer([b"too many"], 429, "text/plain", {"Retry-After": "1"}, chunked=False)
+    )
+    with pytest.raises(RateLimitError) as caught:
+        Client(replay.base_url, model="replay", voice="alice", max_retries=0).speak("Hi.")
+    assert caught.value.message == "too many" and caught.value.retry_after == 1.0
+
+
+def test_a_server_error_class(replay: ReplayServer) -> None:
+    replay.answers.append(Answer([b"<html>bad gateway</html>"], 502, "text/html", chunked=False))
+    with pytest.raises(InternalServerError, match="bad gateway"):
+        Client(replay.base_url, model="replay", voice="alice", max_retries=0).speak("Hi.")
