@@ -164,4 +164,4 @@ def test_event_reprs_are_stable() -> None:
     chunk = AudioChunk(np.zeros(240, dtype=np.float32), 24000, 0.0123, 0.5, "tts_1")
     assert repr(chunk) == "AudioChunk(10ms at 0.500s, arrived 12.3ms)"
     words = WordTimestamps(words_frame(["a"], [0.0], [0.1]), 0.002)
-    assert repr(words) == "WordTimestamps(1 words, arrived 2.0ms)"
+    assert repr(words) == "WordTimestamps(1 word, arrived 2.0ms)"

@@ -1,3 +1,85 @@
-"""ttskit: explore text-to-speech APIs in Jupyter."""
+"""ttskit: explore text-to-speech APIs in Jupyter.
+
+Audio comes back as numpy arrays and word timestamps as pandas DataFrames, from Together's
+speech API or any server that speaks it, including ttskit's own offline server.
+
+>>> import ttskit
+>>> client = ttskit.Client()  # doctest: +SKIP
+>>> speech = client.speak("Hello there.", alignment="word")  # doctest: +SKIP
+
+Plots live in ``ttskit.plot`` (matplotlib) and widgets in ``ttskit.widgets`` (anywidget);
+neither is imported by ``import ttskit``.
+"""
 
 __version__ = "0.1.0"
+
+from .client import Client, default_client, speak, stream
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConnectError,
+    InternalServerError,
+    InvalidArgument,
+    NotFoundError,
+    PaymentRequiredError,
+    ProtocolError,
+    RateLimitError,
+    ReadError,
+    ServiceUnavailableError,
+    StreamConsumedError,
+    StreamInterrupted,
+    TimeoutError,
+    TransportError,
+    TTSKitError,
+)
+from .local import local
+from .realtime import (
+    ContextCancelled,
+    ItemDone,
+    RealtimeSession,
+    SessionUpdated,
+    TextReceived,
+    TTSFailed,
+)
+from .results import AudioChunk, Speech, Timing, WordTimestamps
+from .streaming import SpeechStream
+
+__all__ = [
+    "APIError",
+    "AudioChunk",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConfigurationError",
+    "ConnectError",
+    "ContextCancelled",
+    "InternalServerError",
+    "InvalidArgument",
+    "ItemDone",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "ProtocolError",
+    "RateLimitError",
+    "ReadError",
+    "RealtimeSession",
+    "ServiceUnavailableError",
+    "SessionUpdated",
+    "Speech",
+    "SpeechStream",
+    "StreamConsumedError",
+    "StreamInterrupted",
+    "TTSFailed",
+    "TTSKitError",
+    "TextReceived",
+    "TimeoutError",
+    "Timing",
+    "TransportError",
+    "WordTimestamps",
+    "__version__",
+    "default_client",
+    "local",
+    "speak",
+    "stream",
+]

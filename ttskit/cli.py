@@ -1,4 +1,4 @@
-"""The ``ttskit`` command: ``ttskit serve`` (more subcommands register the same way).
+"""The ``ttskit`` command: ``serve``, ``say``, ``voices`` and ``demo``.
 
 Each subcommand is a function ``add_<name>(subparsers)`` that adds its parser and sets
 ``handler`` to a function taking the parsed arguments and returning the exit status.
@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -186,6 +187,131 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        help="API root such as http://127.0.0.1:8000/v1 (default: $TTSKIT_BASE_URL, else the "
+        "hosted API when $TOGETHER_API_KEY is set, else an embedded local server)",
+    )
+    parser.add_argument("--model", default=None, help="model id (default: the endpoint's first)")
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from .client import Client
+
+    return Client(base_url=args.base_url, model=args.model, voice=getattr(args, "voice", None))
+
+
+def add_say(subparsers: argparse._SubParsersAction) -> None:
+    """``ttskit say``: one request, its audio written to a file, its timing printed."""
+    parser = subparsers.add_parser(
+        "say", help="synthesize a text to an audio file", description=add_say.__doc__
+    )
+    parser.add_argument("text", help="what to say ('-' reads standard input)")
+    parser.add_argument("-o", "--output", default="speech.wav", help="wav, flac or mp3 file")
+    parser.add_argument("--voice", default=None, help="voice name (default: the model's first)")
+    parser.add_argument("--speed", type=float, default=None, help="speaking rate, 1.0 is normal")
+    parser.add_argument(
+        "--no-stream", action="store_true", help="ask for the whole file instead of a stream"
+    )
+    _add_endpoint_arguments(parser)
+    parser.set_defaults(handler=_say)
+
+
+def _say(args: argparse.Namespace) -> int:
+    from .errors import TTSKitError
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    options: dict[str, Any] = {"stream": not args.no_stream}
+    if args.speed is not None:
+        options["speed"] = args.speed
+    if not args.no_stream:
+        options["alignment"] = "word"
+    try:
+        with _client(args) as client:
+            speech = client.speak(text, **options)
+            path = speech.save(args.output)
+    except (TTSKitError, ValueError) as exc:
+        print(f"ttskit say: {exc}", file=sys.stderr)
+        return 1
+    print(_speech_summary(speech, path))
+    return 0
+
+
+def _speech_summary(speech: Any, path: Any) -> str:
+    timing = speech.timing
+    ttfb = "n/a" if timing.first_audio_s is None else f"{timing.first_audio_s * 1000:.0f} ms"
+    return (
+        f"wrote {path}: {speech.duration:.2f} s of audio at {speech.sample_rate} Hz, "
+        f"{len(speech.words)} words, voice {speech.voice!r} of {speech.model!r} "
+        f"from {speech.endpoint}\n"
+        f"time to first audio {ttfb}, real-time factor {timing.real_time_factor:.3f}"
+    )
+
+
+def add_voices(subparsers: argparse._SubParsersAction) -> None:
+    """``ttskit voices``: the voices an endpoint offers."""
+    parser = subparsers.add_parser(
+        "voices", help="list the voices of an endpoint", description=add_voices.__doc__
+    )
+    _add_endpoint_arguments(parser)
+    parser.set_defaults(handler=_voices)
+
+
+def _voices(args: argparse.Namespace) -> int:
+    from .errors import TTSKitError
+
+    try:
+        with _client(args) as client:
+            table = client.voices(model=args.model)
+    except TTSKitError as exc:
+        print(f"ttskit voices: {exc}", file=sys.stderr)
+        return 1
+    print(table.to_string(index=False))
+    return 0
+
+
+DEMO_TEXT = (
+    "Hello from ttskit. This sentence was synthesized offline, streamed to you as it was "
+    "made, and timed word by word. The same code runs against the hosted API."
+)
+
+
+def add_demo(subparsers: argparse._SubParsersAction) -> None:
+    """``ttskit demo``: stream a paragraph from the embedded server, save it, show its timing."""
+    parser = subparsers.add_parser(
+        "demo", help="stream a paragraph and show its timing", description=add_demo.__doc__
+    )
+    parser.add_argument("-o", "--output", default="demo.wav", help="where to write the audio")
+    parser.add_argument("--text", default=DEMO_TEXT, help="what to say")
+    _add_endpoint_arguments(parser)
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .errors import TTSKitError
+    from .results import WordTimestamps
+
+    try:
+        with _client(args) as client:
+            print(f"endpoint: {client.base_url} ({client.source})")
+            with client.stream(args.text, alignment="word") as stream:
+                for event in stream:
+                    # One line per sentence as it arrives, rather than one per audio delta.
+                    if isinstance(event, WordTimestamps):
+                        words = " ".join(event.words["word"])
+                        print(f"  {event.arrival_s * 1000:7.1f} ms  {words}")
+                speech = stream.speech()
+            path = speech.save(args.output)
+    except TTSKitError as exc:
+        print(f"ttskit demo: {exc}", file=sys.stderr)
+        return 1
+    print(speech.words.head(8).to_string(index=False))
+    print(_speech_summary(speech, path))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ttskit`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -193,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    add_serve(subparsers)
+    for add in (add_serve, add_say, add_voices, add_demo):
+        add(subparsers)
     return parser
 
 

@@ -2,8 +2,13 @@
 
 ``start_server()`` serves the speech API under uvicorn on a daemon thread, bound to
 127.0.0.1 on a port the OS picks, and returns once it answers. Tests, notebooks and the
-demo talk to it over HTTP on loopback, exactly as to the hosted API.
+demo talk to it over HTTP on loopback, exactly as to the hosted API. ``ttskit.local()``
+returns a ``Client`` for it.
 
+>>> import ttskit
+>>> client = ttskit.local("espeak")  # doctest: +SKIP
+>>> client.speak("Hello.").sample_rate  # doctest: +SKIP
+24000
 >>> from ttskit.local import start_server
 >>> with start_server("espeak") as server:  # doctest: +SKIP
 ...     print(server.base_url)
@@ -16,9 +21,12 @@ import atexit
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LocalServer", "default_server", "start_server"]
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = ["LocalServer", "default_server", "local", "start_server"]
 
 
 class LocalServer:
@@ -175,3 +183,36 @@ def default_server() -> LocalServer:
             _default = start_server()
             atexit.register(_default.stop)
         return _default
+
+
+def local(
+    engine: str = "auto", *, model: str | None = None, voice: str | None = None, **options: Any
+) -> Client:
+    """A ``Client`` for an embedded local server, started on first use.
+
+    Parameters
+    ----------
+    engine : {"auto", "espeak", "piper"}
+        ``"auto"`` serves every installed engine, and the client speaks with the best one
+        (piper when installed, else espeak) unless ``model`` says otherwise.
+    model, voice : str, optional
+        Defaults of the returned client.
+    **options
+        ``start_server`` options (``workers``, ``faults``, ``api_key``, ...). With none, and
+        ``engine="auto"``, the process's shared server is used; otherwise a server of its
+        own is started and stopped at exit.
+
+    Returns
+    -------
+    ttskit.Client
+    """
+    from .client import Client
+
+    if engine == "auto" and not options:
+        server = default_server()
+    else:
+        server = start_server(engine, **options)
+        atexit.register(server.stop)
+    return Client(
+        base_url=server.base_url, api_key=options.get("api_key"), model=model, voice=voice
+    )

@@ -66,6 +66,10 @@ def words_frame(
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _empty_chunks() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -296,7 +300,7 @@ class Speech:
         ttfb = self.timing.first_audio_s
         parts = [
             f"{self.duration:.2f}s @ {self.sample_rate} Hz",
-            f"{len(self.words)} words",
+            _count(len(self.words), "word"),
         ]
         if self.voice:
             parts.append(f"voice={self.voice!r}")
@@ -367,4 +371,4 @@ class WordTimestamps:
     context_id: str | None = None
 
     def __repr__(self) -> str:
-        return f"WordTimestamps({len(self.words)} words, arrived {self.arrival_s * 1000:.1f}ms)"
+        return f"WordTimestamps({_count(len(self.words), 'word')}, arrived {self.arrival_s * 1000:.1f}ms)"
