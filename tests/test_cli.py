@@ -66,3 +66,14 @@ def test_demo_streams_from_the_embedded_server(tmp_path):
     assert "(local server)" in done.stdout and "time to first audio" in done.stdout
     audio, _ = sf.read(tmp_path / "demo.wav")
     assert len(audio) > 0
+
+
+def test_say_sends_the_key_a_protected_server_wants(auth_server, tmp_path):
+    from tests.conftest import API_KEY
+
+    args = ["say", "Hi.", "-o", str(tmp_path / "x.wav"), "--base-url", auth_server.base_url]
+    refused = run(*args)
+    assert refused.returncode == 1 and "401" in refused.stderr
+    accepted = run(*args, "--api-key", API_KEY)
+    assert accepted.returncode == 0, accepted.stderr
+    assert API_KEY not in accepted.stdout + accepted.stderr + refused.stderr

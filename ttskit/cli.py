@@ -8,7 +8,6 @@ Heavy imports happen inside the handlers, so ``ttskit --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -145,12 +144,9 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from .server import Faults, build_app
-    from .server.middleware import redact_keys_in_logs
-
     try:
+        from .server import Faults, build_app, serve
+
         faults = Faults(
             first_audio_delay=args.first_audio_delay,
             delta_delay=args.delta_delay,
@@ -177,13 +173,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"ttskit serve: {models} on http://{args.host}:{args.port}/v1", file=sys.stderr)
     if faults.active:
         print(f"ttskit serve: injecting faults {faults}", file=sys.stderr)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
-    server = uvicorn.Server(config)
-    # uvicorn configures its loggers when the config is made; the filter goes on after.
-    redact_keys_in_logs()
-    # uvicorn shuts down gracefully on Ctrl-C, then raises it again for the caller.
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    serve(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
@@ -195,12 +185,23 @@ def _add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
         "hosted API when $TOGETHER_API_KEY is set, else an embedded local server)",
     )
     parser.add_argument("--model", default=None, help="model id (default: the endpoint's first)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("TTSKIT_API_KEY"),
+        help="key for a server started with --api-key (default: $TTSKIT_API_KEY; the hosted "
+        "API reads $TOGETHER_API_KEY)",
+    )
 
 
 def _client(args: argparse.Namespace) -> Any:
     from .client import Client
 
-    return Client(base_url=args.base_url, model=args.model, voice=getattr(args, "voice", None))
+    return Client(
+        base_url=args.base_url,
+        api_key=args.api_key or None,
+        model=args.model,
+        voice=getattr(args, "voice", None),
+    )
 
 
 def add_say(subparsers: argparse._SubParsersAction) -> None:

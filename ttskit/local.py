@@ -59,6 +59,8 @@ class LocalServer:
     ) -> None:
         import uvicorn
 
+        from .server.middleware import redact_keys_in_logs
+
         self.app = app
         self._socket = socket.socket(
             socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
@@ -76,6 +78,7 @@ class LocalServer:
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
+        redact_keys_in_logs()
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},

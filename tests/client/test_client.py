@@ -3,6 +3,7 @@ errors and retries."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 
@@ -76,7 +77,10 @@ def test_the_together_key_only_goes_to_the_hosted_api(
 
 
 def test_the_embedded_local_server_otherwise(clean_env: pytest.MonkeyPatch, espeak_server) -> None:
-    clean_env.setattr(ttskit.local, "default_server", lambda: espeak_server)
+    # ``ttskit.local`` is the function; the module behind it holds default_server.
+    clean_env.setattr(
+        importlib.import_module("ttskit.local"), "default_server", lambda: espeak_server
+    )
     client = Client()
     assert client.base_url == espeak_server.base_url and client.source == "local server"
     speech = client.speak("Hi.")

@@ -50,7 +50,8 @@ _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\u2026]+[\"'\u201d\u2019)\]]*
 
 # Titles and Latin abbreviations whose dot does not end a sentence ("Dr. Smith", "e.g. this").
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs no mt ft e.g i.e cf approx dept est fig inc ltd co".split()
+    ["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "mt", "e.g", "i.e", "cf", "approx"]
+    + ["dept", "fig", "inc", "ltd"]
 )
 
 

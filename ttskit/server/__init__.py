@@ -17,6 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .app import DEFAULT_QUEUE, build_app, create_app
 from .faults import FAULTS_HEADER, Faults
 from .render import DEFAULT_DELTA_SECONDS
+from .run import serve
 
 __all__ = [
     "DEFAULT_DELTA_SECONDS",
@@ -25,4 +26,5 @@ __all__ = [
     "Faults",
     "build_app",
     "create_app",
+    "serve",
 ]

@@ -204,6 +204,8 @@ async def _unless_disconnected(request: Request, awaitable: Awaitable[T]) -> T:
         watch.cancel()
     if not work.done():
         work.cancel()
+        # Let the cancellation land before the caller closes the generator it was driving.
+        await asyncio.wait({work})
         raise _ClientGone
     return work.result()
 
