@@ -17,6 +17,7 @@ def test_public_names():
         "Faults",
         "build_app",
         "create_app",
+        "serve",
     ]
 
 
