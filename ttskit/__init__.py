@@ -37,6 +37,7 @@ from .errors import (
 from .local import local
 from .realtime import (
     ContextCancelled,
+    ContextDone,
     ItemDone,
     RealtimeSession,
     SessionUpdated,
@@ -55,6 +56,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "ContextCancelled",
+    "ContextDone",
     "InternalServerError",
     "InvalidArgument",
     "ItemDone",

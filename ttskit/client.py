@@ -38,6 +38,7 @@ from .errors import (
     ReadError,
     TimeoutError,
     TransportError,
+    _redact,
     api_error_for_status,
 )
 from .results import Speech
@@ -83,7 +84,9 @@ DEFAULT_VOICES = {
     "espeak": "en-us",
 }
 
-RESPONSE_FORMATS = ("wav", "mp3", "raw", "flac")
+RESPONSE_FORMATS = ("wav", "mp3", "raw", "flac", "mulaw", "opus", "aac")
+#: The protocol streams raw PCM only; some OpenAI-compatible servers stream a WAV whose
+#: sizes are unknown, which the decoder reads as it comes, so "wav" is kept for them.
 STREAM_FORMATS = ("raw", "wav")
 ALIGNMENTS = ("none", "word")
 SEGMENTS = ("sentence", "immediate", "never")
@@ -99,8 +102,22 @@ def _is_hosted(base_url: str) -> bool:
     return any(host == d or host.endswith("." + d) for d in _HOSTED_DOMAINS)
 
 
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret and text else text
+def _clean_key(api_key: str | None) -> str | None:
+    """The key without surrounding whitespace (a pasted key often ends in a newline).
+
+    A key with whitespace or control characters inside cannot go in a header; the error
+    says so without quoting it.
+    """
+    if api_key is None:
+        return None
+    if not isinstance(api_key, str):
+        raise ConfigurationError(f"api_key must be a str, got {type(api_key).__name__}")
+    api_key = api_key.strip()
+    if any(c.isspace() or not c.isprintable() or not c.isascii() for c in api_key):
+        raise ConfigurationError(
+            "api_key contains whitespace, control or non-ASCII characters; check how it was copied"
+        )
+    return api_key or None
 
 
 def _check_choice(name: str, value: str, accepted: Iterable[str]) -> None:
@@ -141,14 +158,22 @@ def _validate_speech_args(
     segment: str | None,
     speed: float | None,
     stream: bool,
+    hosted: bool,
 ) -> None:
     if not isinstance(text, str):
         raise InvalidArgument(f"text must be a str, got {type(text).__name__} {text!r:.80}")
     if not text.strip():
         raise InvalidArgument(f"text={text!r} is empty; there is nothing to say")
-    _check_choice(
-        "response_format", response_format, STREAM_FORMATS if stream else RESPONSE_FORMATS
-    )
+    _check_choice("response_format", response_format, RESPONSE_FORMATS)
+    if stream and response_format not in (("raw",) if hosted else STREAM_FORMATS):
+        raise InvalidArgument(
+            f"response_format={response_format!r} cannot be streamed: streamed answers are "
+            + (
+                "raw PCM only on the hosted API; use 'raw'"
+                if hosted
+                else f"raw PCM (or a WAV from some servers); use one of {STREAM_FORMATS}"
+            )
+        )
     if response_encoding is not None:
         _check_choice("response_encoding", response_encoding, _audio.ENCODINGS)
     _check_sample_rate(sample_rate)
@@ -163,22 +188,36 @@ def _validate_speech_args(
     _check_speed(speed)
 
 
-def _translate(exc: Exception, what: str) -> TransportError | ConfigurationError:
-    """A ttskit error for an exception raised by requests or urllib3 while doing ``what``."""
+def _translate(
+    exc: Exception, what: str, secret: str | None = None
+) -> TransportError | ConfigurationError:
+    """A ttskit error for an exception raised by requests or urllib3 while doing ``what``;
+    its message never holds ``secret``."""
     import urllib3.exceptions as u3
 
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        # Its text quotes the header value, which may be the Authorization header.
+        return ConfigurationError(
+            f"a request header is not valid for {what}: "
+            "check headers= for whitespace or control characters"
+        )
+    cls: type[TransportError | ConfigurationError]
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return ConfigurationError(f"bad URL for {what}: {exc}")
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return ConnectError(f"timed out connecting for {what}")
-    if isinstance(exc, requests.exceptions.ReadTimeout | u3.ReadTimeoutError):
-        return TimeoutError(f"no answer in time for {what}")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return ConnectError(f"could not connect for {what}: {type(exc).__name__}")
-    return ReadError(f"the connection broke during {what}: {type(exc).__name__}: {exc}")
+        cls, message = ConfigurationError, f"bad URL for {what}: {exc}"
+    elif isinstance(exc, requests.exceptions.ConnectTimeout):
+        cls, message = ConnectError, f"timed out connecting for {what}"
+    elif isinstance(exc, requests.exceptions.ReadTimeout | u3.ReadTimeoutError):
+        cls, message = TimeoutError, f"no answer in time for {what}"
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        cls, message = ConnectError, f"could not connect for {what}: {type(exc).__name__}"
+    else:
+        cls, message = ReadError, f"the connection broke during {what}: {type(exc).__name__}: {exc}"
+    return cls(_redact(message, secret))
 
 
-def _iter_body(response: requests.Response, what: str, size: int = 65536) -> Iterator[bytes]:
+def _iter_body(
+    response: requests.Response, what: str, secret: str | None, size: int = 65536
+) -> Iterator[bytes]:
     """The body as it comes off the socket: each read returns what has arrived, up to ``size``."""
     import http.client
 
@@ -207,7 +246,7 @@ def _iter_body(response: requests.Response, what: str, size: int = 65536) -> Ite
         http.client.HTTPException,
         OSError,
     ) as exc:
-        raise _translate(exc, what) from exc
+        raise _translate(exc, what, secret) from exc
     finally:
         response.close()
 
@@ -353,8 +392,14 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.source = source
         self.hosted = _is_hosted(self.base_url)
+        if self.hosted and parts.scheme != "https":
+            raise ConfigurationError(
+                f"base_url={base_url!r} ({source}) would send the API key in cleartext; "
+                "use https://"
+            )
         if api_key is None and self.hosted:
             api_key = os.environ.get("TOGETHER_API_KEY") or None
+        api_key = _clean_key(api_key)
         if self.hosted and not api_key:
             raise ConfigurationError(
                 f"{self.base_url} needs an API key: set TOGETHER_API_KEY or pass api_key="
@@ -364,6 +409,8 @@ class Client:
             raise InvalidArgument(f"max_retries={max_retries!r} must be 0 or more")
         self.model = model
         self.voice = voice
+        # A voice given without a model goes with whatever model a request names.
+        self._voice_for_any_model = voice is not None and model is None
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.max_retry_wait = float(max_retry_wait)
@@ -434,7 +481,7 @@ class Client:
                 requests.Request(method, url, json=json, params=params, headers=self._headers())
             )
         except requests.exceptions.RequestException as exc:
-            raise _translate(exc, what) from exc
+            raise _translate(exc, what, self.__api_key) from exc
         if self._environment is None:
             # Proxy and certificate settings from the environment, read once: requests
             # would otherwise scan os.environ on every request.
@@ -450,7 +497,7 @@ class Client:
             try:
                 response = self._session.send(request, timeout=self.timeout, **settings)
             except requests.exceptions.RequestException as exc:
-                error = _translate(exc, what)
+                error = _translate(exc, what, self.__api_key)
                 if last or isinstance(error, ConfigurationError):
                     raise error from exc
                 wait = self._backoff(attempt, None)
@@ -528,7 +575,7 @@ class Client:
     def _voice(self, model: str, voice: str | None) -> str:
         if voice:
             return voice
-        if self.voice and model == self.model:
+        if self.voice and (model == self.model or self._voice_for_any_model):
             return self.voice
         if model not in self._voices_of:
             known = DEFAULT_VOICES.get(model.lower())
@@ -591,6 +638,7 @@ class Client:
             segment=segment,
             speed=speed,
             stream=stream,
+            hosted=self.hosted,
         )
         model = self._model(model)
         voice = self._voice(model, voice)
@@ -608,6 +656,10 @@ class Client:
             # Always say what we expect, so that nothing has to be guessed on arrival.
             body["response_encoding"] = response_encoding or encoding
             body["sample_rate"] = sample_rate or rate
+        elif response_format == "mulaw":
+            # Headerless G.711 mu-law bytes at the rate asked for.
+            encoding, rate = "pcm_mulaw", sample_rate or DEFAULT_SAMPLE_RATE
+            body["sample_rate"] = rate
         elif sample_rate is not None:
             body["sample_rate"] = sample_rate
         options = {"language": language, "alignment": alignment, "segment": segment, "speed": speed}
@@ -623,7 +675,7 @@ class Client:
         started = sent_at[0]
         headers_s = clock() - started
         return SpeechStream(
-            _iter_body(response, f"POST {self.base_url}/audio/speech"),
+            _iter_body(response, f"POST {self.base_url}/audio/speech", self.__api_key),
             content_type=response.headers.get("Content-Type", ""),
             encoding=encoding,
             sample_rate=rate,
@@ -659,8 +711,10 @@ class Client:
         text : str
         model, voice : str, optional
             The client's defaults when None.
-        response_format : {"wav", "mp3", "raw", "flac"}, optional
-            ``"wav"`` unless streaming, ``"raw"`` when streaming.
+        response_format : {"wav", "mp3", "raw", "flac", "mulaw", "opus", "aac"}, optional
+            ``"wav"`` unless streaming, ``"raw"`` when streaming (the hosted API streams
+            nothing else; some other servers stream ``"wav"``). ``"mulaw"`` is headerless
+            G.711 at ``sample_rate``; ``"opus"`` and ``"aac"`` are decoded if soundfile can.
         response_encoding : {"pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw"}, optional
             For raw audio; ``"pcm_s16le"`` when None.
         sample_rate : int, optional
@@ -744,12 +798,17 @@ class Client:
         alignment: str | None = None,
         segment: str | None = None,
         max_partial_length: int | None = None,
+        timeout: float | None = None,
+        settle_s: float | None = None,
     ) -> RealtimeSession:
         """Open a WebSocket session (``ttskit.realtime.RealtimeSession``) for text in, audio out.
 
-        Use it as a context manager; see :mod:`ttskit.realtime`.
+        Use it as a context manager; see :mod:`ttskit.realtime`. ``timeout`` (the client's
+        by default) bounds the connection and each wait for an event. ``settle_s`` (2 s by
+        default) is how long a context must stay quiet to count as finished on servers
+        that do not end commits with ``context.done``, such as the hosted API.
         """
-        from .realtime import RealtimeSession
+        from .realtime import DEFAULT_SETTLE_S, RealtimeSession
 
         model = self._model(model)
         voice = self._voice(model, voice)
@@ -777,7 +836,8 @@ class Client:
             api_key=self.__api_key,
             headers=self._extra_headers,
             sample_rate=rate,
-            timeout=self.timeout,
+            timeout=self.timeout if timeout is None else timeout,
+            settle_s=DEFAULT_SETTLE_S if settle_s is None else settle_s,
             clock=self._clock,
         )
 
@@ -792,6 +852,7 @@ class Client:
         """Speak text that arrives in pieces (an LLM's tokens) over one WebSocket session.
 
         The pieces are sent while audio is received; returns all of it as one ``Speech``.
+        ``options`` are those of :meth:`realtime`.
         """
         with self.realtime(model, voice, **options) as session:
             return session.speak_iter(pieces)

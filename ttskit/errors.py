@@ -209,6 +209,16 @@ _BY_STATUS: dict[int, type[APIError]] = {
 }
 
 
+def _redact(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` (and the secret without surrounding whitespace) as ``***``."""
+    if not secret or not text:
+        return text
+    for value in (secret, secret.strip()):
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
 def api_error_for_status(status_code: int) -> type[APIError]:
     """The APIError subclass for an HTTP status (APIError itself for others)."""
     if status_code in _BY_STATUS:

@@ -12,11 +12,17 @@ arrives in pieces, such as an LLM's tokens, is spoken in one call with
 Every message may name a ``context_id``; the server keeps one text buffer per context, and
 the session collects audio and words per context. Word times in the results are seconds
 from the start of their context's audio (the server sends them relative to each item).
+
+When is a context finished? ttskit's local server says so: after a commit has been spoken
+to its end it sends ``{"type": "context.done", "context_id": ...}``, and it advertises this
+with ``"context_done": true`` in ``session.created``. Other servers (the hosted API) have no
+such event, so a context counts as finished once it was committed, every item it started
+is done, and nothing more arrived for ``settle_s`` seconds: a guess, which a server that
+pauses longer than that between two sentences defeats. Raise ``settle_s`` for such servers.
 """
 
 from __future__ import annotations
 
-import binascii
 import builtins
 import json
 import logging
@@ -35,17 +41,26 @@ from . import audio as _audio
 from .errors import (
     APIError,
     ConnectError,
+    InvalidArgument,
     ProtocolError,
     ReadError,
     StreamInterrupted,
     TimeoutError,
+    _redact,
     api_error_for_status,
 )
 from .results import AudioChunk, Speech, Timing, WordTimestamps, empty_words
-from .streaming import SILENCE_DB, _SampleBuffer, error_from_payload, words_from_payload
+from .streaming import (
+    SILENCE_DB,
+    _SampleBuffer,
+    b64decode,
+    error_from_payload,
+    words_from_payload,
+)
 
 __all__ = [
     "ContextCancelled",
+    "ContextDone",
     "ItemDone",
     "RealtimeSession",
     "SessionUpdated",
@@ -56,6 +71,8 @@ __all__ = [
 logger = logging.getLogger("ttskit.realtime")
 
 DEFAULT_CONTEXT = "default"
+#: Seconds a context must stay quiet to count as finished, on servers without context.done.
+DEFAULT_SETTLE_S = 2.0
 
 
 # --- events besides AudioChunk and WordTimestamps -------------------------------------------
@@ -80,8 +97,19 @@ class ItemDone:
 
 
 @dataclass(frozen=True)
+class ContextDone:
+    """Everything committed to the context so far has been spoken (local server only)."""
+
+    context_id: str
+    arrival_s: float
+
+
+@dataclass(frozen=True)
 class SessionUpdated:
-    """The server applied new session settings; ``session`` is what it reports."""
+    """The server applied new session settings; ``session`` is what it reports.
+
+    ``arrival_s`` counts from the opening of the session, not from a context's text.
+    """
 
     session: dict
     arrival_s: float
@@ -97,10 +125,14 @@ class ContextCancelled:
 
 @dataclass(frozen=True)
 class TTSFailed:
-    """The server could not synthesize; ``error`` is the ``APIError`` it reported."""
+    """The server could not synthesize; ``error`` is the ``APIError`` it reported.
+
+    ``context_id`` is None for a failure of the session rather than of a context (a bad
+    message or setting); ``arrival_s`` then counts from the opening of the session.
+    """
 
     error: APIError
-    context_id: str
+    context_id: str | None
     arrival_s: float
 
 
@@ -109,6 +141,7 @@ RealtimeEvent = (
     | WordTimestamps
     | TextReceived
     | ItemDone
+    | ContextDone
     | SessionUpdated
     | ContextCancelled
     | TTSFailed
@@ -139,7 +172,10 @@ class _RedactingLogger(logging.LoggerAdapter):
 
 @dataclass
 class _Context:
-    started: float  # clock reading when text was first sent for this context
+    """What one utterance of a context has received; a new one starts with the first text
+    sent after a ``collect``."""
+
+    started: float  # clock reading when text was first sent for this utterance
     samples: _SampleBuffer = field(default_factory=_SampleBuffer)
     words: list[pd.DataFrame] = field(default_factory=list)
     item_starts: dict[str, int] = field(default_factory=dict)  # item id -> first sample
@@ -152,6 +188,11 @@ class _Context:
     last_event: float = 0.0  # clock reading of the last event for this context
     committed: bool = False
     cancelled: bool = False
+    collected: bool = False
+    pending_commits: int = 0  # commits of this utterance not yet answered by context.done
+    # Commits of earlier utterances still unanswered, when a collect ended early (on an
+    # error or a timeout): what arrives before their context.done is theirs, not ours.
+    stale_commits: int = 0
     text: list[str] = field(default_factory=list)
     error: APIError | None = None
 
@@ -180,8 +221,8 @@ class RealtimeSession:
     timeout : float
         Seconds to wait for the connection and for each event collected.
     settle_s : float
-        After a commit, how long a context must stay quiet, with every item it started
-        done, before it counts as finished (the protocol has no end-of-context event).
+        On servers that do not send ``context.done``: after a commit, how long a context
+        must stay quiet, with every item it started done, before it counts as finished.
     clock : callable
         ``time.perf_counter`` unless a test injects another.
     """
@@ -195,7 +236,7 @@ class RealtimeSession:
         headers: dict[str, str] | None = None,
         sample_rate: int,
         timeout: float = 60.0,
-        settle_s: float = 0.5,
+        settle_s: float = DEFAULT_SETTLE_S,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         from websockets.exceptions import InvalidStatus, WebSocketException
@@ -214,6 +255,7 @@ class RealtimeSession:
         self._clock = clock
         self._contexts: dict[str, _Context] = {}
         self._item_context: dict[str, str] = {}
+        self._session_error: APIError | None = None  # a failure not tied to a context
         self._lock = threading.Lock()
         headers = dict(headers or {})
         if api_key:
@@ -234,18 +276,28 @@ class RealtimeSession:
             message = _redact(_error_message(body) or f"WebSocket refused: HTTP {status}", api_key)
             raise api_error_for_status(status)(message, status_code=status) from exc
         except (OSError, WebSocketException) as exc:
-            raise ConnectError(f"could not open {self.url}: {type(exc).__name__}: {exc}") from exc
-        first = self._receive_json(timeout)
-        if first.get("type") == "conversation.item.tts.failed":
+            message = f"could not open {self.url}: {type(exc).__name__}: {exc}"
+            raise ConnectError(_redact(message, api_key)) from exc
+        self._opened = clock()
+        try:
+            first = self._receive_json(timeout)
+            if first.get("type") == "conversation.item.tts.failed":
+                raise error_from_payload(first.get("error"))
+            if first.get("type") != "session.created":
+                raise ProtocolError(f"expected session.created first, got {str(first)[:200]!r}")
+        except _Closed as exc:
             self._socket.close()
-            raise error_from_payload(first.get("error"))
-        if first.get("type") != "session.created":
+            raise ReadError("the server closed the WebSocket before session.created") from exc
+        except BaseException:
             self._socket.close()
-            raise ProtocolError(f"expected session.created first, got {str(first)[:200]!r}")
-        #: What the server said about the session (id, model, voice, ...).
+            raise
+        #: What the server said about the session (id, model, voice, ...), kept up to date
+        #: by ``session.updated``.
         self.session: dict = first.get("session") or {}
         self.model = self.session.get("model", self.model)
         self.voice = self.session.get("voice", self.voice)
+        #: Whether the server ends each commit with ``context.done`` (else ``settle_s``).
+        self.sends_context_done = self.session.get("context_done") is True
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -298,9 +350,22 @@ class RealtimeSession:
         return payload
 
     def _context(self, context_id: str) -> _Context:
+        """The context's current utterance (call with the lock held)."""
         context = self._contexts.get(context_id)
         if context is None:
             context = self._contexts[context_id] = _Context(started=self._clock())
+        return context
+
+    def _utterance(self, context_id: str) -> _Context:
+        """The context's utterance that text sent now belongs to: a new one after a collect."""
+        context = self._contexts.get(context_id)
+        if context is None or context.collected or context.cancelled:
+            stale = 0
+            if context is not None and self.sends_context_done:
+                stale = context.stale_commits + context.pending_commits
+            context = self._contexts[context_id] = _Context(
+                started=self._clock(), stale_commits=stale
+            )
         return context
 
     # --- sending ----------------------------------------------------------------------------
@@ -308,14 +373,15 @@ class RealtimeSession:
     def append(self, text: str, *, context_id: str | None = None) -> None:
         """Add ``text`` to the context's buffer (synthesized as the session's ``segment`` says)."""
         with self._lock:
-            self._context(context_id or DEFAULT_CONTEXT).text.append(text)
+            self._utterance(context_id or DEFAULT_CONTEXT).text.append(text)
         self._send(_message("input_text_buffer.append", context_id, text=text))
 
     def commit(self, *, context_id: str | None = None) -> None:
         """Synthesize everything buffered in the context now."""
         with self._lock:
-            context = self._context(context_id or DEFAULT_CONTEXT)
+            context = self._utterance(context_id or DEFAULT_CONTEXT)
             context.committed = True
+            context.pending_commits += 1
             context.last_event = self._clock()
         self._send(_message("input_text_buffer.commit", context_id))
 
@@ -324,9 +390,17 @@ class RealtimeSession:
         self._send(_message("input_text_buffer.clear", context_id))
 
     def update(self, *, context_id: str | None = None, **session: Any) -> None:
-        """Change session settings, e.g. ``update(voice="leo")`` (all contexts unless one is named)."""
-        if "voice" in session and context_id is None:
-            self.voice = session["voice"]
+        """Change session settings, e.g. ``update(voice="leo")``.
+
+        ``voice`` and ``session`` change once the server confirms with ``session.updated``;
+        a refusal is raised by the next :meth:`collect`. The sample rate cannot change:
+        audio already under way would arrive at the old rate without saying so.
+        """
+        if "sample_rate" in session:
+            raise InvalidArgument(
+                f"sample_rate={session['sample_rate']!r} cannot change during a session; "
+                "open a new one with Client.realtime(sample_rate=...)"
+            )
         self._send(_message("tts_session.updated", context_id, session=session))
 
     def cancel(self, context_id: str = DEFAULT_CONTEXT) -> None:
@@ -357,26 +431,42 @@ class RealtimeSession:
     def _interpret(self, payload: dict) -> RealtimeEvent | None:
         now = self._clock()
         kind = payload.get("type")
-        context_id = str(payload.get("context_id") or "")
-        item_id = payload.get("item_id")
-        if not context_id:
-            context_id = (
-                self._item_context.get(item_id, DEFAULT_CONTEXT) if item_id else DEFAULT_CONTEXT
-            )
+        failed = kind == "conversation.item.tts.failed" or "error" in payload
         with self._lock:
+            if kind in ("session.updated", "tts_session.updated"):
+                settings = payload.get("session") or {}
+                self.session = {**self.session, **settings}
+                self.voice = self.session.get("voice", self.voice)
+                return SessionUpdated(settings, now - self._opened)
+            context_id = self._context_id(payload)
+            if context_id is None:
+                if failed:
+                    error = error_from_payload(payload.get("error", payload))
+                    self._session_error = error
+                    return TTSFailed(error, None, now - self._opened)
+                logger.debug("ignoring a %r event", kind)
+                return None
             context = self._context(context_id)
+            arrival = now - context.started
+            if kind == "context.cancelled":
+                context.cancelled = True
+                # No context.done comes for a cancelled context.
+                context.pending_commits = context.stale_commits = 0
+                return ContextCancelled(context_id, arrival)
+            if context.stale_commits:
+                if kind == "context.done":
+                    context.stale_commits -= 1
+                logger.debug("dropping a %r event of an utterance already collected", kind)
+                return None
             context.last_event = now
             if context.first_byte_s is None:
-                context.first_byte_s = now - context.started
-            arrival = now - context.started
+                context.first_byte_s = arrival
+            item_id = payload.get("item_id")
             if item_id is not None:
                 self._item_context.setdefault(item_id, context_id)
                 context.item_starts.setdefault(item_id, len(context.samples))
             if kind == "conversation.item.audio_output.delta":
-                try:
-                    pcm = binascii.a2b_base64(payload.get("delta") or "")
-                except (binascii.Error, ValueError) as exc:
-                    raise ProtocolError("an audio delta is not valid base64") from exc
+                pcm = b64decode(payload.get("delta") or "")
                 return self._record(context, _decode_s16(pcm), arrival, item_id, context_id)
             if kind == "conversation.item.word_timestamps":
                 start_s = context.item_starts.get(item_id, len(context.samples)) / self.sample_rate
@@ -389,17 +479,26 @@ class RealtimeSession:
                 return ItemDone(str(item_id), context_id, arrival)
             if kind == "conversation.item.input_text.received":
                 return TextReceived(str(payload.get("text", "")), context_id, arrival)
-            if kind in ("session.updated", "tts_session.updated"):
-                return SessionUpdated(payload.get("session") or {}, arrival)
-            if kind == "context.cancelled":
-                context.cancelled = True
-                return ContextCancelled(context_id, arrival)
-            if kind == "conversation.item.tts.failed" or "error" in payload:
+            if kind == "context.done":
+                context.pending_commits = max(0, context.pending_commits - 1)
+                return ContextDone(context_id, arrival)
+            if failed:
                 error = error_from_payload(payload.get("error", payload))
                 context.error = error
                 return TTSFailed(error, context_id, arrival)
         logger.debug("ignoring a %r event", kind)
         return None
+
+    def _context_id(self, payload: dict) -> str | None:
+        """The context an event belongs to; None for an event of the whole session."""
+        context_id = payload.get("context_id")
+        if context_id:
+            return str(context_id)
+        item_id = payload.get("item_id")
+        if item_id is not None:
+            return self._item_context.get(item_id, DEFAULT_CONTEXT)
+        # Servers that do not name contexts speak in the default one.
+        return DEFAULT_CONTEXT if payload.get("type") in _CONTEXT_EVENTS else None
 
     def _record(
         self,
@@ -425,39 +524,56 @@ class RealtimeSession:
 
     # --- collecting -------------------------------------------------------------------------
 
-    def _finished(self, context: _Context, now: float) -> bool:
+    def _finished(self, context: _Context, settle_s: float) -> bool:
         if context.cancelled or context.error is not None:
             return True
+        if not context.committed:
+            return False
+        if self.sends_context_done:
+            return context.pending_commits == 0
         return (
-            context.committed
-            and bool(context.item_ends)
+            bool(context.item_ends)
             and not context.open_items
-            and now - context.last_event >= self.settle_s
+            and self._clock() - context.last_event >= settle_s
         )
 
-    def collect(self, context_id: str = DEFAULT_CONTEXT, *, timeout: float | None = None) -> Speech:
+    def collect(
+        self,
+        context_id: str = DEFAULT_CONTEXT,
+        *,
+        timeout: float | None = None,
+        settle_s: float | None = None,
+    ) -> Speech:
         """Receive until the context is finished and return its ``Speech``.
 
-        A context is finished once it was committed, every item it started is done and
-        nothing more arrived for ``settle_s`` seconds; or once it was cancelled. Events of
-        other contexts received meanwhile are kept for them.
+        A context is finished once the server said ``context.done`` for its last commit;
+        on servers that do not say it, once it was committed, every item it started is done
+        and nothing more arrived for ``settle_s`` seconds (the session's by default). A
+        cancelled context is finished too. Events of other contexts received meanwhile are
+        kept for them. Text sent to the context afterwards starts a new utterance.
 
         Raises
         ------
         ttskit.errors.TimeoutError
             If the server sends nothing for ``timeout`` seconds (the session's by default).
         ttskit.errors.APIError
-            If the server reported a failure for this context.
+            If the server reported a failure for this context, or for the session since
+            the last collect (e.g. a refused ``update``).
         ttskit.errors.StreamInterrupted
             If the connection broke first; ``partial`` holds what had arrived.
         """
         timeout = self.timeout if timeout is None else timeout
-        context = self._context(context_id)
+        settle_s = self.settle_s if settle_s is None else settle_s
+        # Without context.done, wake up to see whether the context has settled.
+        poll = timeout if self.sends_context_done else min(settle_s, timeout)
+        with self._lock:
+            context = self._context(context_id)
         waited_since = self._clock()
         try:
-            while not self._finished(context, self._clock()):
+            while not self._finished(context := self._contexts[context_id], settle_s):
+                self._raise_session_error()
                 try:
-                    event = self.recv(timeout=min(self.settle_s, timeout) or None)
+                    event = self.recv(timeout=poll or None)
                 except TimeoutError:
                     if self._clock() - waited_since >= timeout:
                         raise
@@ -465,15 +581,24 @@ class RealtimeSession:
                 if event is None:
                     raise ReadError("the server closed the session before the context finished")
                 waited_since = self._clock()
+            self._raise_session_error()
         except (ReadError, ProtocolError) as exc:
             partial = self.speech(context_id)
             raise StreamInterrupted(
                 f"context {context_id!r} was cut after {partial.duration:.2f}s of audio: {exc}",
                 partial=partial,
             ) from exc
+        finally:
+            context.collected = True
         if context.error is not None:
             raise context.error
         return self.speech(context_id)
+
+    def _raise_session_error(self) -> None:
+        with self._lock:
+            error, self._session_error = self._session_error, None
+        if error is not None:
+            raise error
 
     def speech(self, context_id: str = DEFAULT_CONTEXT, *, item_id: str | None = None) -> Speech:
         """What was received so far for a context (or one of its items), without waiting."""
@@ -531,11 +656,13 @@ class RealtimeSession:
         *,
         context_id: str = DEFAULT_CONTEXT,
         timeout: float | None = None,
+        settle_s: float | None = None,
     ) -> Speech:
         """Send text pieces as they come (e.g. an LLM's tokens), commit, and collect the audio.
 
         A thread sends while this one receives, so audio for the first sentences arrives
-        while later pieces are still being produced.
+        while later pieces are still being produced. ``timeout`` and ``settle_s`` are
+        those of :meth:`collect`.
         """
         failure: list[BaseException] = []
         sent = threading.Event()
@@ -551,7 +678,6 @@ class RealtimeSession:
             finally:
                 sent.set()
 
-        self._context(context_id)
         sender = threading.Thread(target=send_all, name="ttskit-realtime-sender", daemon=True)
         sender.start()
         try:
@@ -567,16 +693,24 @@ class RealtimeSession:
             sender.join()
         if failure:
             raise failure[0]
-        return self.collect(context_id, timeout=timeout)
+        return self.collect(context_id, timeout=timeout, settle_s=settle_s)
 
 
 class _Closed(Exception):
     """The server closed the session normally."""
 
 
-builtins_timeout = (
-    __builtins__["TimeoutError"] if isinstance(__builtins__, dict) else __builtins__.TimeoutError
-)  # type: ignore[index]
+# Events that belong to a context even when the server does not name one.
+_CONTEXT_EVENTS = frozenset(
+    {
+        "conversation.item.audio_output.delta",
+        "conversation.item.word_timestamps",
+        "conversation.item.audio_output.done",
+        "conversation.item.input_text.received",
+        "context.done",
+        "context.cancelled",
+    }
+)
 
 
 def _message(kind: str, context_id: str | None, **fields: Any) -> dict:
@@ -588,10 +722,6 @@ def _message(kind: str, context_id: str | None, **fields: Any) -> dict:
 
 def _decode_s16(pcm: bytes) -> np.ndarray:
     return _audio.decode_pcm(pcm[: len(pcm) - len(pcm) % 2], encoding="pcm_s16le")
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
 
 
 def _error_message(body: str) -> str | None:

@@ -61,6 +61,10 @@ _STATUS_OF_ERROR_TYPE = {
 }
 
 
+class _UndecodableBody(ProtocolError):
+    """A whole body arrived but is not audio that ttskit can decode."""
+
+
 _Reads = Generator[tuple[bytes, float], None, None]  # (bytes read, arrival_s)
 
 
@@ -149,11 +153,12 @@ class _PCMDecoder:
         return n
 
 
-def _b64decode(b64: str) -> bytes:
+def b64decode(b64: str) -> bytes:
+    """The bytes of base64 audio; ``ProtocolError`` for anything but strict base64."""
     try:
-        return binascii.a2b_base64(b64)
+        return binascii.a2b_base64(b64, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
-        raise ProtocolError("an audio delta is not valid base64") from exc
+        raise ProtocolError(f"an audio delta is not valid base64: {b64[:40]!r}") from exc
 
 
 def _no_reads() -> _Reads:
@@ -191,15 +196,25 @@ def error_from_payload(error: Any) -> APIError:
 
 
 def words_from_payload(payload: dict) -> pd.DataFrame:
-    """Word table from a word_timestamps payload (parallel lists, or a list of objects)."""
+    """Word table from a word_timestamps payload (parallel lists, or a list of objects).
+
+    Raises ``ProtocolError`` for a payload of neither shape.
+    """
     words = payload.get("words") or []
-    if words and isinstance(words[0], dict):
+    try:
+        if not isinstance(words, list):
+            raise TypeError(f"words is a {type(words).__name__}, not a list")
+        if words and isinstance(words[0], dict):
+            return words_frame(
+                [w.get("word", w.get("text", "")) for w in words],
+                [w.get("start", w.get("start_seconds", 0.0)) for w in words],
+                [w.get("end", w.get("end_seconds", 0.0)) for w in words],
+            )
         return words_frame(
-            [w.get("word", w.get("text", "")) for w in words],
-            [w.get("start", w.get("start_seconds", 0.0)) for w in words],
-            [w.get("end", w.get("end_seconds", 0.0)) for w in words],
+            words, payload.get("start_seconds") or [], payload.get("end_seconds") or []
         )
-    return words_frame(words, payload.get("start_seconds") or [], payload.get("end_seconds") or [])
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolError(f"bad word timestamps: {exc}: {str(payload)[:200]!r}") from exc
 
 
 def _audio_key(payload: dict) -> str | None:
@@ -501,6 +516,8 @@ class SpeechStream:
                     if emit:
                         yield self._chunk(len(value), arrival, None)
             self._complete = True
+        except _UndecodableBody:
+            raise  # all of it arrived: nothing was cut
         except TTSKitError as exc:
             self._done_s = self._now()
             self._interrupted = StreamInterrupted(
@@ -581,7 +598,7 @@ class SpeechStream:
                         break
                     payload, b64 = self._sse_payload(event.event, event.data)
                     if b64 is not None:
-                        yield _AUDIO, _b64decode(b64), arrival, payload.get("item_id")
+                        yield _AUDIO, b64decode(b64), arrival, payload.get("item_id")
                     elif payload.get("type") == _WORDS_TYPE:
                         yield _WORDS, words_from_payload(payload), arrival, payload.get("item_id")
                     elif payload.get("type") in _DONE_TYPES:
@@ -596,7 +613,7 @@ class SpeechStream:
                     return
                 payload, b64 = self._sse_payload(event.event, event.data)
                 if b64 is not None:
-                    yield _AUDIO, _b64decode(b64), self._now(), payload.get("item_id")
+                    yield _AUDIO, b64decode(b64), self._now(), payload.get("item_id")
                 said_done |= payload.get("type") in _DONE_TYPES
         finally:
             reads.close()
@@ -622,7 +639,9 @@ class SpeechStream:
             self._encoding = "pcm_s16le"
         if "rate" in params and params["rate"].isdigit():
             self._sample_rate = int(params["rate"])
-        is_raw = kind in _RAW_TYPES
+        # Asked for headerless audio, it comes headerless whatever its content type says
+        # (mu-law is served as audio/basic, audio/x-mulaw, ...), unless it starts as a WAV.
+        is_raw = kind in _RAW_TYPES or self._encoding is not None
         head: bytes | None = b""
         remaining: int | None = None  # bytes of audio left when a WAV header said how many
         try:
@@ -632,7 +651,10 @@ class SpeechStream:
                     if len(head) < 12:
                         continue
                     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-                        header = _audio.parse_wav_header(head)
+                        try:
+                            header = _audio.parse_wav_header(head)
+                        except ValueError as exc:
+                            raise ProtocolError(f"cannot read the streamed WAV: {exc}") from exc
                         if header is None:
                             continue
                         if header.channels != 1:
@@ -668,7 +690,9 @@ class SpeechStream:
         try:
             samples, rate = _audio.decode_file(b"".join(parts))
         except Exception as exc:
-            raise ProtocolError(
-                f"could not decode the {self._content_type} body as audio: {exc}"
+            raise _UndecodableBody(
+                f"could not decode the {self._content_type} body as audio ({exc}); soundfile "
+                "reads wav, flac, mp3 and ogg (vorbis, opus): ask for response_format='wav' "
+                "or 'raw'"
             ) from exc
         yield _SAMPLES, samples, arrival, rate

@@ -22,6 +22,7 @@ from ttskit.errors import (
     InternalServerError,
     InvalidArgument,
     NotFoundError,
+    ProtocolError,
     RateLimitError,
     ServiceUnavailableError,
     StreamInterrupted,
@@ -29,7 +30,15 @@ from ttskit.errors import (
 from ttskit.results import AudioChunk, WordTimestamps
 
 from .conftest import Sleeps
-from .replay_server import Answer, ReplayServer, shape_payloads, split_pcm, sse, tone
+from .replay_server import (
+    Answer,
+    ReplayServer,
+    shape_payloads,
+    split_pcm,
+    sse,
+    streamed_wav_header,
+    tone,
+)
 
 TEXT = "Hello there. How are you today?"
 
@@ -101,6 +110,23 @@ def test_a_bad_base_url(clean_env: pytest.MonkeyPatch) -> None:
         Client("ftp://x")
 
 
+@pytest.mark.parametrize("url", ["http://api.together.ai/v1", "http://api.together.xyz/v1"])
+def test_the_hosted_api_only_over_https(clean_env: pytest.MonkeyPatch, url: str) -> None:
+    with pytest.raises(ConfigurationError, match="cleartext"):
+        Client(url, api_key="sk-would-leak")
+
+
+def test_a_voice_given_alone_goes_with_any_model(replay: ReplayServer) -> None:
+    replay.answers.append(Answer([sse(*shape_payloads(1, [b"\x00\x00" * 10]))]))
+    client = Client(replay.base_url, voice="bob")
+    client.speak("Hi.", model="other", stream=True)
+    client.speak("Hi.", stream=True)  # the listed model, and still the client's voice
+    assert [(r.body["model"], r.body["voice"]) for r in replay.speech_requests] == [
+        ("other", "bob"),
+        ("replay", "bob"),
+    ]
+
+
 def test_defaults_from_the_server_listing(replay: ReplayServer) -> None:
     replay.answers.append(Answer([sse(*shape_payloads(1, [b"\x00\x00" * 10]))]))
     client = Client(replay.base_url)
@@ -155,7 +181,7 @@ def test_top_level_helpers_mirror_the_methods() -> None:
         ({"alignment": "phoneme"}, "alignment='phoneme'"),
         ({"segment": "paragraph"}, "segment='paragraph'"),
         ({"alignment": "word", "stream": False}, "alignment='word' needs stream=True"),
-        ({"response_format": "mp3", "stream": True}, "response_format='mp3'"),
+        ({"response_format": "mp3", "stream": True}, "response_format='mp3' cannot be streamed"),
     ],
 )
 def test_invalid_arguments(replay: ReplayServer, kwargs: dict, quoted: str) -> None:
@@ -171,6 +197,56 @@ def test_invalid_arguments(replay: ReplayServer, kwargs: dict, quoted: str) -> N
 def test_the_accepted_values_are_quoted(replay: ReplayServer) -> None:
     with pytest.raises(InvalidArgument, match="pcm_mulaw"):
         Client(replay.base_url).speak("Hi.", response_format="raw", response_encoding="ulaw")
+
+
+def test_the_hosted_api_streams_raw_only() -> None:
+    client = Client("https://api.together.ai/v1", api_key="k")
+    with pytest.raises(InvalidArgument, match="raw PCM only on the hosted API"):
+        client.speak("Hi.", stream=True, response_format="wav")
+
+
+# --- formats of other servers, through the replay server ---------------------------------------
+
+
+def test_a_streamed_wav_from_another_server(replay: ReplayServer) -> None:
+    pcm = audio.encode_pcm(tone(sample_rate=16000))
+    replay.answers.append(Answer([streamed_wav_header(16000), pcm], content_type="audio/wav"))
+    client = Client(replay.base_url, model="replay", voice="alice")
+    speech = client.speak("Hi.", stream=True, response_format="wav")
+    assert speech.sample_rate == 16000 and len(speech.audio) == len(pcm) // 2
+    assert replay.speech_requests[-1].body["response_format"] == "wav"
+
+
+def test_a_mulaw_answer(replay: ReplayServer) -> None:
+    signal = tone(sample_rate=8000)
+    data = audio.encode_pcm(signal, encoding="pcm_mulaw")
+    replay.answers.append(Answer([data], content_type="audio/basic"))
+    client = Client(replay.base_url, model="replay", voice="alice")
+    speech = client.speak("Hi.", response_format="mulaw", sample_rate=8000)
+    assert speech.sample_rate == 8000
+    assert np.array_equal(speech.audio, audio.decode_pcm(data, encoding="pcm_mulaw"))
+    body = replay.speech_requests[-1].body
+    assert (body["response_format"], body["sample_rate"]) == ("mulaw", 8000)
+
+
+def test_an_opus_answer(replay: ReplayServer) -> None:
+    import io
+
+    import soundfile
+
+    file = io.BytesIO()
+    soundfile.write(file, tone(0.5, sample_rate=48000), 48000, format="OGG", subtype="OPUS")
+    replay.answers.append(Answer([file.getvalue()], content_type="audio/ogg"))
+    client = Client(replay.base_url, model="replay", voice="alice")
+    speech = client.speak("Hi.", response_format="opus")
+    assert speech.sample_rate == 48000 and abs(speech.duration - 0.55) < 0.05
+
+
+def test_an_aac_answer_that_cannot_be_decoded(replay: ReplayServer) -> None:
+    replay.answers.append(Answer([b"\xff\xf1" + b"\x00" * 500], content_type="audio/aac"))
+    client = Client(replay.base_url, model="replay", voice="alice")
+    with pytest.raises(ProtocolError, match="ask for response_format='wav'"):
+        client.speak("Hi.", response_format="aac")
 
 
 # --- against the local server ------------------------------------------------------------------

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import threading
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
 
+from ttskit import audio
 from ttskit.client import Client
-from ttskit.errors import BadRequestError, StreamInterrupted, TimeoutError
-from ttskit.realtime import ContextCancelled, ItemDone, SessionUpdated, TextReceived
+from ttskit.errors import (
+    BadRequestError,
+    InvalidArgument,
+    ProtocolError,
+    ReadError,
+    StreamInterrupted,
+    TimeoutError,
+)
+from ttskit.realtime import (
+    ContextCancelled,
+    ItemDone,
+    RealtimeSession,
+    SessionUpdated,
+    TextReceived,
+)
 from ttskit.results import AudioChunk, WordTimestamps
 
 
@@ -175,3 +195,163 @@ def test_events_carry_their_context(espeak_client: Client) -> None:
         events = events_until(session, lambda e: isinstance(e, ItemDone))
     typed = [e for e in events if isinstance(e, AudioChunk | WordTimestamps | ItemDone)]
     assert typed and all(e.context_id == "c1" for e in typed)
+
+
+# --- when a context is finished ----------------------------------------------------------------
+
+
+def test_a_slow_next_sentence_is_waited_for(espeak_server) -> None:
+    # Each item's audio starts 0.6 s late, far longer than the session's settle_s: only
+    # the server's context.done says when the context is finished.
+    slow = Client(espeak_server.base_url, headers={"x-ttskit-faults": "first_audio_delay=0.6"})
+    with slow.realtime(alignment="word", segment="never", settle_s=0.2) as session:
+        assert session.sends_context_done
+        session.append("Hello there. Then a second sentence.")
+        session.commit()
+        speech = session.collect()
+    assert speech.words["word"].tolist() == ["Hello", "there", "Then", "a", "second", "sentence"]
+
+
+def test_a_commit_of_nothing_is_collected_at_once(espeak_client: Client) -> None:
+    with espeak_client.realtime(timeout=5) as session:
+        session.append("Hello.")
+        session.commit()
+        assert session.collect().duration > 0
+        session.commit()
+        started = time.perf_counter()
+        speech = session.collect()
+    assert speech.duration == 0 and time.perf_counter() - started < 1
+
+
+def test_a_context_said_twice_gives_each_utterance(espeak_client: Client) -> None:
+    with espeak_client.realtime(alignment="word") as session:
+        session.append("Hello there.")
+        session.commit()
+        first = session.collect()
+        time.sleep(0.5)
+        session.append("Second one.")
+        session.commit()
+        second = session.collect()
+    assert first.words["word"].tolist() == ["Hello", "there"]
+    assert second.words["word"].tolist() == ["Second", "one"]
+    assert second.text == "Second one."
+    assert second.words["start"].iloc[0] < 0.2  # from the start of its own audio
+    assert second.timing.first_audio_s < 0.4  # timed from its own text, not the first's
+
+
+def test_a_context_is_timed_from_its_first_text(espeak_client: Client) -> None:
+    with espeak_client.realtime() as session:
+        session.update(voice="en-us+f2")
+        events_until(session, lambda e: isinstance(e, SessionUpdated))
+        time.sleep(0.5)
+        session.append("Hello there.")
+        session.commit()
+        speech = session.collect()
+    assert speech.timing.first_audio_s < 0.4
+
+
+def test_a_refused_update_is_raised_once_and_changes_nothing(espeak_client: Client) -> None:
+    with espeak_client.realtime(alignment="word") as session:
+        session.update(voice="no-such-voice")
+        assert session.voice == "en-us"  # nothing changes before the server says so
+        session.append("Hello there.")
+        session.commit()
+        with pytest.raises(BadRequestError, match="no-such-voice"):
+            session.collect()
+        assert session.voice == "en-us"
+        session.append("Hello again.")
+        session.commit()
+        speech = session.collect()
+    assert speech.words["word"].tolist() == ["Hello", "again"]
+    assert speech.voice == "en-us"
+
+
+def test_the_sample_rate_cannot_change_during_a_session(espeak_client: Client) -> None:
+    with espeak_client.realtime(alignment="word") as session:
+        with pytest.raises(InvalidArgument, match="sample_rate=16000"):
+            session.update(sample_rate=16000)
+        session.append("Hello there.")
+        session.commit()
+        speech = session.collect()
+    assert speech.sample_rate == 24000
+    assert speech.words["end"].iloc[-1] <= speech.duration + 1e-6
+
+
+# --- servers that do not say when a context is done, or misbehave ------------------------------
+
+
+@pytest.fixture
+def ws_server() -> Iterator[Callable[[Callable[[ServerConnection], None]], str]]:
+    """Serves a WebSocket handler on loopback; returns the base URL of the session."""
+    servers = []
+
+    def start(handler: Callable[[ServerConnection], None]) -> str:
+        server = serve(handler, "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.socket.getsockname()[1]}/v1"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def hosted_like(pause_s: float) -> Callable[[ServerConnection], None]:
+    """A session without context.done: on commit, two items with ``pause_s`` between them."""
+    pcm = base64.b64encode(
+        audio.encode_pcm(audio.sine(440, duration=0.1, sample_rate=24000))
+    ).decode()
+
+    def handler(ws: ServerConnection) -> None:
+        ws.send(json.dumps({"type": "session.created", "session": {"id": "s", "voice": "v"}}))
+        for message in ws:
+            if json.loads(message)["type"] != "input_text_buffer.commit":
+                continue
+            for number in (1, 2):
+                item = f"tts_{number}"
+                ws.send(json.dumps({"type": "conversation.item.audio_output.delta",
+                                    "item_id": item, "delta": pcm}))  # fmt: skip
+                ws.send(json.dumps({"type": "conversation.item.audio_output.done",
+                                    "item_id": item}))  # fmt: skip
+                time.sleep(pause_s)
+
+    return handler
+
+
+@pytest.mark.parametrize(("settle_s", "items"), [(0.1, 1), (1.0, 2)])
+def test_without_context_done_a_context_ends_when_it_settles(
+    ws_server, settle_s: float, items: int
+) -> None:
+    base_url = ws_server(hosted_like(pause_s=0.4))
+    client = Client(base_url, model="m", voice="v")
+    with client.realtime(settle_s=settle_s) as session:
+        assert not session.sends_context_done
+        session.append("Two sentences. Said apart.")
+        session.commit()
+        speech = session.collect()
+    assert len(session.items()) == items
+    assert speech.duration == pytest.approx(0.1 * items)
+
+
+@pytest.mark.parametrize(
+    ("first", "error"),
+    [(None, ReadError), ("not json", ProtocolError), ("quiet", TimeoutError)],
+)
+def test_a_failed_start_closes_the_socket(ws_server, first: str | None, error: type) -> None:
+    closed = threading.Event()
+
+    def handler(ws: ServerConnection) -> None:
+        if first is None:
+            ws.close()
+            return
+        if first != "quiet":
+            ws.send(first)
+        try:
+            ws.recv(timeout=5)
+        except ConnectionClosed:
+            closed.set()
+
+    base_url = ws_server(handler)
+    with pytest.raises(error):
+        RealtimeSession(base_url, {"model": "m"}, sample_rate=24000, timeout=0.5)
+    assert first is None or closed.wait(2)

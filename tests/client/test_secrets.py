@@ -8,7 +8,8 @@ import pickle
 import pytest
 
 from ttskit.client import Client
-from ttskit.errors import APIError, AuthenticationError
+from ttskit.errors import APIError, AuthenticationError, ConfigurationError, ConnectError
+from ttskit.realtime import RealtimeSession
 
 from ..conftest import API_KEY
 from .replay_server import Answer, ReplayServer
@@ -95,3 +96,41 @@ def test_the_websocket_takes_the_key_from_the_header(auth_server) -> None:
             model="espeak", voice="en-us"
         )
     assert "wrong-key-5678" not in str(caught.value)
+
+
+@pytest.mark.parametrize("padding", ["\n", " ", "\r\n", "\t"])
+def test_a_pasted_key_loses_its_surrounding_whitespace(auth_server, padding: str) -> None:
+    client = Client(auth_server.base_url, api_key=f" {API_KEY}{padding}", model="espeak")
+    assert client.speak("Hello.").duration > 0
+    with client.realtime() as session:
+        assert session.session["model"] == "espeak"
+
+
+@pytest.mark.parametrize("key", ["sk-two words", "sk-new\nline", "sk-nul\x00", "sk-café"])
+def test_a_key_that_cannot_be_a_header_is_refused_unquoted(key: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Client("https://api.together.ai/v1", api_key=key)
+    assert key.strip() not in str(caught.value) and "sk-" not in str(caught.value)
+
+
+def test_a_bad_header_is_a_configuration_error_that_does_not_quote_it(
+    replay: ReplayServer,
+) -> None:
+    client = Client(
+        replay.base_url,
+        api_key="sk-kept-secret",
+        model="replay",
+        voice="alice",
+        headers={"X-Proxy-Token": "tok-secret\n"},
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        client.speak("Hi.")
+    assert "secret" not in str(caught.value)
+    assert replay.received == []
+
+
+def test_a_websocket_connect_error_does_not_quote_the_key(auth_server) -> None:
+    key = "sk-secret-key\n"  # only a RealtimeSession made by hand can still hold such a key
+    with pytest.raises(ConnectError) as caught:
+        RealtimeSession(auth_server.base_url, {"model": "espeak"}, api_key=key, sample_rate=24000)
+    assert "sk-secret-key" not in str(caught.value)

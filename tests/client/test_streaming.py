@@ -260,3 +260,69 @@ def test_collecting_grows_in_place() -> None:
     speech = stream.speech()
     assert speech.audio.flags.owndata and len(speech.audio) == 50 * len(TONE)
     assert np.array_equal(speech.audio[-len(TONE) :], audio.decode_pcm(audio.encode_pcm(TONE)))
+
+
+# --- malformed answers are interrupted streams, with the audio before them ----------------
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        {"words": ["a", "b"], "start_seconds": [0.0], "end_seconds": [0.1]},
+        {"words": "a b", "start_seconds": [0.0], "end_seconds": [0.1]},
+        {"words": [{"word": "a"}, "b"]},
+    ],
+)
+def test_bad_word_timestamps_interrupt_the_stream(words: dict) -> None:
+    payload = {"type": "conversation.item.word_timestamps", **words}
+    stream = make_stream([(0.1, sse(delta(TONE), payload))])
+    with pytest.raises(StreamInterrupted) as caught:
+        stream.speech()
+    assert isinstance(caught.value.__cause__, ProtocolError)
+    assert caught.value.partial.duration == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("bad", ["!!!", b64(b"\x00\x01") + "\n", "AAA=AAA=", "ÄÄÄÄ"])
+def test_invalid_base64_interrupts_the_stream(bad: str) -> None:
+    bad_delta = {"type": "conversation.item.audio_output.delta", "delta": bad}
+    stream = make_stream([(0.1, sse(delta(TONE), bad_delta, delta(TONE)))])
+    with pytest.raises(StreamInterrupted) as caught:
+        stream.speech()
+    assert isinstance(caught.value.__cause__, ProtocolError)
+    assert "base64" in str(caught.value)
+    assert caught.value.partial.duration == pytest.approx(0.1)
+
+
+def test_a_wav_stream_of_an_unsupported_sample_format_is_interrupted() -> None:
+    header = bytearray(streamed_wav_header(RATE, "pcm_s16le"))
+    header[34:36] = (24).to_bytes(2, "little")  # 24-bit integer samples
+    stream = make_stream([(0.1, bytes(header) + b"\x00" * 30)], content_type="audio/wav")
+    with pytest.raises(StreamInterrupted) as caught:
+        stream.speech()
+    assert isinstance(caught.value.__cause__, ProtocolError)
+    assert "24 bits" in str(caught.value)
+
+
+# --- formats besides PCM ---------------------------------------------------------------------
+
+
+def test_a_mulaw_body_is_headerless_whatever_its_content_type() -> None:
+    data = audio.encode_pcm(TONE, encoding="pcm_mulaw")
+    speech = make_stream(
+        [(0.1, data[:101]), (0.2, data[101:])], content_type="audio/basic", encoding="pcm_mulaw"
+    ).speech()
+    assert speech.sample_rate == RATE
+    assert np.array_equal(speech.audio, audio.decode_pcm(data, encoding="pcm_mulaw"))
+
+
+def test_an_undecodable_body_says_what_to_ask_for_instead() -> None:
+    stream = make_stream(
+        [(0.1, b"\xff\xf1" + b"\x00" * 500)],
+        content_type="audio/aac",
+        encoding=None,
+        sample_rate=None,
+    )
+    with pytest.raises(ProtocolError) as caught:
+        stream.speech()
+    assert not isinstance(caught.value, StreamInterrupted)
+    assert "audio/aac" in str(caught.value) and "response_format='wav'" in str(caught.value)

@@ -94,3 +94,10 @@ def test_keys_in_log_lines_are_redacted():
     RedactKeys().filter(record)
     assert API_KEY not in record.getMessage()
     assert "api_key=***" in record.getMessage()
+
+
+def test_a_refused_websocket_logs_no_false_error(auth_server, caplog):
+    with caplog.at_level(logging.INFO), pytest.raises(InvalidStatus):
+        open_ws(auth_server, api_key="wrong")
+    # The refusal is logged once, by uvicorn's access line, not as an ERROR.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

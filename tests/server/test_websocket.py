@@ -30,7 +30,7 @@ def collect_items(ws, n_items: int, timeout: float = 10.0) -> dict[str, Item]:
     while sum(item.done for item in items.values()) < n_items:
         event = ws_recv(ws, timeout)
         kind = event["type"]
-        if kind == "conversation.item.input_text.received":
+        if kind in ("conversation.item.input_text.received", "context.done"):
             continue
         assert kind.startswith("conversation.item."), event
         assert kind != "conversation.item.tts.failed", event
@@ -77,6 +77,7 @@ def test_session_created_first(espeak_server):
         assert session["model"] == "espeak" and session["voice"] == "en-us+f2"
         assert session["id"].startswith("sess_")
         assert session["sample_rate"] == 16000 and session["response_format"] == "pcm"
+        assert session["context_done"] is True
 
 
 def test_defaults_without_query(espeak_server):
@@ -164,10 +165,48 @@ def test_never_policy_waits_for_commit(espeak_server):
         ]
 
 
-def test_commit_of_an_empty_buffer_says_nothing(espeak_server):
+def test_commit_of_an_empty_buffer_says_only_that_it_is_done(espeak_server):
     with open_ws(espeak_server) as ws:
         ws_recv(ws)
         ws_send(ws, type="input_text_buffer.commit")
+        assert ws_recv(ws) == {"type": "context.done", "context_id": "default"}
+        assert_quiet(ws)
+
+
+def test_context_done_follows_the_last_item_of_each_commit(espeak_server):
+    with open_ws(espeak_server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "A first sentence.")
+        ws_send(ws, type="input_text_buffer.commit")
+        # No wait for the acknowledgement: audio of the first commit may come before it.
+        ws_send(
+            ws,
+            type="input_text_buffer.append",
+            text="Then a much longer second sentence, said after a pause. And a third.",
+        )
+        ws_send(ws, type="input_text_buffer.commit")
+        events = ws_until(ws, "context.done") + ws_until(ws, "context.done")
+        assert_quiet(ws)
+    ends = [e["type"] for e in events if e["type"].endswith("done")]
+    assert ends == [
+        "conversation.item.audio_output.done",
+        "context.done",
+        "conversation.item.audio_output.done",
+        "conversation.item.audio_output.done",
+        "context.done",
+    ]
+    assert all(e["context_id"] == "default" for e in events if "context_id" in e)
+
+
+def test_a_cancelled_context_is_not_done(espeak_server):
+    with open_ws(espeak_server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "Sentence number one. " * 10, context_id="gone")
+        ws_send(ws, type="input_text_buffer.commit", context_id="gone")
+        ws_until(ws, "conversation.item.audio_output.delta")
+        ws_send(ws, type="context.cancel", context_id="gone")
+        events = ws_until(ws, "context.cancelled")
+        assert "context.done" not in [e["type"] for e in events]
         assert_quiet(ws)
 
 
@@ -177,6 +216,7 @@ def test_clear_drops_buffered_text(espeak_server):
         append(ws, "Forget this.")
         ws_send(ws, type="input_text_buffer.clear")
         ws_send(ws, type="input_text_buffer.commit")
+        assert ws_recv(ws)["type"] == "context.done"
         assert_quiet(ws)
         append(ws, "Say this.")
         ws_send(ws, type="input_text_buffer.commit")

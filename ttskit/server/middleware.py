@@ -101,9 +101,26 @@ class RedactKeys(logging.Filter):
         return True
 
 
+class DropDenialNoise(logging.Filter):
+    """Drops uvicorn's false ERROR after a WebSocket denial response.
+
+    uvicorn's websockets-sansio protocol logs "ASGI callable returned without completing
+    handshake" after every denial response (a 401 for a wrong key, an injected 429), though
+    the handshake was answered as the ASGI spec allows. ttskit's app always accepts,
+    closes or denies, so the message carries no information here.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("ASGI callable returned without completing handshake")
+
+
 def redact_keys_in_logs() -> None:
-    """Keep API keys given as query parameters out of uvicorn's access and error logs."""
+    """Keep API keys given as query parameters out of uvicorn's access and error logs,
+    and uvicorn's false alarm about WebSocket denials out of its error log."""
     for name in ("uvicorn.access", "uvicorn.error"):
         logger = logging.getLogger(name)
         if not any(isinstance(existing, RedactKeys) for existing in logger.filters):
             logger.addFilter(RedactKeys())
+    error_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(existing, DropDenialNoise) for existing in error_log.filters):
+        error_log.addFilter(DropDenialNoise())

@@ -6,6 +6,11 @@ policy; a task per context synthesizes its pieces in order, so contexts speak in
 parallel (as far as there are slots) and each stays in order. Every segment an engine
 yields is one item: its word timestamps, its audio deltas, then ``audio_output.done``.
 
+Once everything a commit handed over has been spoken, the context's task sends the
+extension event ``{"type": "context.done", "context_id": ...}``, so that a client knows the
+context is finished instead of guessing from a pause; ``session.created`` advertises it
+with ``"context_done": true``.
+
 A bad message never closes the connection: it is answered with
 ``conversation.item.tts.failed`` naming the problem, and the session goes on.
 """
@@ -110,13 +115,17 @@ class _Cut(Exception):
     """An injected fault asks for the connection to be cut."""
 
 
+# In a context's queue of pieces: everything queued before it belongs to one commit.
+_COMMIT_END = None
+
+
 @dataclass
 class _Context:
-    """Text of one context: what is buffered, and the pieces waiting for synthesis."""
+    """Text of one context: what is buffered, and the pieces (and commit ends) waiting."""
 
     id: str
     buffer: str = ""
-    pieces: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    pieces: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
 
     def take_piece(self, end: int) -> str:
@@ -195,6 +204,7 @@ class Session:
             "model": self.model_id,
             **self.settings.model_dump(),
             "voice": self.voice,
+            "context_done": True,  # commits end with a context.done event (an extension)
         }
 
     async def _read(self) -> None:
@@ -319,14 +329,18 @@ class Session:
     async def _commit(self, event: dict[str, Any], context_id: str) -> None:
         context = self._context(context_id)
         self._queue(context, context.take_piece(len(context.buffer)))
+        context.pieces.put_nowait(_COMMIT_END)
 
     async def _clear(self, event: dict[str, Any], context_id: str) -> None:
         context = self.contexts.get(context_id)
         if context is None:
             return
         context.buffer = ""
-        while not context.pieces.empty():
-            context.pieces.get_nowait()
+        # Drop the text; keep the commit ends, each still owes its context.done.
+        waiting = [context.pieces.get_nowait() for _ in range(context.pieces.qsize())]
+        for piece in waiting:
+            if piece is _COMMIT_END:
+                context.pieces.put_nowait(piece)
 
     async def _cancel(self, event: dict[str, Any], context_id: str) -> None:
         context = self.contexts.pop(context_id, None)
@@ -367,7 +381,10 @@ class Session:
         try:
             while True:
                 piece = await context.pieces.get()
-                await self._speak(piece, context.id)
+                if piece is _COMMIT_END:
+                    await self.send({"type": "context.done", "context_id": context.id})
+                else:
+                    await self._speak(piece, context.id)
         except _Gone:
             return
         except _Cut:
