@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -203,3 +204,93 @@ def test_new_model_version_is_patched_again(tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == sorted(
         [os.path.basename(first), os.path.basename(second)]
     )
+
+
+def test_shared_cores_go_to_the_runs_in_flight():
+    shared = piper_module._SharedCores(
+        lambda threads: f"{threads} threads", cores=4, floor=1, slots=4
+    )
+    # Only the counts above the engines' own threads need sessions of their own.
+    assert shared.sessions == {4: "4 threads", 2: "2 threads"}
+    with shared.threads() as first:
+        with shared.threads() as second, shared.threads() as third:
+            assert (first, second, third) == (4, 2, 1)
+        with shared.threads() as after_two_ended:
+            assert after_two_ended == 2
+    with shared.threads() as alone_again:
+        assert alone_again == 4
+
+
+class SessionSpy:
+    """Records the thread count of the session behind each onnxruntime run, in order.
+
+    With ``meet`` set, a run waits after being counted until as many runs as ``meet``
+    expects are waiting too, so that runs overlap for certain.
+    """
+
+    def __init__(self) -> None:
+        self.threads: list[int | None] = []
+        self.meet: threading.Barrier | None = None
+
+
+@pytest.fixture
+def sessions(monkeypatch):
+    spy = SessionSpy()
+    load = piper_module._load_session
+
+    def spied_load(model, threads, **options):
+        session = load(model, threads, **options)
+        run = session.run
+
+        def spied_run(*args):
+            spy.threads.append(threads)
+            if spy.meet is not None:
+                spy.meet.wait(timeout=30)
+            return run(*args)
+
+        session.run = spied_run
+        return session
+
+    monkeypatch.setattr(piper_module, "_load_session", spied_load)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    return spy
+
+
+def test_engines_sharing_cores_use_all_alone_and_their_own_together(cache_dir, sessions):
+    engines = [PiperEngine(threads=1, cache_dir=cache_dir) for _ in range(2)]
+    # Twice, as two servers over the same engines would: the second sharing replaces the
+    # first rather than stacking on it.
+    PiperEngine.share_cores(engines)
+    PiperEngine.share_cores(engines)
+    assert [repr(engine) for engine in engines] == ["PiperEngine(threads=1)"] * 2
+    list(engines[0].synthesize("One sentence. And another.", voice="joe"))
+    assert sessions.threads == [2, 2]
+
+    # Two at once: the runs meet in pairs, so the later of each pair starts while the
+    # other is in flight and gets one thread; the first run of all starts alone.
+    sessions.threads.clear()
+    sessions.meet = threading.Barrier(2)
+    text = "Hello there, how are you today? I am fine, thank you."
+    results = {}
+
+    def speak(engine):
+        results[engine] = list(engine.synthesize(text, voice="joe"))
+
+    threads = [threading.Thread(target=speak, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(sessions.threads) == 4
+    assert sorted(sessions.threads[:2]) == [1, 2]
+    assert 1 in sessions.threads[2:]
+    for segments in results.values():
+        check_words(text, segments)
+        assert all(rms(segment.audio) > 0.03 for segment in segments)
+
+
+def test_engines_on_every_core_share_nothing(cache_dir, sessions):
+    engines = [PiperEngine(cache_dir=cache_dir) for _ in range(2)]
+    PiperEngine.share_cores(engines)
+    list(engines[0].synthesize("Alone.", voice="joe"))
+    assert sessions.threads == [None]

@@ -10,7 +10,14 @@ import requests
 
 from ttskit.server import FAULTS_HEADER
 
-from .helpers import assert_error, busy_slots, speech_body, wait_until_idle
+from .helpers import (
+    assert_error,
+    busy_slots,
+    speech_body,
+    sse_payloads,
+    stream_audio,
+    wait_until_idle,
+)
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long text." for n in range(40))
 # Slows the reading of a stream, so that its synthesis (a few segments ahead) holds its slot.
@@ -154,3 +161,39 @@ def test_websocket_disconnect_stops_synthesis(one_slot_server):
             pass
         assert busy_slots(server, "espeak") == 1
     assert wait_until_idle(server, "espeak", timeout=1.0) < 1.0
+
+
+def test_slots_of_a_model_share_their_cores():
+    from ttskit.engines.espeak import EspeakEngine
+    from ttskit.server.registry import Registry
+
+    class SharingEngine(EspeakEngine):
+        groups: list[list[EspeakEngine]] = []
+
+        @staticmethod
+        def share_cores(engines):
+            SharingEngine.groups.append(list(engines))
+
+    pair = [SharingEngine(), SharingEngine()]
+    Registry({"espeak": pair, "solo": [SharingEngine()]}, queue_size=1)
+    # A lone slot has no one to share with.
+    assert SharingEngine.groups == [pair]
+
+
+def test_concurrent_piper_streams_sharing_cores_all_get_their_audio(piper_server):
+    texts = [f"Stream {n} says hello. Then it says goodbye." for n in range(3)]
+    results = {}
+
+    def speak(text: str) -> None:
+        body = speech_body(model="piper", voice="joe", input=text, stream=True)
+        response = requests.post(f"{piper_server.base_url}/audio/speech", json=body, timeout=60)
+        results[text] = stream_audio(sse_payloads(response))
+
+    threads = [threading.Thread(target=speak, args=(text,)) for text in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # Two slots, three streams: one waited its turn, and all spoke both sentences.
+    assert sorted(results) == sorted(texts)
+    assert all(len(samples) / 24_000 > 2.0 for samples in results.values())

