@@ -244,7 +244,9 @@ def encode_file(
     """
     key = format.lower().lstrip(".")
     if key not in FILE_FORMATS:
-        raise ValueError(f"unknown audio file format {format!r}; expected one of {list(FILE_FORMATS)}")
+        raise ValueError(
+            f"unknown audio file format {format!r}; expected one of {list(FILE_FORMATS)}"
+        )
     import soundfile as sf
 
     buffer = io.BytesIO()
@@ -307,7 +309,9 @@ def resample(audio: np.ndarray, *, orig_sr: int, target_sr: int, quality: str = 
         import soxr
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("resampling needs soxr: pip install 'ttskit[server]'") from exc
-    return soxr.resample(samples, orig_sr, target_sr, quality=quality).astype(np.float32, copy=False)
+    return soxr.resample(samples, orig_sr, target_sr, quality=quality).astype(
+        np.float32, copy=False
+    )
 
 
 def rms_dbfs(audio: np.ndarray) -> float:
