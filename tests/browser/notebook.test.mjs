@@ -26,12 +26,15 @@ function log(...args) {
   console.log("[browser-test]", ...args);
 }
 
+let checksPassed = 0;
+
 function check(condition, message, details) {
   if (!condition) {
     const error = new Error(`check failed: ${message}`);
     error.details = details;
     throw error;
   }
+  checksPassed += 1;
   log(`ok: ${message}`);
 }
 
@@ -291,11 +294,14 @@ async function main() {
     const added = reportLatency(player, kernelLine);
     check(added <= LATENCY_BUDGET_MS, `the Player adds at most ${LATENCY_BUDGET_MS} ms to the first sound (${added.toFixed(2)} ms)`);
     log("PASS");
+    // The closing line in the form test runners print, for whoever reads the log's end.
+    console.log(`browser: ${checksPassed} passed, 0 failed`);
     return 0;
   } catch (error) {
     console.error("[browser-test] FAIL:", error.message);
     if (error.details !== undefined) console.error(JSON.stringify(error.details, null, 2).slice(0, 4000));
     if (page) await page.screenshot({ path: path.join(artifacts, "failure.png"), fullPage: true }).catch(() => {});
+    console.log(`browser: ${checksPassed} passed, 1 failed`);
     return 1;
   } finally {
     if (context) await context.close().catch(() => {});
