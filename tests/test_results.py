@@ -62,6 +62,15 @@ def test_a_buffer_longer_than_the_audio_waits_for_the_end() -> None:
     assert timing([0.1, 0.5, 0.6]).stalls(start_buffer_s=10).empty
 
 
+def test_playback_starts_once_the_start_buffer_has_arrived() -> None:
+    late = timing([0.1, 0.5, 0.6])
+    assert late.playback_start() == pytest.approx(0.1)
+    assert late.playback_start(start_buffer_s=0.2) == pytest.approx(0.5)
+    # Asking for more than the whole answer starts playback when the last chunk arrives.
+    assert late.playback_start(start_buffer_s=10.0) == pytest.approx(0.6)
+    assert Timing().playback_start() is None
+
+
 def test_an_empty_table_has_no_stalls() -> None:
     stalls = Timing().stalls()
     assert stalls.empty and list(stalls.columns) == ["at_s", "duration_s", "audio_s"]

@@ -265,22 +265,6 @@ def spectrogram(
     return ax
 
 
-def _playback_start(timing: Timing, start_buffer_s: float) -> float | None:
-    """Wall time the player starts: the first arrival with ``start_buffer_s`` buffered.
-
-    Mirrors ``Timing.stalls``, which counts stalls from the same moment.
-    """
-    chunks = timing.chunks
-    if chunks.empty or not timing.sample_rate:
-        return None
-    buffered = chunks["audio_start_s"].to_numpy(float) + chunks["n_samples"].to_numpy(
-        float
-    ) / float(timing.sample_rate)
-    ready = np.flatnonzero(buffered >= start_buffer_s - 1e-9)
-    first = int(ready[0]) if ready.size else len(chunks) - 1
-    return float(chunks["arrival_s"].iat[first])
-
-
 def timeline(
     speech_or_timing: Speech | Timing,
     *,
@@ -336,7 +320,7 @@ def timeline(
         kwargs.setdefault("label", "audio received")
         ax.step(np.r_[0.0, arrival], np.r_[0.0, received], where="post", **kwargs)
 
-        play_start = _playback_start(timing, start_buffer_s)
+        play_start = timing.playback_start(start_buffer_s)
         stalls = timing.stalls(start_buffer_s)
         # Playback rises at real time from (play_start, 0) and is flat during each stall.
         xs, ys = [play_start], [0.0]

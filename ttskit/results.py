@@ -136,12 +136,27 @@ class Timing:
         rtf = self.real_time_factor
         return math.nan if not rtf or math.isnan(rtf) else 1.0 / rtf
 
+    def _first_playable(self, start_buffer_s: float) -> int:
+        # Index of the first chunk by whose arrival ``start_buffer_s`` of audio is buffered
+        # (the last chunk when the whole answer is shorter than that).
+        start = self.chunks["audio_start_s"].to_numpy(dtype=float)
+        length = self.chunks["n_samples"].to_numpy(dtype=float) / self.sample_rate
+        ready = np.flatnonzero(start + length >= start_buffer_s - 1e-9)
+        return int(ready[0]) if ready.size else len(start) - 1
+
+    def playback_start(self, start_buffer_s: float = 0.0) -> float | None:
+        """Wall time a player starts: when ``start_buffer_s`` seconds of audio have arrived
+        (or the stream ended). None when no audio arrived."""
+        if self.chunks.empty or not self.sample_rate:
+            return None
+        return float(self.chunks["arrival_s"].iat[self._first_playable(start_buffer_s)])
+
     def stalls(self, start_buffer_s: float = 0.0) -> pd.DataFrame:
         """The underruns a player would hit.
 
-        The player starts once ``start_buffer_s`` seconds of audio have arrived (or the
-        stream ended) and plays in real time; whenever the next chunk arrives after the
-        moment it was due, playback stalls until it arrives.
+        The player starts at ``playback_start(start_buffer_s)`` and plays in real time;
+        whenever the next chunk arrives after the moment it was due, playback stalls until
+        it arrives.
 
         Returns
         -------
@@ -155,10 +170,7 @@ class Timing:
             return pd.DataFrame({c: pd.Series([], dtype=float) for c in columns})
         arrival = self.chunks["arrival_s"].to_numpy(dtype=float)
         start = self.chunks["audio_start_s"].to_numpy(dtype=float)
-        length = self.chunks["n_samples"].to_numpy(dtype=float) / self.sample_rate
-        buffered = start + length
-        ready = np.flatnonzero(buffered >= start_buffer_s - 1e-9)
-        first = int(ready[0]) if ready.size else len(arrival) - 1
+        first = self._first_playable(start_buffer_s)
         play_start = arrival[first]
         rows = []
         delay = 0.0  # stall time accumulated so far
