@@ -279,3 +279,12 @@ def test_alignment_never_lets_a_word_end_after_the_next_starts():
     words = _align_words("a bb c", [(0, 0.002), (5, 0.77)], audio, SAMPLE_RATE)
     assert [word.text for word in words] == ["a", "bb", "c"]
     assert words[1].end <= words[2].start == 0.77
+
+
+def test_a_title_before_a_name_is_read_within_its_sentence():
+    engine = EspeakEngine()
+    [titled] = list(engine.synthesize("Dr. Smith went home.", voice="en-us"))
+    [plain] = list(engine.synthesize("Doctor Smith went home.", voice="en-us"))
+    # eSpeak ends a clause at "Dr." unless told otherwise, adding a pause after the title.
+    assert abs(titled.duration - plain.duration) < 0.02
+    assert [w.text for w in titled.words] == ["Dr", "Smith", "went", "home"]

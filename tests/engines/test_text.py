@@ -1,6 +1,6 @@
 import pytest
 
-from ttskit.engines.text import sentence_end, split_sentences, split_words
+from ttskit.engines.text import sentence_end, speakable, split_sentences, split_words
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,11 @@ def test_sentence_end_waits_for_whitespace_after_the_terminator():
     assert sentence_end("Hello world.") is None
     assert sentence_end("Hello world. Next") == len("Hello world.")
     assert sentence_end("Mr. Brown") is None
+
+
+def test_speakable_drops_title_dots_before_names_and_keeps_positions():
+    text = "Dr. Smith met Mrs. Green on St. Paul's day. He said no. Then e.g. this."
+    spoken = speakable(text)
+    assert spoken == "Dr  Smith met Mrs  Green on St  Paul's day. He said no. Then e.g. this."
+    assert len(spoken) == len(text)
+    assert speakable("Ask the Dr. then") == "Ask the Dr. then"

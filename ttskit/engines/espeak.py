@@ -26,7 +26,7 @@ import espeakng_loader
 import numpy as np
 
 from .base import EngineError, Segment, UnknownVoice, Voice, Word
-from .text import split_sentences, split_words
+from .text import speakable, split_sentences, split_words
 
 __all__ = ["LISTED_VARIANTS", "RATE_AT_SPEED_1", "SPEED_RANGE", "EspeakEngine"]
 
@@ -225,7 +225,7 @@ class _Library:
             raise EngineError(f"eSpeak could not load voice {espeak_voice!r}")
         self._lib.espeak_SetParameter(_PARAMETER_RATE, rate, 0)
         # A NUL would end the C string early; a space keeps every character position.
-        data = text.replace("\0", " ").encode() + b"\0"
+        data = speakable(text).replace("\0", " ").encode() + b"\0"
         self._chunks, self._word_events = [], []
         try:
             status = self._lib.espeak_Synth(

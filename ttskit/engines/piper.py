@@ -47,7 +47,7 @@ from piper.const import BOS, EOS, PAD
 
 from ..errors import InvalidArgument
 from .base import EngineError, Segment, UnknownVoice, Voice, Word
-from .text import TextWord, split_words
+from .text import TextWord, speakable, split_words
 
 __all__ = ["PiperEngine", "default_cache_dir"]
 
@@ -222,9 +222,11 @@ class PiperEngine:
     def _segments(self, text: str, syn_config: SynthesisConfig) -> Iterator[Segment]:
         # Sentences are split and planned as the consumer asks for them, so the first
         # segment waits for neither the synthesis nor the planning of later ones.
-        planner = _Planner(text, self._phonemize)
+        # Same length as ``text``: the planner's positions slice the segments' text from it.
+        spoken = speakable(text)
+        planner = _Planner(spoken, self._phonemize)
         pieces = planner.pieces
-        sentences = [_Sentence(phonemes) for phonemes in self._voice.phonemize(text)]
+        sentences = [_Sentence(phonemes) for phonemes in self._voice.phonemize(spoken)]
         # A sentence of punctuation alone would be a breath of silence with no text.
         sentences = [sentence for sentence in sentences if sentence.content]
         for group in planner.groups(sentences):

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["TextWord", "sentence_end", "split_sentences", "split_words"]
+__all__ = ["TextWord", "sentence_end", "speakable", "split_sentences", "split_words"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +93,20 @@ def split_sentences(text: str) -> list[str]:
     if rest:
         sentences.append(rest)
     return sentences
+
+
+# A title's dot before a name ("Dr. Smith"): eSpeak ends a clause there, with a falling
+# tone and a pause after "Doctor". Without the dot it reads the title within the sentence.
+_TITLE_DOT = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Hon|Sgt|Capt|Gen|Col|Lt|St|Mt)\.(?=\s+[A-Z])"
+)
+
+
+def speakable(text: str) -> str:
+    """``text`` as eSpeak should read it, with every character at the same position.
+
+    The dots of titles before a name become spaces, so that eSpeak does not end the
+    sentence at "Dr." in "Dr. Smith". The length is kept, so character positions (of
+    word events, of words) mean the same in both texts.
+    """
+    return _TITLE_DOT.sub(lambda match: match.group()[:-1] + " ", text)
