@@ -15,13 +15,14 @@ import anywidget
 import numpy as np
 import traitlets
 
+from ..display import envelope as display_envelope
 from ..results import Speech
 
 __all__ = ["SpeechView", "envelope"]
 
 
 def envelope(audio: np.ndarray, *, columns: int) -> np.ndarray:
-    """Min/max envelope of ``audio`` in ``columns`` equal slices.
+    """Min/max envelope of ``audio`` in ``columns`` slices, as pairs (``display.envelope``).
 
     Parameters
     ----------
@@ -39,16 +40,8 @@ def envelope(audio: np.ndarray, *, columns: int) -> np.ndarray:
     >>> envelope(np.array([0.0, 1.0, -1.0, 0.5], dtype=np.float32), columns=2).tolist()
     [[0.0, 1.0], [-1.0, 0.5]]
     """
-    if columns < 1:
-        raise ValueError(f"columns must be at least 1, got {columns!r}")
-    samples = np.asarray(audio, dtype=np.float32)
-    n = min(columns, samples.size)
-    if n == 0:
-        return np.zeros((0, 2), dtype=np.float32)
-    starts = np.linspace(0, samples.size, n + 1).astype(np.int64)[:-1]
-    return np.stack(
-        [np.minimum.reduceat(samples, starts), np.maximum.reduceat(samples, starts)], axis=1
-    )
+    minimum, maximum = display_envelope(audio, n_columns=columns)
+    return np.stack([minimum, maximum], axis=1)
 
 
 class SpeechView(anywidget.AnyWidget):
