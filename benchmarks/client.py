@@ -168,7 +168,7 @@ def bench_first_audio() -> None:
         [
             sys.executable,
             "-c",
-            "from ttskit.local import start_server; import sys, time; "
+            "from ttskit.server.background import start_server; import sys, time; "
             "s = start_server('espeak', workers=1); print(s.port, flush=True); sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,

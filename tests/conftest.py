@@ -1,6 +1,6 @@
 """Real ttskit servers on loopback, shared by the test modules.
 
-Every server here is ``ttskit.local.LocalServer``: uvicorn on a background thread on
+Every server here is ``ttskit.server.background.LocalServer``: uvicorn on a background thread on
 127.0.0.1 and a port the OS picks. Tests talk to them over HTTP and WebSocket only.
 """
 
@@ -11,10 +11,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ttskit.local import LocalServer, start_server
+from ttskit.server.background import LocalServer, start_server
 
 API_KEY = "test-key-1234"
 HOSTED_MODEL = "canopylabs/orpheus-3b-0.1-ft"
+
+
+@pytest.fixture(autouse=True)
+def _no_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests choose their endpoint: a TOGETHER_API_KEY or TTSKIT_BASE_URL exported in the
+    shell that runs them must not send them elsewhere. A test that wants one sets it."""
+    monkeypatch.delenv("TTSKIT_BASE_URL", raising=False)
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
 
 
 def _serve(**options) -> Iterator[LocalServer]:

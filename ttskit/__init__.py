@@ -13,7 +13,21 @@ neither is imported by ``import ttskit``.
 
 __version__ = "0.1.0"
 
-from .client import Client, default_client, speak, stream
+from .client import (
+    Client,
+    ContextCancelled,
+    ContextDone,
+    ItemDone,
+    RealtimeSession,
+    SessionUpdated,
+    SpeechStream,
+    TextReceived,
+    TTSFailed,
+    default_client,
+    local,
+    speak,
+    stream,
+)
 from .errors import (
     APIError,
     AuthenticationError,
@@ -34,18 +48,7 @@ from .errors import (
     TransportError,
     TTSKitError,
 )
-from .local import local
-from .realtime import (
-    ContextCancelled,
-    ContextDone,
-    ItemDone,
-    RealtimeSession,
-    SessionUpdated,
-    TextReceived,
-    TTSFailed,
-)
 from .results import AudioChunk, Speech, Timing, WordTimestamps
-from .streaming import SpeechStream
 
 __all__ = [
     "APIError",

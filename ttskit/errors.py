@@ -5,6 +5,7 @@ Every error ttskit raises on purpose derives from ``TTSKitError``::
     TTSKitError
     ├── ConfigurationError      a missing key, a bad base URL, an extra not installed
     ├── InvalidArgument         (also ValueError) a bad argument, caught before any request
+    ├── NoSuchItem              (also KeyError) a word, context or item that is not there
     ├── TransportError          the request did not get an answer
     │   ├── ConnectError        could not connect
     │   ├── TimeoutError        connected, but no answer in time
@@ -27,6 +28,7 @@ chained with ``raise ... from exc``. Messages never contain an API key.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "ConnectError",
     "InternalServerError",
     "InvalidArgument",
+    "NoSuchItem",
     "NotFoundError",
     "PaymentRequiredError",
     "ProtocolError",
@@ -49,6 +52,7 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "api_error_for_status",
+    "redact",
 ]
 
 
@@ -62,6 +66,13 @@ class ConfigurationError(TTSKitError):
 
 class InvalidArgument(TTSKitError, ValueError):
     """An argument is wrong; the message quotes it and says what is accepted."""
+
+
+class NoSuchItem(TTSKitError, KeyError):
+    """What was asked for (a word of a Speech, a context of a session) is not there."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class TransportError(TTSKitError):
@@ -209,14 +220,30 @@ _BY_STATUS: dict[int, type[APIError]] = {
 }
 
 
-def _redact(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` (and the secret without surrounding whitespace) as ``***``."""
-    if not secret or not text:
+# Secrets that travel inside text: a URL's userinfo (``http://user:key@host``) and a key
+# given as a query parameter (``?api_key=...``).
+_USERINFO = re.compile(r"(?<=://)[^/@\s\"']+@")
+_KEY_PARAMETER = re.compile(r"((?:api_key|apikey|key)=)[^&\s\"']+", re.IGNORECASE)
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` without secrets: ``secret`` (stripped or not), URL userinfo and ``key=``
+    query parameters become ``***``.
+
+    The one redaction of ttskit: client errors and logs, the WebSocket handshake log and
+    the server's access log all pass through it.
+
+    >>> redact("GET http://me:sk-1@host/v1?api_key=sk-1 failed", "sk-1")
+    'GET http://***@host/v1?api_key=*** failed'
+    """
+    if not text:
         return text
-    for value in (secret, secret.strip()):
-        if value:
-            text = text.replace(value, "***")
-    return text
+    if secret:
+        for value in (secret, secret.strip()):
+            if value:
+                text = text.replace(value, "***")
+    text = _USERINFO.sub("***@", text)
+    return _KEY_PARAMETER.sub(r"\1***", text)
 
 
 def api_error_for_status(status_code: int) -> type[APIError]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import audio as _audio
+from .errors import InvalidArgument, NoSuchItem
 
 __all__ = [
     "CHUNK_COLUMNS",
@@ -51,7 +52,7 @@ def words_frame(
 ) -> pd.DataFrame:
     """Word table from parallel lists, shifted by ``offset`` seconds."""
     if not (len(words) == len(starts) == len(ends)):
-        raise ValueError(
+        raise InvalidArgument(
             f"word timestamps disagree in length: {len(words)} words, "
             f"{len(starts)} starts, {len(ends)} ends"
         )
@@ -235,9 +236,11 @@ class Speech:
     def __post_init__(self) -> None:
         self.audio = np.asarray(self.audio, dtype=np.float32)
         if self.audio.ndim != 1:
-            raise ValueError(f"Speech audio must be mono with shape (n,), got {self.audio.shape}")
+            raise InvalidArgument(
+                f"Speech audio must be mono with shape (n,), got {self.audio.shape}"
+            )
         if int(self.sample_rate) <= 0:
-            raise ValueError(f"sample_rate must be positive, got {self.sample_rate!r}")
+            raise InvalidArgument(f"sample_rate must be positive, got {self.sample_rate!r}")
         self.sample_rate = int(self.sample_rate)
         if self.words is None:
             self.words = empty_words()
@@ -256,7 +259,9 @@ class Speech:
         """
         end = self.duration if end is None else end
         if not 0 <= start <= end:
-            raise ValueError(f"segment needs 0 <= start <= end, got start={start!r}, end={end!r}")
+            raise InvalidArgument(
+                f"segment needs 0 <= start <= end, got start={start!r}, end={end!r}"
+            )
         first = int(round(start * self.sample_rate))
         last = int(round(min(end, self.duration) * self.sample_rate))
         inside = self.words[
@@ -274,13 +279,11 @@ class Speech:
     def word(self, key: int | str) -> Speech:
         """The audio of one word, by position in ``words`` or by its text (first match)."""
         if self.words.empty:
-            raise LookupError(
-                "this Speech has no word timestamps; request it with alignment='word'"
-            )
+            raise NoSuchItem("this Speech has no word timestamps; request it with alignment='word'")
         if isinstance(key, str):
             matches = np.flatnonzero(self.words["word"].str.casefold() == key.casefold())
             if not matches.size:
-                raise KeyError(f"word {key!r} is not in this Speech")
+                raise NoSuchItem(f"word {key!r} is not in this Speech; speech.words lists them")
             index = int(matches[0])
         else:
             index = int(key)
@@ -298,7 +301,7 @@ class Speech:
         target = Path(path)
         suffix = target.suffix.lower().lstrip(".")
         if suffix not in _audio.FILE_FORMATS:
-            raise ValueError(
+            raise InvalidArgument(
                 f"cannot tell the audio format of {str(target)!r}: use one of "
                 + ", ".join(f".{s}" for s in _audio.FILE_FORMATS)
             )

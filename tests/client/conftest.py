@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from ttskit.client import Client
-from ttskit.local import LocalServer
+from ttskit.server.background import LocalServer
 
 from .replay_server import ReplayServer
 

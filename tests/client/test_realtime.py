@@ -13,7 +13,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 from ttskit import audio
-from ttskit.client import Client
+from ttskit.client import (
+    Client,
+    ContextCancelled,
+    ItemDone,
+    RealtimeSession,
+    SessionUpdated,
+    TextReceived,
+)
 from ttskit.errors import (
     BadRequestError,
     InvalidArgument,
@@ -21,13 +28,6 @@ from ttskit.errors import (
     ReadError,
     StreamInterrupted,
     TimeoutError,
-)
-from ttskit.realtime import (
-    ContextCancelled,
-    ItemDone,
-    RealtimeSession,
-    SessionUpdated,
-    TextReceived,
 )
 from ttskit.results import AudioChunk, WordTimestamps
 

@@ -8,8 +8,8 @@ import pickle
 import pytest
 
 from ttskit.client import Client
+from ttskit.client.realtime import RealtimeSession
 from ttskit.errors import APIError, AuthenticationError, ConfigurationError, ConnectError
-from ttskit.realtime import RealtimeSession
 
 from ..conftest import API_KEY
 from .replay_server import Answer, ReplayServer

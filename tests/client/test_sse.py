@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ttskit.sse import ServerSentEvent, SSEDecoder
+from ttskit.client.sse import ServerSentEvent, SSEDecoder
 
 
 def decode_all(*pieces: bytes) -> list[ServerSentEvent]:

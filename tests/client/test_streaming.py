@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from ttskit import audio
+from ttskit.client.request import SpeechRequest
+from ttskit.client.streaming import SpeechStream
 from ttskit.errors import (
     BadRequestError,
     ProtocolError,
@@ -16,7 +18,6 @@ from ttskit.errors import (
     StreamInterrupted,
 )
 from ttskit.results import AudioChunk, WordTimestamps
-from ttskit.streaming import SpeechStream
 
 from .replay_server import b64, sse, streamed_wav_header
 
@@ -54,9 +55,7 @@ def make_stream(
         started=100.0,
         headers_s=0.05,
         clock=clock,
-        text="hi",
-        model="m",
-        voice="v",
+        request=SpeechRequest("hi", "m", "v", "raw", stream=True),
         endpoint="http://example.invalid/v1",
     )
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ttskit.engines import Engine, EngineError, UnknownVoice, Voice, load_engine
-from ttskit.engines.espeak import SPEED_RANGE, EspeakEngine, _align_words
+from ttskit.engines.espeak import EspeakEngine, _align_words
+from ttskit.protocol import SPEED_RANGE
 from ttskit.engines.text import split_sentences, split_words
 
 SAMPLE_RATE = 22050
@@ -237,7 +238,7 @@ def test_faster_speed_gives_shorter_audio(engine):
     assert [word.text for word in fast.words] == [word.text for word in normal.words]
 
 
-@pytest.mark.parametrize("speed", [0.0, 0.3, 2.6, 10.0, -1.0])
+@pytest.mark.parametrize("speed", [0.0, 0.2, 4.1, 10.0, -1.0])
 def test_speed_out_of_range_raises(engine, speed):
     with pytest.raises(ValueError, match="speed"):
         engine.synthesize("Hello.", voice="en-us", speed=speed)

@@ -12,7 +12,7 @@ import requests
 from websockets.sync.client import ClientConnection, connect
 
 from ttskit import audio
-from ttskit.local import LocalServer
+from ttskit.server.background import LocalServer
 
 TEXT = "Hello world. This is a test of the speech server."
 

@@ -11,7 +11,7 @@ import requests
 
 from ttskit import audio
 from ttskit.engines import EngineError, load_engine
-from ttskit.local import LocalServer
+from ttskit.server.background import LocalServer
 from ttskit.server import create_app
 
 from .helpers import (

@@ -8,11 +8,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .base import Engine, EngineError, Segment, UnknownVoice, Voice, Word
+from .base import Engine, EngineArgumentError, EngineError, Segment, UnknownVoice, Voice, Word
 
 __all__ = [
     "ENGINES",
     "Engine",
+    "EngineArgumentError",
     "EngineError",
     "Segment",
     "UnknownVoice",

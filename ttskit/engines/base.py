@@ -8,11 +8,45 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Engine", "EngineError", "Segment", "UnknownVoice", "Voice", "Word"]
+from ..errors import TTSKitError
+from ..protocol import SPEED_RANGE
+
+__all__ = [
+    "Engine",
+    "EngineArgumentError",
+    "EngineError",
+    "Segment",
+    "UnknownVoice",
+    "Voice",
+    "Word",
+    "check_speed",
+]
 
 
-class EngineError(Exception):
-    """An engine could not synthesize (bad text, engine failure)."""
+class EngineError(TTSKitError):
+    """An engine could not synthesize (bad text, engine failure).
+
+    The server maps engine errors onto the wire's error body in one place
+    (``ttskit.server.errors.wire_error_for``).
+    """
+
+
+class EngineArgumentError(EngineError, ValueError):
+    """An argument an engine cannot take (a speed outside the protocol's range, ...)."""
+
+
+def check_speed(speed: float) -> float:
+    """``speed`` as a float, if the protocol accepts it (``ttskit.protocol.SPEED_RANGE``).
+
+    Raises
+    ------
+    EngineArgumentError
+        For anything else; each engine maps an accepted speed onto what it can do.
+    """
+    low, high = SPEED_RANGE
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not low <= speed <= high:
+        raise EngineArgumentError(f"speed must be within {low}..{high}, got {speed!r}")
+    return float(speed)
 
 
 class UnknownVoice(EngineError, LookupError):

@@ -25,20 +25,20 @@ from dataclasses import dataclass
 import espeakng_loader
 import numpy as np
 
-from .base import EngineError, Segment, UnknownVoice, Voice, Word
+from .base import EngineError, Segment, UnknownVoice, Voice, Word, check_speed
 from .text import speakable, split_sentences, split_words
 
-__all__ = ["LISTED_VARIANTS", "RATE_AT_SPEED_1", "SPEED_RANGE", "EspeakEngine"]
+__all__ = ["LISTED_VARIANTS", "RATE_AT_SPEED_1", "RATE_RANGE", "EspeakEngine"]
 
 #: words per minute that speed 1.0 stands for (eSpeak's own default rate)
 RATE_AT_SPEED_1 = 175
-#: the speeds ``synthesize`` accepts; eSpeak's rate range 80..450 wpm covers them
-SPEED_RANGE = (0.5, 2.5)
+#: eSpeak's rates in words per minute; a speed maps to ``RATE_AT_SPEED_1 * speed``,
+#: clamped to this range (so speeds below 0.46 or above 2.57 sound as those do)
+RATE_RANGE = (80, 450)
 #: variants that ``voices()`` lists for the English voices in ``_VOICES_LISTED_WITH_VARIANTS``;
 #: every other "<voice>+<variant>" is accepted too but left out of the list
 LISTED_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5")
 _VOICES_LISTED_WITH_VARIANTS = ("en-us", "en")
-_MIN_RATE, _MAX_RATE = 80, 450
 
 # Constants from speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -359,7 +359,8 @@ class EspeakEngine:
         voice : str
             A name from ``voices()``, or any ``"<voice>+<variant>"``.
         speed : float
-            1.0 is eSpeak's 175 words per minute; ``SPEED_RANGE`` (0.5 to 2.5) is allowed.
+            1.0 is eSpeak's 175 words per minute. The protocol's 0.25 to 4.0 is accepted and
+            mapped to a rate, clamped to eSpeak's ``RATE_RANGE``.
 
         Returns
         -------
@@ -370,16 +371,14 @@ class EspeakEngine:
         ------
         UnknownVoice
             For a voice or variant eSpeak lacks, when called.
-        ValueError
-            For a speed outside ``SPEED_RANGE``, when called.
+        EngineArgumentError
+            For a speed outside ``ttskit.protocol.SPEED_RANGE``, when called.
         EngineError
             When ``text`` holds no word at all, when called.
         """
         espeak_voice = self._espeak_voice(voice)
-        low, high = SPEED_RANGE
-        if not low <= speed <= high:
-            raise ValueError(f"speed must be within {low}..{high}, got {speed!r}")
-        rate = min(max(round(RATE_AT_SPEED_1 * speed), _MIN_RATE), _MAX_RATE)
+        low, high = RATE_RANGE
+        rate = min(max(round(RATE_AT_SPEED_1 * check_speed(speed)), low), high)
         sentences = [sentence for sentence in split_sentences(text) if split_words(sentence)]
         if not sentences:
             raise EngineError(f"no words to speak in {text[:80]!r}")

@@ -45,9 +45,8 @@ from piper import PiperVoice
 from piper.config import PiperConfig, SynthesisConfig
 from piper.const import BOS, EOS, PAD
 
-from ..errors import InvalidArgument
-from .base import EngineError, Segment, UnknownVoice, Voice, Word
-from .text import TextWord, speakable, split_words
+from .base import EngineArgumentError, EngineError, Segment, UnknownVoice, Voice, Word, check_speed
+from .text import SENTENCE_TERMINATORS, TextWord, speakable, split_words
 
 __all__ = ["PiperEngine", "default_cache_dir"]
 
@@ -61,12 +60,9 @@ _VOICE = Voice(
 )
 _VOICE_ALIASES = {"joe", "en_US-joe-medium"}
 
-MIN_SPEED = 0.5
-MAX_SPEED = 2.0
-
 # Characters after which eSpeak ends a sentence; a boundary there is where piper's
 # sentences usually start, so the alignment prefers it.
-_SENTENCE_TERMINATOR = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]")
+_SENTENCE_TERMINATOR = re.compile(f"[{re.escape(SENTENCE_TERMINATORS)}]")
 # Extra cost of ending a sentence between two words that no terminator separates.
 _MID_SENTENCE_PENALTY = 3
 # Text phonemes looked at beyond the sentence's own length when finding its words.
@@ -121,7 +117,7 @@ class PiperEngine:
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
         ):
-            raise InvalidArgument(f"threads must be a positive int or None, got {threads!r}")
+            raise EngineArgumentError(f"threads must be a positive int or None, got {threads!r}")
         self.threads = threads
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
@@ -205,8 +201,9 @@ class PiperEngine:
         ------
         UnknownVoice
             For any other voice, before anything is synthesized.
-        InvalidArgument
-            For a speed outside 0.5..2.0.
+        EngineArgumentError
+            For a speed outside ``ttskit.protocol.SPEED_RANGE`` (0.25 to 4.0), which maps
+            to piper's length scale (its own divided by ``speed``).
         EngineError
             When onnxruntime fails.
         """
@@ -214,9 +211,9 @@ class PiperEngine:
             raise TypeError(f"text must be str, got {type(text).__name__}")
         if voice not in _VOICE_ALIASES:
             raise UnknownVoice(voice, hint="the piper engine has the voice 'joe'")
-        if not MIN_SPEED <= speed <= MAX_SPEED:
-            raise InvalidArgument(f"speed must be within {MIN_SPEED}..{MAX_SPEED}, got {speed!r}")
-        syn_config = SynthesisConfig(length_scale=self._voice.config.length_scale / speed)
+        syn_config = SynthesisConfig(
+            length_scale=self._voice.config.length_scale / check_speed(speed)
+        )
         return self._segments(text, syn_config)
 
     def _segments(self, text: str, syn_config: SynthesisConfig) -> Iterator[Segment]:

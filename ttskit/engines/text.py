@@ -6,7 +6,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["TextWord", "sentence_end", "speakable", "split_sentences", "split_words"]
+__all__ = [
+    "SENTENCE_TERMINATORS",
+    "TextWord",
+    "sentence_end",
+    "speakable",
+    "split_sentences",
+    "split_words",
+]
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,9 @@ def split_words(text: str) -> list[TextWord]:
 # A sentence ends at ., ! or ? (possibly repeated, possibly followed by closing quotes or
 # brackets) and then whitespace, or at the end of the text. A dot inside a number ("3.14")
 # or between letters ("e.g") is no end because no whitespace follows it.
-_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)")
+#: Characters that end a sentence (Latin, CJK full-width, the ellipsis character).
+SENTENCE_TERMINATORS = ".!?\u3002\uff01\uff1f\u2026"
+_SENTENCE_END = re.compile(f"[{re.escape(SENTENCE_TERMINATORS)}]+" r"[\"'\u201d\u2019)\]]*(?=\s|$)")
 
 
 # Titles and Latin abbreviations whose dot does not end a sentence ("Dr. Smith", "e.g. this").

@@ -3,7 +3,7 @@
 >>> from ttskit.server import build_app
 >>> app = build_app("espeak", workers=2)  # doctest: +SKIP
 
-Run it with ``ttskit serve`` or, in a notebook or a test, with ``ttskit.local.start_server``.
+Run it with ``ttskit serve`` or, in a notebook or a test, with ``ttskit.server.background.start_server``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from ..engines import EngineError, UnknownVoice
+from ..engines import EngineArgumentError, EngineError, UnknownVoice
 from .pool import PoolFull
 
 __all__ = [
@@ -165,6 +165,8 @@ def wire_error_for(exc: BaseException) -> WireError:
         )
     if isinstance(exc, ValidationError):
         return from_validation_errors(exc.errors())
+    if isinstance(exc, EngineArgumentError):
+        return WireError(400, str(exc), code="invalid_value")
     if isinstance(exc, EngineError):
         return WireError(500, f"the engine failed: {exc}", code="engine_error")
     return WireError(500, f"internal server error ({type(exc).__name__})")

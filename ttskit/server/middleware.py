@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
 import uuid
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import redact
 from .errors import WireError, error_response
 
 __all__ = ["OPEN_PATHS", "RedactKeys", "ServerMiddleware", "redact_keys_in_logs"]
@@ -84,20 +84,14 @@ def _with_request_id(send: Send, request_id: str) -> Send:
     return send_with_id
 
 
-_KEY_IN_TEXT = re.compile(r"((?:api_key|apikey|key)=)[^&\s\"']+", re.IGNORECASE)
-
-
 class RedactKeys(logging.Filter):
     """Replaces ``api_key=...`` in a log record's message and arguments with ``***``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = _KEY_IN_TEXT.sub(r"\1***", record.msg)
+            record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _KEY_IN_TEXT.sub(r"\1***", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
 
 

@@ -10,6 +10,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..protocol import (
+    DEFAULT_MAX_PARTIAL_LENGTH,
+    DEFAULT_SAMPLE_RATE,
+    SAMPLE_RATE_RANGE,
+    SPEED_RANGE,
+)
+
 __all__ = [
     "DEFAULT_SAMPLE_RATE",
     "SAMPLE_RATE_RANGE",
@@ -18,11 +25,8 @@ __all__ = [
     "SpeechRequest",
 ]
 
-#: rate of the audio when the request names none, as the hosted Orpheus and Kokoro send
-DEFAULT_SAMPLE_RATE = 24_000
-SAMPLE_RATE_RANGE = (8_000, 48_000)
-#: speeds every engine accepts (eSpeak 0.5..2.5, piper 0.5..2.0)
-SPEED_RANGE = (0.5, 2.0)
+# The limits are the protocol's (ttskit.protocol); each engine maps any speed in
+# SPEED_RANGE onto what it can do.
 
 SampleRate = Annotated[int, Field(ge=SAMPLE_RATE_RANGE[0], le=SAMPLE_RATE_RANGE[1])]
 Speed = Annotated[float, Field(ge=SPEED_RANGE[0], le=SPEED_RANGE[1])]
@@ -91,4 +95,4 @@ class SessionSettings(BaseModel):
     language: str | None = None
     alignment: Alignment = "none"
     segment: SegmentPolicy = "sentence"
-    max_partial_length: Annotated[int, Field(ge=1, le=10_000)] = 250
+    max_partial_length: Annotated[int, Field(ge=1, le=10_000)] = DEFAULT_MAX_PARTIAL_LENGTH

@@ -3,8 +3,9 @@
 Both players (the anywidget one and the plain ipywidgets fallback) share this: the pump
 iterates any iterable of ``AudioChunk``-like and ``WordTimestamps``-like events (duck-typed:
 an event with ``audio`` and ``sample_rate`` is a chunk, one with ``words`` is a word table),
-hands each to a callback, and keeps everything so that the whole ``Speech`` is available
-once the stream ends, whether or not a browser is listening.
+hands each to a callback, and records everything with the client's ``Recorder`` (the one
+behind every ``Speech``) so that the whole ``Speech`` is available once the stream ends,
+whether or not a browser is listening.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..results import CHUNK_COLUMNS, WORD_COLUMNS, Speech, Timing, empty_words
+from ..client.recording import Recorder
+from ..errors import StreamInterrupted, TimeoutError
+from ..results import Speech, Timing
 
 __all__ = ["PumpedPlayer", "StreamPump"]
 
@@ -61,7 +64,7 @@ class StreamPump:
         self.source = source
         self.clock = clock
         self.chunks: list[Any] = []
-        self.word_tables: list[pd.DataFrame] = []
+        self.recorder = Recorder()
         self.exception: BaseException | None = None
         #: The source is exhausted (or failed); set just before ``on_end`` is called.
         self.ended = False
@@ -86,7 +89,7 @@ class StreamPump:
 
         Raises
         ------
-        TimeoutError
+        ttskit.errors.TimeoutError
             When the stream has not ended after ``timeout`` seconds.
         """
         if not self._done.wait(timeout):
@@ -101,11 +104,16 @@ class StreamPump:
                 if is_chunk(event):
                     with self._lock:
                         self.chunks.append(event)
+                        if self.recorder.sample_rate is None:
+                            self.recorder.sample_rate = int(event.sample_rate)
+                        self.recorder.add(
+                            np.asarray(event.audio, dtype=np.float32), float(event.arrival_s)
+                        )
                     if self._on_chunk is not None:
                         self._on_chunk(event, got)
                 elif is_words(event):
                     with self._lock:
-                        self.word_tables.append(event.words)
+                        self.recorder.add_words(event.words)
                     if self._on_words is not None:
                         self._on_words(event, got)
         except Exception as exc:
@@ -134,59 +142,48 @@ class StreamPump:
 
     @property
     def sample_rate(self) -> int:
-        return int(self.chunks[0].sample_rate) if self.chunks else 0
+        return int(self.recorder.sample_rate or 0)
 
     @property
     def received_s(self) -> float:
         """Seconds of audio received so far."""
         with self._lock:
-            return sum(len(c.audio) / c.sample_rate for c in self.chunks)
+            return self.recorder.duration
 
     @property
     def first_audio_s(self) -> float | None:
         """``arrival_s`` of the first chunk: the stream's TTFB."""
-        return float(self.chunks[0].arrival_s) if self.chunks else None
+        return self.recorder.first_audio_s
 
     def words(self) -> pd.DataFrame:
         """All word timestamps received so far, in seconds from the start of the audio."""
         with self._lock:
-            tables = [t[WORD_COLUMNS] for t in self.word_tables if not t.empty]
-        if not tables:
-            return empty_words()
-        return pd.concat(tables, ignore_index=True)
+            return self.recorder.words()
 
     def speech(self) -> Speech:
         """The audio and words received so far (all of it once ``done``) as a ``Speech``.
 
         Raises
         ------
-        RuntimeError
+        ttskit.errors.StreamInterrupted
             When no audio has arrived yet.
         """
+        source = self.source
         with self._lock:
-            chunks = list(self.chunks)
-        if not chunks:
-            raise RuntimeError("no audio has been received yet")
-        sample_rate = int(chunks[0].sample_rate)
-        audio = np.concatenate([np.asarray(c.audio, dtype=np.float32) for c in chunks])
-        timing = getattr(self.source, "timing", None)
-        if not isinstance(timing, Timing) or timing.chunks.empty:
-            rows = [(float(c.arrival_s), len(c.audio), float(c.audio_start_s)) for c in chunks]
-            timing = Timing(
-                first_audio_s=float(chunks[0].arrival_s),
-                chunks=pd.DataFrame(rows, columns=CHUNK_COLUMNS),
-                sample_rate=sample_rate,
+            if not self.recorder.n_chunks:
+                raise StreamInterrupted("no audio has been received yet; wait() for it")
+            speech = self.recorder.speech(
+                text=str(getattr(source, "text", "") or ""),
+                model=str(getattr(source, "model", "") or ""),
+                voice=str(getattr(source, "voice", "") or ""),
+                endpoint=str(getattr(source, "endpoint", "") or ""),
+                partial=not self.done or self.exception is not None,
             )
-        return Speech(
-            audio=audio,
-            sample_rate=sample_rate,
-            words=self.words(),
-            text=str(getattr(self.source, "text", "") or ""),
-            model=str(getattr(self.source, "model", "") or ""),
-            voice=str(getattr(self.source, "voice", "") or ""),
-            endpoint=str(getattr(self.source, "endpoint", "") or ""),
-            timing=timing,
-        )
+        # A SpeechStream knows more (when headers and the first byte came): keep its timing.
+        timing = getattr(source, "timing", None)
+        if isinstance(timing, Timing) and len(timing.chunks) == len(speech.timing.chunks):
+            speech = replace(speech, timing=timing)
+        return speech
 
 
 class PumpedPlayer:
@@ -211,7 +208,7 @@ class PumpedPlayer:
 
         Raises
         ------
-        TimeoutError
+        ttskit.errors.TimeoutError
             When the stream has not ended after ``timeout`` seconds.
         """
         self._pump.wait(timeout)

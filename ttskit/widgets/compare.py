@@ -7,6 +7,7 @@ from typing import Any
 
 import ipywidgets
 
+from ..errors import InvalidArgument
 from ..results import Speech
 
 __all__ = ["Comparison", "compare"]
@@ -54,9 +55,9 @@ def compare(
         label the cells; otherwise a cell is labelled by its voice (or model, or endpoint).
     text : str, optional
         What the voices say; required when any item is a voice name.
-    client : ttskit.client.Client, optional
+    client : ttskit.Client, optional
         Synthesizes the voices through ``client.speak`` with word alignment; by default
-        ``ttskit.client.default_client()``, which picks its endpoint as the client always does.
+        ``ttskit.default_client()``, which picks its endpoint as the client always does.
     columns : int, optional
         Cells per row; by default all in one row, at most three.
 
@@ -75,13 +76,13 @@ def compare(
     else:
         items = [(None, item) for item in speeches_or_voices]
     if not items:
-        raise ValueError("compare needs at least one speech or voice")
+        raise InvalidArgument("compare needs at least one speech or voice")
     for _, item in items:
         if not isinstance(item, (Speech, str)):
-            raise TypeError(f"compare takes Speech objects or voice names, got {item!r}")
+            raise InvalidArgument(f"compare takes Speech objects or voice names, got {item!r}")
     if any(isinstance(item, str) for _, item in items):
         if text is None:
-            raise ValueError("compare needs text= to synthesize voices by name")
+            raise InvalidArgument("compare needs text= to synthesize voices by name")
         if client is None:
             from ..client import default_client
 
@@ -96,5 +97,5 @@ def compare(
     if columns is None:
         columns = min(len(speeches), 3)
     if columns < 1:
-        raise ValueError(f"columns must be at least 1, got {columns!r}")
+        raise InvalidArgument(f"columns must be at least 1, got {columns!r}")
     return Comparison(speeches, labels, columns=columns)

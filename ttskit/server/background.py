@@ -1,15 +1,17 @@
-"""ttskit's own server, running in the background of this process.
+"""The embedded server: ttskit's own server, running in the background of this process.
 
 ``start_server()`` serves the speech API under uvicorn on a daemon thread, bound to
 127.0.0.1 on a port the OS picks, and returns once it answers. Tests, notebooks and the
 demo talk to it over HTTP on loopback, exactly as to the hosted API. ``ttskit.local()``
-returns a ``Client`` for it.
+returns a ``Client`` for it; a ``Client`` made without an endpoint uses
+``default_server()``. The client layer reaches this module only through
+``ttskit.client.endpoint.embedded_server``, when called.
 
 >>> import ttskit
 >>> client = ttskit.local("espeak")  # doctest: +SKIP
 >>> client.speak("Hello.").sample_rate  # doctest: +SKIP
 24000
->>> from ttskit.local import start_server
+>>> from ttskit.server.background import start_server
 >>> with start_server("espeak") as server:  # doctest: +SKIP
 ...     print(server.base_url)
 http://127.0.0.1:40213/v1
@@ -21,12 +23,11 @@ import atexit
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .client import Client
+from ..errors import ConfigurationError
 
-__all__ = ["LocalServer", "default_server", "local", "start_server"]
+__all__ = ["LocalServer", "default_server", "start_server"]
 
 
 class LocalServer:
@@ -59,7 +60,7 @@ class LocalServer:
     ) -> None:
         import uvicorn
 
-        from .server.middleware import redact_keys_in_logs
+        from .middleware import redact_keys_in_logs
 
         self.app = app
         self._socket = socket.socket(
@@ -109,17 +110,23 @@ class LocalServer:
 
         Raises
         ------
-        RuntimeError
+        ConfigurationError
             If uvicorn stops or does not start within ``timeout`` seconds.
         """
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive():
-                raise RuntimeError(f"the ttskit server on port {self.port} failed to start")
+                raise ConfigurationError(
+                    f"the ttskit server on port {self.port} failed to start; "
+                    "uvicorn's log (logging.getLogger('uvicorn.error')) says why"
+                )
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the ttskit server did not start within {timeout} s")
+                raise ConfigurationError(
+                    f"the ttskit server did not start within {timeout} s; "
+                    "try start(timeout=...) with more time on a busy machine"
+                )
             time.sleep(0.01)
         return self
 
@@ -168,7 +175,7 @@ def start_server(
     **app_options
         ``create_app`` options: ``api_key``, ``aliases``, ``faults``, ``queue``, ...
     """
-    from .server import build_app
+    from .app import build_app
 
     app = build_app(engine, workers=workers, **app_options)
     return LocalServer(app, host=host, port=port, log_level=log_level).start()
@@ -186,36 +193,3 @@ def default_server() -> LocalServer:
             _default = start_server()
             atexit.register(_default.stop)
         return _default
-
-
-def local(
-    engine: str = "auto", *, model: str | None = None, voice: str | None = None, **options: Any
-) -> Client:
-    """A ``Client`` for an embedded local server, started on first use.
-
-    Parameters
-    ----------
-    engine : {"auto", "espeak", "piper"}
-        ``"auto"`` serves every installed engine, and the client speaks with the best one
-        (piper when installed, else espeak) unless ``model`` says otherwise.
-    model, voice : str, optional
-        Defaults of the returned client.
-    **options
-        ``start_server`` options (``workers``, ``faults``, ``api_key``, ...). With none, and
-        ``engine="auto"``, the process's shared server is used; otherwise a server of its
-        own is started and stopped at exit.
-
-    Returns
-    -------
-    ttskit.Client
-    """
-    from .client import Client
-
-    if engine == "auto" and not options:
-        server = default_server()
-    else:
-        server = start_server(engine, **options)
-        atexit.register(server.stop)
-    return Client(
-        base_url=server.base_url, api_key=options.get("api_key"), model=model, voice=voice
-    )

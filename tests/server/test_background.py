@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ttskit.local import LocalServer, default_server, start_server
+from ttskit.server.background import LocalServer, default_server, start_server
 from ttskit.server import build_app
 
 

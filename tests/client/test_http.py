@@ -3,7 +3,6 @@ errors and retries."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 
@@ -12,12 +11,10 @@ import pandas as pd
 import pytest
 
 import ttskit.client
-import ttskit.local
 from ttskit import audio
 from ttskit.client import Client
 from ttskit.errors import (
     BadRequestError,
-    ConfigurationError,
     ConnectError,
     InternalServerError,
     InvalidArgument,
@@ -41,80 +38,6 @@ from .replay_server import (
 )
 
 TEXT = "Hello there. How are you today?"
-
-# --- choosing the endpoint, once --------------------------------------------------------------
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.delenv("TTSKIT_BASE_URL", raising=False)
-    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
-    return monkeypatch
-
-
-def test_explicit_base_url_wins(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("TTSKIT_BASE_URL", "http://127.0.0.1:1/v1")
-    clean_env.setenv("TOGETHER_API_KEY", "k")
-    client = Client("http://127.0.0.1:2/v1/")
-    assert client.base_url == "http://127.0.0.1:2/v1"
-    assert "'http://127.0.0.1:2/v1' (base_url)" in repr(client)
-
-
-def test_env_base_url_before_the_hosted_api(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("TTSKIT_BASE_URL", "http://127.0.0.1:1/v1")
-    clean_env.setenv("TOGETHER_API_KEY", "k")
-    client = Client()
-    assert (client.base_url, client.source) == ("http://127.0.0.1:1/v1", "TTSKIT_BASE_URL")
-
-
-def test_hosted_api_when_a_together_key_is_set(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("TOGETHER_API_KEY", "k")
-    client = Client()
-    assert client.base_url == "https://api.together.ai/v1" and client.hosted
-    assert repr(client).startswith(
-        "Client(base_url='https://api.together.ai/v1' (TOGETHER_API_KEY)"
-    )
-
-
-def test_the_together_key_only_goes_to_the_hosted_api(
-    clean_env: pytest.MonkeyPatch, replay: ReplayServer
-) -> None:
-    clean_env.setenv("TOGETHER_API_KEY", "secret-for-together")
-    replay.answers.append(Answer([sse(*shape_payloads(1, [b"\x00\x00" * 10]))]))
-    Client(replay.base_url).speak("Hi.", stream=True)
-    assert all("authorization" not in r.headers for r in replay.received)
-
-
-def test_the_embedded_local_server_otherwise(clean_env: pytest.MonkeyPatch, espeak_server) -> None:
-    # ``ttskit.local`` is the function; the module behind it holds default_server.
-    clean_env.setattr(
-        importlib.import_module("ttskit.local"), "default_server", lambda: espeak_server
-    )
-    client = Client()
-    assert client.base_url == espeak_server.base_url and client.source == "local server"
-    speech = client.speak("Hi.")
-    assert speech.endpoint == espeak_server.base_url
-    assert (speech.model, speech.voice) == (
-        "espeak",
-        "en-us",
-    )  # first model listed, its default voice
-
-
-def test_hosted_without_a_key_is_a_configuration_error(clean_env: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigurationError, match="TOGETHER_API_KEY"):
-        Client("https://api.together.ai/v1")
-
-
-def test_a_bad_base_url(clean_env: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigurationError, match="ftp://x"):
-        Client("ftp://x")
-
-
-@pytest.mark.parametrize("url", ["http://api.together.ai/v1", "http://api.together.xyz/v1"])
-def test_the_hosted_api_only_over_https(clean_env: pytest.MonkeyPatch, url: str) -> None:
-    with pytest.raises(ConfigurationError, match="cleartext"):
-        Client(url, api_key="sk-would-leak")
-
 
 def test_a_voice_given_alone_goes_with_any_model(replay: ReplayServer) -> None:
     replay.answers.append(Answer([sse(*shape_payloads(1, [b"\x00\x00" * 10]))]))

@@ -1,0 +1,149 @@
+"""The HTTP session of a client: one request at a time through retries and a deadline.
+
+``HTTPSession.send`` returns a 2xx response or raises a ttskit error. It retries 408, 409,
+429, 5xx and failed connections with exponential backoff (or the wait the server asks
+for), but never a read that timed out (the server accepted the request and is still at
+it). The caller bounds the reading of the body (``transport.iter_body``'s deadline).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from .. import __version__
+from ..errors import APIError, ConnectError, ProtocolError
+from .endpoint import Endpoint
+from .transport import api_error, translate
+
+__all__ = ["HTTPSession"]
+
+logger = logging.getLogger("ttskit.client")
+
+# Statuses worth another try: timeout, conflict, rate limit, and server-side failures.
+_RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+class HTTPSession:
+    """A ``requests.Session`` for one endpoint, with its key, retries and deadline.
+
+    Thread-safe as urllib3's pool is: nothing here changes after construction.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        timeout: float,
+        max_retries: int,
+        max_retry_wait: float,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
+        self._clock = clock
+        self._sleep = sleep
+        self._random = random.Random()
+        self._session = requests.Session()
+        self._session.auth = endpoint.auth
+        self._session.headers["User-Agent"] = f"ttskit/{__version__}"
+        self._session.headers.update(headers or {})
+        if endpoint.api_key:
+            self._session.headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        # Proxy and certificate settings from the environment, read once: requests would
+        # otherwise scan os.environ on every request.
+        self._environment = self._session.merge_environment_settings(
+            endpoint.base_url, {}, None, None, None
+        )
+
+    def close(self) -> None:
+        """Close the kept-alive connections."""
+        self._session.close()
+
+    def _backoff(self, attempt: int, asked: float | None) -> float:
+        if asked is not None:
+            return min(asked, self.max_retry_wait)
+        # Exponential from 0.5 s, capped at 8 s, with up to 25 % jitter downwards.
+        return min(0.5 * 2**attempt, 8.0, self.max_retry_wait) * (1 - 0.25 * self._random.random())
+
+    def _hint(self, status_code: int) -> str:
+        """What to try when an error suggests the base URL itself is wrong."""
+        if status_code == 404 and not self.endpoint.base_url.rstrip("/").endswith("/v1"):
+            return f" (the base URL has no /v1: try {self.endpoint.base_url.rstrip('/')}/v1)"
+        return ""
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict | None = None,
+        params: dict | None = None,
+        stream: bool = False,
+        on_send: Callable[[], None] | None = None,
+    ) -> requests.Response:
+        """Send a request, retrying what is worth retrying, and return a 2xx response.
+
+        ``on_send`` is called right before each attempt goes on the wire.
+        """
+        url = f"{self.endpoint.base_url}{path}"
+        what = f"{method} {url}"
+        secret = self.endpoint.api_key
+        try:
+            request = self._session.prepare_request(
+                requests.Request(method, url, json=json, params=params)
+            )
+        except requests.exceptions.RequestException as exc:
+            raise translate(exc, what, secret) from exc
+        settings = {**self._environment, "stream": stream}
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            logger.debug("%s (attempt %d of %d)", what, attempt + 1, self.max_retries + 1)
+            if on_send is not None:
+                on_send()
+            try:
+                response = self._session.send(request, timeout=self.timeout, **settings)
+            except requests.exceptions.RequestException as exc:
+                error = translate(exc, what, secret)
+                # A read timeout means the server accepted the request and is still at it:
+                # asking again would only make the caller wait longer.
+                if last or not isinstance(error, ConnectError):
+                    raise error from exc
+                self._wait(what, attempt, None, error)
+                continue
+            if response.ok:
+                logger.debug("%s: HTTP %d", what, response.status_code)
+                return response
+            error = api_error(response, secret, self._hint(response.status_code))
+            response.close()
+            retryable = response.status_code in _RETRY_STATUSES or response.status_code >= 500
+            if last or not retryable:
+                logger.debug("%s: %s", what, error)
+                raise error
+            self._wait(what, attempt, error.retry_after, error)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(
+        self, what: str, attempt: int, asked: float | None, error: APIError | ConnectError
+    ) -> None:
+        wait = self._backoff(attempt, asked)
+        logger.debug("%s: %s; retrying in %.2fs", what, error, wait)
+        self._sleep(wait)
+
+    def get_json(self, path: str, params: dict | None = None) -> Any:
+        response = self.send("GET", path, params=params)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProtocolError(
+                f"GET {self.endpoint.base_url}{path} did not answer JSON: {response.text[:200]!r}"
+            ) from exc
