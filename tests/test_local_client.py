@@ -5,7 +5,7 @@ import ttskit
 
 def test_local_espeak_returns_a_client_that_speaks():
     client = ttskit.local("espeak", workers=1)
-    assert client.source == "base_url" and client.base_url.startswith("http://127.0.0.1:")
+    assert client.source == "local server" and client.base_url.startswith("http://127.0.0.1:")
     speech = client.speak("Hello from the local server.", alignment="word")
     assert speech.model == "espeak" and speech.endpoint == client.base_url
     assert list(speech.words["word"]) == ["Hello", "from", "the", "local", "server"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
+import types
 
 import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 
+import ttskit.server.faults as faults_module
 from ttskit.server import FAULTS_HEADER, Faults
 
 from .helpers import (
@@ -30,50 +32,56 @@ def _stream(server, headers=None, **fields) -> requests.Response:
     )
 
 
-def _first_delta_seconds(server, headers=None) -> float:
-    started = time.perf_counter()
-    with requests.post(
-        f"{server.base_url}/audio/speech",
-        json=speech_body(stream=True),
-        headers=headers or {},
-        stream=True,
-        timeout=30,
-    ) as response:
-        next(line for line in response.iter_lines() if line.startswith(b"data: {"))
-        return time.perf_counter() - started
+class ServerSleeps:
+    """Stands in for the fault injector's ``asyncio.sleep``: records each wait the server
+    makes on purpose and yields to the loop instead of waiting, so that the tests check
+    the delays asked for with no clock at all."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
 
 
-def test_first_audio_delay(make_server):
+@pytest.fixture
+def server_sleeps(monkeypatch: pytest.MonkeyPatch) -> ServerSleeps:
+    sleeps = ServerSleeps()
+    monkeypatch.setattr(faults_module, "asyncio", types.SimpleNamespace(sleep=sleeps.sleep))
+    return sleeps
+
+
+def _deltas(server, headers=None, **fields) -> int:
+    """Audio deltas of a streamed answer."""
+    response = _stream(server, headers, **fields)
+    return sum(line.startswith(b"data: {") and b"delta" in line for line in response.iter_lines())
+
+
+def test_first_audio_delay(make_server, server_sleeps):
     server = make_server(faults=Faults(first_audio_delay=0.4))
-    assert _first_delta_seconds(server) >= 0.4
-    started = time.perf_counter()
+    assert _deltas(server) > 1
+    assert server_sleeps.waits == [0.4]  # once, before the first audio; none between deltas
     post_speech(server)
-    assert time.perf_counter() - started >= 0.4
+    assert server_sleeps.waits == [0.4, 0.4]
 
 
-def test_delta_delay_with_jitter(make_server):
+def test_delta_delay_with_jitter(make_server, server_sleeps):
     server = make_server(faults=Faults(delta_delay=0.02, jitter=0.02, seed=3))
-    arrivals = []
-    with requests.post(
-        f"{server.base_url}/audio/speech",
-        json=speech_body(stream=True, input="Hello there."),
-        stream=True,
-        timeout=30,
-    ) as response:
-        for line in response.iter_lines():
-            if line.startswith(b"data: {"):
-                arrivals.append(time.perf_counter())
-    gaps = [later - earlier for earlier, later in zip(arrivals[:-1], arrivals[1:], strict=True)]
-    assert len(gaps) > 5
-    assert min(gaps) >= 0.015
-    # Jittered: the gaps are not all the same.
-    assert max(gaps) - min(gaps) > 0.005
+    deltas = _deltas(server, input="Hello there.")
+    # Jitter alone before the first audio, then delay plus jitter between two deltas.
+    first, *gaps = server_sleeps.waits
+    assert 0 <= first <= 0.02
+    assert deltas > 5 and len(gaps) == deltas - 1
+    assert all(0.02 <= gap <= 0.04 for gap in gaps)
+    assert max(gaps) - min(gaps) > 0.005  # jittered: the gaps are not all the same
 
 
-def test_fault_header_per_request(espeak_server):
-    header = {FAULTS_HEADER: "first_audio_delay=0.3"}
-    assert _first_delta_seconds(espeak_server, header) >= 0.3
-    assert _first_delta_seconds(espeak_server) < 0.3
+def test_fault_header_per_request(espeak_server, server_sleeps):
+    _deltas(espeak_server, {FAULTS_HEADER: "first_audio_delay=0.3"})
+    assert server_sleeps.waits == [0.3]
+    _deltas(espeak_server)
+    assert server_sleeps.waits == [0.3]  # the next request brought no faults
 
 
 @pytest.mark.parametrize(

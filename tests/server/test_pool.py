@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
-import time
 
 import pytest
 import requests
 
-from ttskit.server import FAULTS_HEADER
+from ttskit.engines import load_engine
+from ttskit.server import FAULTS_HEADER, create_app
+from ttskit.server.background import LocalServer
 
 from .helpers import (
     assert_error,
@@ -16,7 +19,6 @@ from .helpers import (
     speech_body,
     sse_payloads,
     stream_audio,
-    wait_until_idle,
 )
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long text." for n in range(40))
@@ -28,11 +30,53 @@ def _health(server) -> dict:
     return requests.get(f"{server.url}/health", timeout=10).json()["models"]["espeak"]
 
 
-def _wait_for(condition, timeout: float = 5.0) -> None:
-    deadline = time.perf_counter() + timeout
-    while not condition():
-        assert time.perf_counter() < deadline, "condition not reached"
-        time.sleep(0.01)
+def _poll_until(condition, polls: int = 2000) -> None:
+    """Ask until ``condition()`` holds; each ask is a round trip to the server, so this
+    waits for the server's own progress, with no clock and no sleep."""
+    for _ in range(polls):
+        if condition():
+            return
+    raise AssertionError(f"condition not reached after {polls} polls")
+
+
+class WatchedEngine:
+    """A real engine that tells the test how much it made and when its synthesis ended.
+
+    The events replace wall-clock bounds: "synthesis stopped" is ``finished`` being set
+    with fewer segments made than the text has.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._engine = load_engine(name)
+        self.model = self._engine.model
+        self.sample_rate = self._engine.sample_rate
+        self.segments_made = 0
+        self.started = threading.Event()
+        self.finished = threading.Event()
+
+    def voices(self):
+        return self._engine.voices()
+
+    def synthesize(self, text, *, voice, speed=1.0):
+        segments = self._engine.synthesize(text, voice=voice, speed=speed)
+
+        def watched():
+            try:
+                for segment in segments:
+                    self.segments_made += 1
+                    self.started.set()
+                    yield segment
+            finally:
+                self.finished.set()
+
+        return watched()
+
+
+@pytest.fixture
+def watched_espeak():
+    engine = WatchedEngine("espeak")
+    with LocalServer(create_app({"espeak": [engine]}, queue=1)) as server:
+        yield server, engine
 
 
 class _SlowStream:
@@ -72,7 +116,7 @@ def test_429_when_slots_and_queue_are_full(one_slot_server):
 
     waiter = threading.Thread(target=wait_in_queue)
     waiter.start()
-    _wait_for(lambda: _health(server)["queued"] == 1)
+    _poll_until(lambda: _health(server)["queued"] == 1)
 
     refused = requests.post(f"{server.base_url}/audio/speech", json=speech_body(), timeout=10)
     assert_error(refused, 429, code="rate_limit_exceeded")
@@ -84,7 +128,7 @@ def test_429_when_slots_and_queue_are_full(one_slot_server):
     waiter.join(30)
     assert waiter_result["response"].status_code == 200
     assert waiter_result["response"].headers["x-ratelimit-limit"] == "2"
-    wait_until_idle(server, "espeak")
+    _poll_until(lambda: busy_slots(server, "espeak") == 0)
 
 
 def test_queued_client_that_leaves_frees_its_place(one_slot_server):
@@ -92,40 +136,64 @@ def test_queued_client_that_leaves_frees_its_place(one_slot_server):
     holder = _SlowStream(server)
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.post(f"{server.base_url}/audio/speech", json=speech_body(), timeout=(5, 0.3))
-    _wait_for(lambda: _health(server)["queued"] == 0, timeout=2.0)
+    _poll_until(lambda: _health(server)["queued"] == 0)
     holder.close()
-    wait_until_idle(server, "espeak")
+    _poll_until(lambda: busy_slots(server, "espeak") == 0)
 
 
-def test_disconnect_stops_a_stream(one_slot_server):
-    server = one_slot_server
+def test_disconnect_stops_a_stream(watched_espeak):
+    server, engine = watched_espeak
     response = _SlowStream(server)
-    time.sleep(0.3)
     # Unread, the stream would keep its slot for 40 sentences x ~25 deltas x 50 ms.
     assert busy_slots(server, "espeak") == 1
     response.close()
-    assert wait_until_idle(server, "espeak", timeout=1.0) < 1.0
+    assert engine.finished.wait(30)
+    assert engine.segments_made < 40  # a few segments ahead of the reader, no more
     # The slot serves the next request.
     assert requests.post(f"{server.base_url}/audio/speech", json=speech_body(), timeout=30).ok
 
 
-def test_disconnect_stops_piper_synthesis(piper_server):
+@pytest.fixture(scope="module")
+def watched_piper():
+    pytest.importorskip("piper")
+    engine = WatchedEngine("piper")
+    with LocalServer(create_app({"piper": [engine]})) as server:
+        yield server, engine
+
+
+def test_disconnect_stops_piper_synthesis(watched_piper):
+    server, engine = watched_piper
+    engine.finished.clear()
     text = " ".join([LONG_TEXT] * 2)
     body = speech_body(model="piper", voice="joe", input=text, stream=True)
-    with requests.post(
-        f"{piper_server.base_url}/audio/speech", json=body, stream=True, timeout=60
-    ) as response:
-        next(response.iter_lines())
-        assert busy_slots(piper_server, "piper") == 1
+    with requests.post(f"{server.base_url}/audio/speech", json=body, stream=True, timeout=60) as r:
+        next(r.iter_lines())
+        assert busy_slots(server, "piper") == 1
     # The sentence in progress finishes; the rest (a minute of speech) is never made.
-    assert wait_until_idle(piper_server, "piper", timeout=2.0) < 2.0
+    assert engine.finished.wait(60)
+    assert engine.segments_made < 80
+    _poll_until(lambda: busy_slots(server, "piper") == 0)
 
 
-def test_disconnect_stops_a_non_streamed_request(piper_server):
+def test_disconnect_stops_a_non_streamed_request(watched_piper):
+    server, engine = watched_piper
+    engine.finished.clear()
+    engine.started.clear()
+    made_before = engine.segments_made
     body = speech_body(model="piper", voice="joe", input=" ".join([LONG_TEXT] * 2))
-    with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.post(f"{piper_server.base_url}/audio/speech", json=body, timeout=(5, 0.5))
-    assert wait_until_idle(piper_server, "piper", timeout=2.0) < 2.0
+    # A client that gives up: the request is sent, and the socket closed once synthesis
+    # has begun.
+    payload = json.dumps(body).encode()
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        assert engine.started.wait(60)
+    assert engine.finished.wait(60)
+    assert engine.segments_made - made_before < 80
+    _poll_until(lambda: busy_slots(server, "piper") == 0)
 
 
 def test_concurrent_requests_all_served(espeak_server):
@@ -147,12 +215,10 @@ def test_concurrent_requests_all_served(espeak_server):
     assert results == [200] * 8
 
 
-def test_websocket_disconnect_stops_synthesis(one_slot_server):
-    import json
-
+def test_websocket_disconnect_stops_synthesis(watched_espeak):
     from websockets.sync.client import connect
 
-    server = one_slot_server
+    server, engine = watched_espeak
     with connect(server.websocket_url + "?segment=never", additional_headers=SLOW) as ws:
         ws.recv(timeout=10)
         ws.send(json.dumps({"type": "input_text_buffer.append", "text": LONG_TEXT}))
@@ -160,7 +226,8 @@ def test_websocket_disconnect_stops_synthesis(one_slot_server):
         while "audio_output.delta" not in ws.recv(timeout=10):
             pass
         assert busy_slots(server, "espeak") == 1
-    assert wait_until_idle(server, "espeak", timeout=1.0) < 1.0
+    assert engine.finished.wait(30)
+    assert engine.segments_made < 40
 
 
 def test_slots_of_a_model_share_their_cores():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ttskit import audio
+from ttskit.errors import InvalidArgument
 from ttskit.results import Speech, Timing
 from ttskit.widgets import Comparison, SpeechView, compare
 
@@ -56,9 +57,9 @@ def test_voices_are_synthesized_through_the_client():
 @pytest.mark.parametrize(
     ("items", "text", "error", "message"),
     [
-        ([], None, ValueError, "at least one"),
+        ([], None, InvalidArgument, "at least one"),
         (["en-us"], None, ValueError, "needs text="),
-        ([42], None, TypeError, "got 42"),
+        ([42], None, InvalidArgument, "got 42"),
     ],
 )
 def test_bad_arguments(items, text, error, message):
