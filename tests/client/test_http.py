@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import ttskit.client
+import ttskit.errors
 from ttskit import audio
 from ttskit.client import Client
 from ttskit.errors import (
@@ -38,6 +39,7 @@ from .replay_server import (
 )
 
 TEXT = "Hello there. How are you today?"
+
 
 def test_a_voice_given_alone_goes_with_any_model(replay: ReplayServer) -> None:
     replay.answers.append(Answer([sse(*shape_payloads(1, [b"\x00\x00" * 10]))]))
@@ -401,3 +403,43 @@ def test_a_server_error_class(replay: ReplayServer) -> None:
     replay.answers.append(Answer([b"<html>bad gateway</html>"], 502, "text/html", chunked=False))
     with pytest.raises(InternalServerError, match="bad gateway"):
         Client(replay.base_url, model="replay", voice="alice", max_retries=0).speak("Hi.")
+
+
+# --- deadlines and partial answers -------------------------------------------------------------
+
+
+class SteppingClock:
+    """An injectable clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_timeout_bounds_a_trickling_answer(espeak_server) -> None:
+    # The server keeps sending (a delta every 50 ms) and no single read times out, but
+    # the answer as a whole may not take longer than ``timeout`` on the client's clock.
+    client = Client(
+        espeak_server.base_url,
+        timeout=2,
+        clock=SteppingClock(0.5),
+        headers={"x-ttskit-faults": "delta_delay=0.05"},
+    )
+    with pytest.raises(StreamInterrupted) as caught:
+        client.speak("A long answer. " * 20, stream=True)
+    assert isinstance(caught.value.__cause__, ttskit.errors.TimeoutError)
+    assert "within the client's timeout" in str(caught.value)
+    assert 0 < caught.value.partial.duration < 2
+
+
+def test_a_partial_speech_lists_only_the_words_it_has(espeak_server) -> None:
+    client = Client(espeak_server.base_url, headers={"x-ttskit-faults": "cut_after=4"})
+    with pytest.raises(StreamInterrupted) as caught:
+        client.speak("Hi. " + "There is much more to say after that. " * 3, alignment="word")
+    partial = caught.value.partial
+    assert partial.duration > 0
+    assert (partial.words["end"] <= partial.duration + 1e-9).all()
+    assert partial.words["word"].tolist() == ["Hi"]

@@ -10,8 +10,8 @@ import pytest
 
 from ttskit.engines import Engine, EngineError, UnknownVoice, Voice, load_engine
 from ttskit.engines.espeak import EspeakEngine, _align_words
-from ttskit.protocol import SPEED_RANGE
 from ttskit.engines.text import split_sentences, split_words
+from ttskit.protocol import SPEED_RANGE
 
 SAMPLE_RATE = 22050
 

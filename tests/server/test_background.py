@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ttskit.server.background import LocalServer, default_server, start_server
 from ttskit.server import build_app
+from ttskit.server.background import LocalServer, default_server, start_server
 
 
 def test_start_and_stop():

@@ -11,8 +11,8 @@ import requests
 
 from ttskit import audio
 from ttskit.engines import EngineError, load_engine
-from ttskit.server.background import LocalServer
 from ttskit.server import create_app
+from ttskit.server.background import LocalServer
 
 from .helpers import (
     TEXT,

@@ -1,0 +1,47 @@
+"""The one Recorder behind every Speech: chunks, arrivals and words in, Timing out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ttskit.client.recording import Recorder
+from ttskit.results import words_frame
+
+RATE = 100
+
+
+def test_chunks_become_timing_and_speech() -> None:
+    recorder = Recorder(RATE)
+    recorder.headers_s = 0.01
+    recorder.arrived(0.02)
+    assert recorder.add(np.zeros(50, np.float32), 0.10) == 50  # silence
+    assert recorder.add(np.full(100, 0.5, np.float32), 0.30) == 100
+    recorder.add_words(words_frame(["a", "b"], [0.0, 0.2], [0.2, 0.4]), offset_s=1.2)
+    recorder.done_s = 0.5
+    timing = recorder.timing()
+    assert (timing.headers_s, timing.first_byte_s, timing.done_s) == (0.01, 0.02, 0.5)
+    assert timing.first_audio_s == 0.10 and timing.first_audible_s == 0.30
+    assert timing.chunks.to_dict("list") == {
+        "arrival_s": [0.10, 0.30],
+        "n_samples": [50, 100],
+        "audio_start_s": [0.0, 0.5],
+    }
+    speech = recorder.speech(text="t", model="m", voice="v", endpoint="e")
+    assert speech.duration == 1.5 and (speech.text, speech.endpoint) == ("t", "e")
+    assert speech.words["start"].tolist() == pytest.approx([1.2, 1.4])
+    # A partial Speech keeps its audio and only the words that end within it.
+    assert recorder.speech(partial=True).words["word"].tolist() == ["a"]
+
+
+def test_snapshots_do_not_stop_the_recording() -> None:
+    recorder = Recorder(RATE)
+    recorder.add(np.ones(10, np.float32), 0.0)
+    first = recorder.speech()
+    recorder.add(np.ones(10, np.float32), 0.1)
+    assert first.duration == 0.1 and recorder.speech(final=True).duration == 0.2
+
+
+def test_audio_needs_a_sample_rate() -> None:
+    with pytest.raises(AssertionError):
+        Recorder().add(np.ones(3, np.float32), 0.0)
