@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import ConfigurationError, ConnectError, InvalidArgument, ProtocolError
-from ..protocol import ALIGNMENTS, SEGMENTS
+from ..errors import ConfigurationError, ConnectError, InvalidArgument
+from .discovery import models_frame, voices_frame
 from .endpoint import DEFAULT_VOICES, HOSTED_DEFAULT_MODEL, Endpoint, choose_endpoint, raw_format
-from .request import SpeechRequest, check_choice, check_sample_rate, check_speed
+from .request import SpeechRequest, realtime_params
 from .session import HTTPSession
 from .streaming import SpeechStream
 from .transport import iter_body
@@ -33,13 +33,6 @@ if TYPE_CHECKING:
     from .realtime import RealtimeSession
 
 __all__ = ["Client"]
-
-
-def _listed(payload: Any) -> list:
-    data = payload.get("data", payload) if isinstance(payload, dict) else payload
-    if not isinstance(data, list):
-        raise ProtocolError(f"expected a list of data, got {str(payload)[:200]!r}")
-    return data
 
 
 class Client:
@@ -177,35 +170,12 @@ class Client:
 
     def models(self) -> pd.DataFrame:
         """The models the endpoint serves, one row each (column ``id`` first)."""
-        rows = [
-            m if isinstance(m, dict) else {"id": m} for m in _listed(self._http.get_json("/models"))
-        ]
-        frame = pd.DataFrame(rows)
-        if "id" not in frame:
-            frame["id"] = pd.Series(dtype=object)
-        return frame[["id", *[c for c in frame.columns if c != "id"]]]
+        return models_frame(self._http.get_json("/models"))
 
     def voices(self, model: str | None = None) -> pd.DataFrame:
         """Voices per model: columns ``model``, ``id``, ``name`` (``name`` goes in ``voice``)."""
         payload = self._http.get_json("/voices", params={"model": model} if model else None)
-        rows = []
-        for entry in _listed(payload):
-            if not isinstance(entry, dict):
-                rows.append({"model": model, "id": str(entry), "name": str(entry)})
-                continue
-            nested = entry.get("voices")
-            for voice in nested if isinstance(nested, list) else [entry]:
-                voice = voice if isinstance(voice, dict) else {"name": str(voice)}
-                name = voice.get("name", voice.get("id"))
-                rows.append(
-                    {
-                        "model": entry.get("model", voice.get("model", model)),
-                        "id": voice.get("id", name),
-                        "name": name,
-                    }
-                )
-        frame = pd.DataFrame(rows, columns=["model", "id", "name"])
-        return frame[frame["model"] == model].reset_index(drop=True) if model else frame
+        return voices_frame(payload, model)
 
     def _model(self, model: str | None) -> str:
         if model:
@@ -421,25 +391,20 @@ class Client:
 
         model = self._model(model)
         voice = self._voice(model, voice)
-        check_choice("alignment", alignment, ALIGNMENTS)
-        check_choice("segment", segment, SEGMENTS)
-        check_speed(speed)
-        check_sample_rate(sample_rate)
         _encoding, rate = self._raw_format(model, "pcm_s16le", sample_rate)
-        params: dict[str, Any] = {
-            "model": model,
-            "voice": voice,
-            "response_format": "pcm",
-            "sample_rate": sample_rate or rate,
-            "speed": speed,
-            "language": language,
-            "alignment": alignment,
-            "segment": segment,
-            "max_partial_length": max_partial_length,
-        }
+        params = realtime_params(
+            model,
+            voice,
+            sample_rate=sample_rate or rate,
+            speed=speed,
+            language=language,
+            alignment=alignment,
+            segment=segment,
+            max_partial_length=max_partial_length,
+        )
         return RealtimeSession(
             self.endpoint,
-            {k: v for k, v in params.items() if v is not None},
+            params,
             headers=self._extra_headers,
             sample_rate=rate,
             timeout=self.timeout if timeout is None else timeout,

@@ -23,7 +23,13 @@ from ..protocol import (
 )
 from .endpoint import raw_format
 
-__all__ = ["SpeechRequest", "check_choice", "check_sample_rate", "check_speed"]
+__all__ = [
+    "SpeechRequest",
+    "check_choice",
+    "check_sample_rate",
+    "check_speed",
+    "realtime_params",
+]
 
 
 def check_choice(name: str, value: Any, accepted: Iterable[str]) -> None:
@@ -152,3 +158,33 @@ class SpeechRequest:
         }
         body.update({k: v for k, v in options.items() if v is not None})
         return body
+
+
+def realtime_params(
+    model: str,
+    voice: str,
+    *,
+    sample_rate: int,
+    speed: float | None = None,
+    language: str | None = None,
+    alignment: str | None = None,
+    segment: str | None = None,
+    max_partial_length: int | None = None,
+) -> dict[str, Any]:
+    """The checked query parameters of a WebSocket session (PROTOCOL.md section 3)."""
+    check_choice("alignment", alignment, ALIGNMENTS)
+    check_choice("segment", segment, SEGMENTS)
+    check_speed(speed)
+    check_sample_rate(sample_rate)
+    params = {
+        "model": model,
+        "voice": voice,
+        "response_format": "pcm",
+        "sample_rate": sample_rate,
+        "speed": speed,
+        "language": language,
+        "alignment": alignment,
+        "segment": segment,
+        "max_partial_length": max_partial_length,
+    }
+    return {k: v for k, v in params.items() if v is not None}
