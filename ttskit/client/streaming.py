@@ -1,9 +1,9 @@
 """Streamed speech: ``SpeechStream``, an iterator of events over stacked decoders.
 
-The layers, each a generator closed in ``finally``::
+The layers, each a generator closed in ``finally`` (the lower two in ``client.body``)::
 
     network reads (bytes, arrival time)
-      -> SSE events (ttskit.sse)          or  binary body: raw PCM / streamed WAV / a file
+      -> SSE events (client.sse)          or  binary body: raw PCM / streamed WAV / a file
       -> payloads (audio bytes, words, done, error), any shape of PROTOCOL.md section 2
       -> AudioChunk / WordTimestamps events, recorded for Speech and Timing
 
@@ -14,49 +14,20 @@ Times are read from an injectable clock right after each network read returns, s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .. import audio as _audio
 from ..errors import ProtocolError, StreamConsumedError, StreamInterrupted, TTSKitError
 from ..results import AudioChunk, Speech, Timing, WordTimestamps
+from .body import AUDIO, WORDS, Body, UndecodableBody
 from .recording import Recorder
-from .sse import SSEDecoder
-from .wire import (
-    DONE_TYPES,
-    RAW_TYPES,
-    WORDS_TYPE,
-    PCMDecoder,
-    WAVDecoder,
-    b64decode,
-    parse_content_type,
-    sse_payload,
-    words_from_payload,
-)
+from .wire import PCMDecoder
 
 if TYPE_CHECKING:
     from .request import SpeechRequest
 
 __all__ = ["SpeechStream"]
-
-
-class _UndecodableBody(ProtocolError):
-    """A whole body arrived but is not audio that ttskit can decode."""
-
-
-_Reads = Generator[tuple[bytes, float], None, None]  # (bytes read, arrival_s)
-
-
-# Payloads between the layers, as tuples because there is one per audio delta:
-# (_AUDIO, pcm bytes, arrival_s, item_id), (_SAMPLES, float32 array, arrival_s, sample_rate),
-# (_WORDS, word table, arrival_s, item_id).
-_AUDIO, _SAMPLES, _WORDS = 0, 1, 2
-_Payload = tuple[int, Any, float, Any]
-
-
-def _no_reads() -> _Reads:
-    yield from ()
 
 
 class SpeechStream:
@@ -111,12 +82,16 @@ class SpeechStream:
         close: Callable[[], None] | None = None,
         endpoint: str = "",
     ) -> None:
-        self._chunks = chunks
-        self._content_type, self._type_params = parse_content_type(content_type or "")
         self.request = request
-        self._encoding = encoding or (request.encoding if request else None)
         self._recorder = Recorder(sample_rate or (request.sample_rate_out if request else None))
         self._recorder.headers_s = headers_s
+        self._body = Body(
+            chunks,
+            content_type=content_type,
+            encoding=encoding or (request.encoding if request else None),
+            recorder=self._recorder,
+            now=self._now,
+        )
         self._started = started
         self._clock = clock
         self._close_connection = close
@@ -132,7 +107,7 @@ class SpeechStream:
         self._complete = False  # ... and the server said it was all there
         self._interrupted: StreamInterrupted | None = None
         self._speech: Speech | None = None
-        kind = self._content_type
+        kind = self._body.kind
         if kind != "text/event-stream" and not (
             kind.startswith("audio/") or kind == "application/octet-stream"
         ):
@@ -264,16 +239,16 @@ class SpeechStream:
 
     def _run(self, emit: bool = True) -> Iterator[AudioChunk | WordTimestamps]:
         """Read everything, recording it; yield the events too when ``emit``."""
-        payloads = self._payloads()
+        payloads = self._body.payloads()
         recorder = self._recorder
         try:
             for kind, value, arrival, extra in payloads:
-                if kind == _AUDIO:
+                if kind == AUDIO:
                     decoder = self._pcm or self._decoder()
                     n = recorder.booked(decoder.decode_into(value, recorder.samples), arrival)
                     if n and emit:
                         yield self._chunk(arrival, extra)
-                elif kind == _WORDS:
+                elif kind == WORDS:
                     recorder.add_words(value)
                     if emit:
                         yield WordTimestamps(value, arrival, extra)
@@ -283,7 +258,7 @@ class SpeechStream:
                     if emit:
                         yield self._chunk(arrival, None)
             self._complete = True
-        except _UndecodableBody:
+        except UndecodableBody:
             raise  # all of it arrived: nothing was cut
         except (TTSKitError, KeyboardInterrupt) as exc:
             # Cut by the server, the network, or the person at the keyboard: what arrived
@@ -310,121 +285,11 @@ class SpeechStream:
 
     def _decoder(self) -> PCMDecoder:
         if self._pcm is None:
-            if self._encoding is None or self._recorder.sample_rate is None:
-                missing = "encoding" if self._encoding is None else "sample rate"
+            if self._body.encoding is None or self._recorder.sample_rate is None:
+                missing = "encoding" if self._body.encoding is None else "sample rate"
                 raise ProtocolError(
                     f"raw audio arrived but its {missing} is unknown: pass "
                     "response_encoding= and sample_rate= explicitly"
                 )
-            self._pcm = PCMDecoder(self._encoding)
+            self._pcm = PCMDecoder(self._body.encoding)
         return self._pcm
-
-    # --- the layers below --------------------------------------------------------------------
-
-    def _reads(self) -> _Reads:
-        chunks = iter(self._chunks)
-        try:
-            for data in chunks:
-                if not data:
-                    continue
-                arrival = self._now()
-                self._recorder.arrived(arrival)
-                yield data, arrival
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-
-    def _payloads(self) -> Generator[_Payload, None, None]:
-        if self._content_type == "text/event-stream":
-            return self._sse_payloads(self._reads())
-        return self._binary_payloads(self._reads())
-
-    def _sse_payloads(self, reads: _Reads) -> Generator[_Payload, None, None]:
-        decoder = SSEDecoder()
-        said_done = False  # a "done" payload, for servers that never send [DONE]
-        ended = False
-        try:
-            for data, arrival in reads:
-                for event in decoder.decode(data):
-                    if event.data.startswith("[DONE]"):
-                        ended = True
-                        break
-                    payload, b64 = sse_payload(event.event, event.data)
-                    if b64 is not None:
-                        yield _AUDIO, b64decode(b64), arrival, payload.get("item_id")
-                    elif payload.get("type") == WORDS_TYPE:
-                        yield _WORDS, words_from_payload(payload), arrival, payload.get("item_id")
-                    elif payload.get("type") in DONE_TYPES:
-                        said_done = True
-                if ended:
-                    # Read the body to its end so that the connection can be reused.
-                    for _ in reads:
-                        pass
-                    return
-            for event in decoder.flush():
-                if event.data.startswith("[DONE]"):
-                    return
-                payload, b64 = sse_payload(event.event, event.data)
-                if b64 is not None:
-                    yield _AUDIO, b64decode(b64), self._now(), payload.get("item_id")
-                said_done |= payload.get("type") in DONE_TYPES
-        finally:
-            reads.close()
-        if not said_done:
-            raise ProtocolError("the event stream ended without data: [DONE]")
-
-    def _binary_payloads(self, reads: _Reads) -> Generator[_Payload, None, None]:
-        kind, params = self._content_type, self._type_params
-        if kind == "audio/l16":  # RFC 2586: big-endian in theory, little-endian in practice
-            self._encoding = "pcm_s16le"
-        if "rate" in params and params["rate"].isdigit():
-            self._recorder.sample_rate = int(params["rate"])
-        # Asked for headerless audio, it comes headerless whatever its content type says
-        # (mu-law is served as audio/basic, audio/x-mulaw, ...), unless it starts as a WAV.
-        is_raw = kind in RAW_TYPES or self._encoding is not None
-        head: bytes | None = b""  # the first bytes, until they say what the body is
-        wav: WAVDecoder | None = None
-        try:
-            for data, arrival in reads:
-                if head is not None:
-                    head += data
-                    if len(head) < 12:
-                        continue
-                    data, head = head, None
-                    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-                        wav = WAVDecoder()
-                    elif not is_raw:
-                        yield from self._whole_file(data, reads)
-                        return
-                if wav is not None:
-                    data = wav.decode(data)
-                    if wav.header is not None and self._pcm is None:
-                        self._encoding = wav.header.encoding
-                        self._recorder.sample_rate = wav.header.sample_rate
-                if data:
-                    yield _AUDIO, data, arrival, None
-            if wav is not None:
-                wav.flush()
-            elif head:  # a body shorter than any header: raw PCM, or a file to decode whole
-                if is_raw:
-                    yield _AUDIO, head, self._now(), None
-                else:
-                    yield from self._whole_file(head, _no_reads())
-        finally:
-            reads.close()
-
-    def _whole_file(self, head: bytes, reads: _Reads) -> Generator[_Payload, None, None]:
-        """A compressed body (mp3, flac, ...) cannot be decoded piecewise: read it whole."""
-        parts = [head]
-        parts.extend(data for data, _ in reads)
-        arrival = self._now()
-        try:
-            samples, rate = _audio.decode_file(b"".join(parts))
-        except Exception as exc:
-            raise _UndecodableBody(
-                f"could not decode the {self._content_type} body as audio ({exc}); soundfile "
-                "reads wav, flac, mp3 and ogg (vorbis, opus): ask for response_format='wav' "
-                "or 'raw'"
-            ) from exc
-        yield _SAMPLES, samples, arrival, rate
