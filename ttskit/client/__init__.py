@@ -4,9 +4,11 @@ Modules, in reading order:
 
 - ``endpoint``: which server, with which key (chosen once; secrets never shown)
 - ``request``: one speech request as a checked value
-- ``http``: ``Client``; ``session`` (retries, deadline) and ``transport`` (requests'
-  boundary: body reads, error translation) under it
-- ``sse``, ``wire``: bytes -> events -> payloads -> PCM, as ``decode``/``flush`` objects
+- ``http``: ``Client``; ``discovery`` (model and voice listings, defaults), ``session``
+  (retries) and ``transport`` (requests' boundary: body reads under a deadline, error
+  translation) under it
+- ``sse``, ``wire``, ``body``: bytes -> events -> payloads -> PCM, with ``decode``/``flush``
+  decoders
 - ``recording``: the one ``Recorder`` that turns chunks and words into ``Speech``/``Timing``
 - ``streaming``: ``SpeechStream``, an answer read as it arrives
 - ``realtime``: ``RealtimeSession`` over ``websocket``, with ``contexts`` and ``events``

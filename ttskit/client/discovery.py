@@ -1,4 +1,5 @@
-"""Model and voice listings (``GET /v1/models``, ``GET /v1/voices``) as DataFrames.
+"""Model and voice listings (``GET /v1/models``, ``GET /v1/voices``) as DataFrames, and
+the defaults a client picks from them.
 
 Servers disagree on the shape of a listing (PROTOCOL.md section 5 and what OpenAI-style
 servers send); every shape seen becomes the same columns here.
@@ -6,13 +7,18 @@ servers send); every shape seen becomes the same columns here.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import ProtocolError
+from ..errors import ConfigurationError, ProtocolError
+from .endpoint import DEFAULT_VOICES, HOSTED_DEFAULT_MODEL
 
-__all__ = ["models_frame", "voices_frame"]
+if TYPE_CHECKING:
+    from .http import Client
+
+__all__ = ["Defaults", "models_frame", "voices_frame"]
 
 
 def _listed(payload: Any) -> list:
@@ -51,3 +57,53 @@ def voices_frame(payload: Any, model: str | None = None) -> pd.DataFrame:
             )
     frame = pd.DataFrame(rows, columns=["model", "id", "name"])
     return frame[frame["model"] == model].reset_index(drop=True) if model else frame
+
+
+class Defaults:
+    """The model and voice of requests that name none, looked up once, under a lock.
+
+    The hosted API gets Orpheus and ``tara``; another server is asked (its first model,
+    then that model's first voice) on first use. A voice given without a model goes with
+    whatever model a request names.
+    """
+
+    def __init__(self, client: Client, model: str | None, voice: str | None) -> None:
+        self._client = client
+        self.model = model
+        self.voice = voice
+        self._voice_for_any_model = voice is not None and model is None
+        self._voices_of: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def model_for(self) -> str:
+        """The default model, discovered on first use."""
+        with self._lock:
+            if self.model is None:
+                client = self._client
+                if client.hosted:
+                    self.model = HOSTED_DEFAULT_MODEL
+                else:
+                    listed = client.models()
+                    if listed.empty:
+                        raise ConfigurationError(f"{client.base_url} lists no models; pass model=")
+                    self.model = str(listed["id"].iloc[0])
+            return self.model
+
+    def voice_for(self, model: str) -> str:
+        """The default voice for ``model``, discovered on first use."""
+        with self._lock:
+            if self.voice and (model == self.model or self._voice_for_any_model):
+                return self.voice
+            if model not in self._voices_of:
+                known = DEFAULT_VOICES.get(model.lower())
+                if known is None:
+                    listed = self._client.voices(model)
+                    if listed.empty:
+                        raise ConfigurationError(
+                            f"{self._client.base_url} lists no voices for {model!r}; pass voice="
+                        )
+                    known = str(listed["name"].iloc[0])
+                self._voices_of[model] = known
+            if model == self.model and self.voice is None:
+                self.voice = self._voices_of[model]
+            return self._voices_of[model]

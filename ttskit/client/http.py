@@ -12,7 +12,6 @@ The client owns a ``requests`` session, retries what is worth retrying, translat
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -20,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import ConfigurationError, ConnectError, InvalidArgument
-from .discovery import models_frame, voices_frame
-from .endpoint import DEFAULT_VOICES, HOSTED_DEFAULT_MODEL, Endpoint, choose_endpoint, raw_format
+from ..errors import ConnectError, InvalidArgument
+from .discovery import Defaults, models_frame, voices_frame
+from .endpoint import Endpoint, choose_endpoint, raw_format
 from .request import SpeechRequest, realtime_params
 from .session import HTTPSession
 from .streaming import SpeechStream
@@ -99,17 +98,11 @@ class Client:
         self.endpoint = choose_endpoint(base_url, api_key)
         if max_retries < 0:
             raise InvalidArgument(f"max_retries={max_retries!r} must be 0 or more")
-        self.model = model
-        self.voice = voice
-        # A voice given without a model goes with whatever model a request names.
-        self._voice_for_any_model = voice is not None and model is None
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.max_retry_wait = float(max_retry_wait)
         self._clock = clock
         self._sleep = sleep
-        self._voices_of: dict[str, str] = {}
-        self._lock = threading.RLock()
         self._extra_headers = dict(headers or {})
         self._http = HTTPSession(
             self.endpoint,
@@ -120,6 +113,7 @@ class Client:
             sleep=sleep,
             headers=headers,
         )
+        self._defaults = Defaults(self, model, voice)
 
     @property
     def base_url(self) -> str:
@@ -177,45 +171,29 @@ class Client:
         payload = self._http.get_json("/voices", params={"model": model} if model else None)
         return voices_frame(payload, model)
 
-    def _model(self, model: str | None) -> str:
-        if model:
-            return model
-        with self._lock:
-            return self._default_model()
+    @property
+    def model(self) -> str | None:
+        """The default model: the one given, else the one discovered on first use."""
+        return self._defaults.model
 
-    def _default_model(self) -> str:
-        if self.model is None:
-            if self.hosted:
-                self.model = HOSTED_DEFAULT_MODEL
-            else:
-                listed = self.models()
-                if listed.empty:
-                    raise ConfigurationError(f"{self.base_url} lists no models; pass model=")
-                self.model = str(listed["id"].iloc[0])
-        return self.model
+    @model.setter
+    def model(self, model: str | None) -> None:
+        self._defaults.model = model
+
+    @property
+    def voice(self) -> str | None:
+        """The default voice: the one given, else the one discovered on first use."""
+        return self._defaults.voice
+
+    @voice.setter
+    def voice(self, voice: str | None) -> None:
+        self._defaults.voice = voice
+
+    def _model(self, model: str | None) -> str:
+        return model or self._defaults.model_for()
 
     def _voice(self, model: str, voice: str | None) -> str:
-        if voice:
-            return voice
-        with self._lock:
-            return self._default_voice(model)
-
-    def _default_voice(self, model: str) -> str:
-        if self.voice and (model == self.model or self._voice_for_any_model):
-            return self.voice
-        if model not in self._voices_of:
-            known = DEFAULT_VOICES.get(model.lower())
-            if known is None:
-                listed = self.voices(model)
-                if listed.empty:
-                    raise ConfigurationError(
-                        f"{self.base_url} lists no voices for {model!r}; pass voice="
-                    )
-                known = str(listed["name"].iloc[0])
-            self._voices_of[model] = known
-        if model == self.model and self.voice is None:
-            self.voice = self._voices_of[model]
-        return self._voices_of[model]
+        return voice or self._defaults.voice_for(model)
 
     # --- speech -------------------------------------------------------------------------------
 
