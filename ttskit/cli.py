@@ -181,8 +181,8 @@ def _add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base-url",
         default=None,
-        help="API root such as http://127.0.0.1:8000/v1 (default: $TTSKIT_BASE_URL, else the "
-        "hosted API when $TOGETHER_API_KEY is set, else an embedded local server)",
+        help="API root such as http://127.0.0.1:8000/v1, or 'together' for the hosted API "
+        "(default: $TTSKIT_BASE_URL, else an embedded local server)",
     )
     parser.add_argument("--model", default=None, help="model id (default: the endpoint's first)")
     parser.add_argument(
