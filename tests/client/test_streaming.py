@@ -176,6 +176,29 @@ def test_a_broken_connection_is_interrupted() -> None:
     assert caught.value.partial.duration == pytest.approx(0.1)
 
 
+def test_ctrl_c_keeps_the_audio_and_only_its_words() -> None:
+    words = {
+        "type": "conversation.item.word_timestamps",
+        "words": ["Hello", "there"],
+        "start_seconds": [0.0, 0.08],
+        "end_seconds": [0.08, 0.2],  # "there" ends after the 0.1 s of audio that came
+    }
+
+    def body():
+        yield sse(words, delta(TONE), done=False)
+        raise KeyboardInterrupt
+
+    stream = SpeechStream(
+        body(), content_type="text/event-stream", encoding="pcm_s16le", sample_rate=RATE, started=0
+    )
+    with pytest.raises(KeyboardInterrupt), stream:
+        for _ in stream:
+            pass
+    partial = stream.speech(allow_partial=True)
+    assert partial.duration == pytest.approx(0.1)
+    assert partial.words["word"].tolist() == ["Hello"]
+
+
 def test_closing_early_releases_and_speech_says_it_is_partial() -> None:
     released = []
     body = sse(delta(TONE), delta(TONE))

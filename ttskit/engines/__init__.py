@@ -36,7 +36,7 @@ def load_engine(name: str, **options: Any) -> Engine:
     Raises ImportError with an install hint when the engine's extra is missing.
     """
     if name not in ENGINES:
-        raise ValueError(f"unknown engine {name!r}; expected one of {sorted(ENGINES)}")
+        raise EngineArgumentError(f"unknown engine {name!r}; expected one of {sorted(ENGINES)}")
     module_name, class_name, extra = ENGINES[name]
     try:
         module = importlib.import_module(module_name)

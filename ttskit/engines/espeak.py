@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import espeakng_loader
 import numpy as np
 
-from .base import EngineError, Segment, UnknownVoice, Voice, Word, check_speed
+from .base import EngineArgumentError, EngineError, Segment, UnknownVoice, Voice, Word, check_speed
 from .text import speakable, split_sentences, split_words
 
 __all__ = ["LISTED_VARIANTS", "RATE_AT_SPEED_1", "RATE_RANGE", "EspeakEngine"]
@@ -332,7 +332,7 @@ class EspeakEngine:
     def _espeak_voice(self, voice: str) -> str:
         """The name eSpeak loads for ``voice``: its voice file, plus ``+variant``."""
         if not isinstance(voice, str):
-            raise TypeError(f"voice must be a str, not {type(voice).__name__}: {voice!r}")
+            raise EngineArgumentError(f"voice must be a str, not {type(voice).__name__}: {voice!r}")
         name, plus, variant = voice.strip().lower().partition("+")
         base = self._names.get(name) or self._aliases.get(name)
         if base is None:

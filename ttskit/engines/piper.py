@@ -208,7 +208,7 @@ class PiperEngine:
             When onnxruntime fails.
         """
         if not isinstance(text, str):
-            raise TypeError(f"text must be str, got {type(text).__name__}")
+            raise EngineArgumentError(f"text must be str, got {type(text).__name__}")
         if voice not in _VOICE_ALIASES:
             raise UnknownVoice(voice, hint="the piper engine has the voice 'joe'")
         syn_config = SynthesisConfig(
