@@ -109,5 +109,6 @@ class FallbackSpeechView(ipywidgets.VBox):
     def __repr__(self) -> str:
         parts = [f"title={self.title!r}"] if self.title else []
         parts.append(f"{self.speech.duration:.2f} s")
-        parts.append(f"{len(self.speech.words)} words")
+        n_words = len(self.speech.words)
+        parts.append(f"{n_words} word" if n_words == 1 else f"{n_words} words")
         return f"SpeechView({', '.join(parts)})"

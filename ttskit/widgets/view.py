@@ -95,5 +95,6 @@ class SpeechView(anywidget.AnyWidget):
     def __repr__(self) -> str:
         parts = [f"title={self.title!r}"] if self.title else []
         parts.append(f"{self.duration_s:.2f} s")
-        parts.append(f"{len(self.words)} words")
+        n_words = len(self.words)
+        parts.append(f"{n_words} word" if n_words == 1 else f"{n_words} words")
         return f"SpeechView({', '.join(parts)})"
