@@ -253,7 +253,7 @@ def add_say(subparsers: argparse._SubParsersAction) -> None:
         "  ttskit say 'Hello there.' -o hello.wav\n"
         "  ttskit say - -o chapter.flac --voice en-us+f2 < chapter.txt\n\n"
         "exit status:\n"
-        f"  0    the whole answer was written\n"
+        "  0    the whole answer was written\n"
         f"  {EXIT_ERROR}    failed; no file was written\n"
         "  2    bad usage\n"
         f"  {EXIT_PARTIAL}    the stream was cut: the audio that arrived was written, and a\n"
@@ -327,7 +327,9 @@ def _say(args: argparse.Namespace) -> int:
             else:
                 speech, interrupted = _receive(client.stream(text, alignment="word", **options))
     except KeyboardInterrupt:
-        print("ttskit say: interrupted before any audio arrived; no file written", file=sys.stderr)
+        # Streams keep what arrived (``_receive``); this is before one began, or --no-stream.
+        before = "the whole file arrived" if args.no_stream else "any audio arrived"
+        print(f"ttskit say: interrupted before {before}; no file written", file=sys.stderr)
         return EXIT_INTERRUPTED
     except StreamInterrupted as exc:
         speech, problem = exc.partial, _cut_message(exc, endpoint)

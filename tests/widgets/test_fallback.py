@@ -68,7 +68,8 @@ def test_every_widget_keeps_the_html_view_of_its_speech():
         FallbackPlayer(events(2)).wait(10),
     ):
         html = static_view_of(widget)
-        assert html == speech._repr_html_(), type(widget).__name__
+        assert html == widget.speech._repr_html_(), type(widget).__name__
+        assert "<audio" in html and "<svg" in html and "word1" in html
 
 
 def test_a_player_shown_while_streaming_says_so():
