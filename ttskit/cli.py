@@ -2,7 +2,11 @@
 
 Each subcommand is a function ``add_<name>(subparsers)`` that adds its parser and sets
 ``handler`` to a function taking the parsed arguments and returning the exit status.
-Heavy imports happen inside the handlers, so ``ttskit --help`` stays fast.
+Heavy imports happen inside the handlers, so ``ttskit --help`` stays fast. Help texts are
+plain text, shown as written (``RawDescriptionHelpFormatter``).
+
+Exit statuses: 0 done, 1 failed, 2 bad usage (argparse), 3 ``say`` wrote partial audio
+(the stream was cut), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,7 +17,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_PARTIAL", "build_parser", "main"]
+
+#: The command failed; nothing was written.
+EXIT_ERROR = 1
+#: ``say`` wrote the audio that arrived before the stream was cut: the file is incomplete.
+#: Distinct from 1 so that a script can tell "no file" from "a partial file" (as curl has
+#: its own status for a partial transfer), and from argparse's 2 for bad usage.
+EXIT_PARTIAL = 3
+#: 128 + SIGINT, what a shell reports for a command ended by Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+_FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
 def _alias(value: str) -> tuple[str, str]:
@@ -39,7 +54,13 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="serve the speech API over offline engines",
-        description="Serve PROTOCOL.md's speech API (REST, SSE, WebSocket) over local engines.",
+        description="Serve the speech API (REST, SSE and WebSocket) over offline engines.\n\n"
+        "The endpoints, request fields, stream events and error bodies are described in\n"
+        "docs/protocol.md of the ttskit repository; clients of Together's /v1/audio/speech\n"
+        "work against this server unchanged.",
+        epilog="example:\n  ttskit serve --engine piper --port 8000\n"
+        "  ttskit say 'Hello.' --base-url http://127.0.0.1:8000/v1",
+        formatter_class=_FORMATTER,
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: %(default)s)"
@@ -204,13 +225,51 @@ def _client(args: argparse.Namespace) -> Any:
     )
 
 
+def _formats() -> list[str]:
+    """The audio file suffixes ``say`` writes: the one list that help and errors quote."""
+    from .audio import FILE_FORMATS
+
+    return [f".{name}" for name in FILE_FORMATS]
+
+
+def _audio_path(value: str) -> str:
+    suffix = os.path.splitext(value)[1].lower()
+    if suffix not in _formats():
+        raise argparse.ArgumentTypeError(
+            f"cannot write {value!r}: its suffix picks the audio format, one of "
+            f"{', '.join(_formats())}"
+        )
+    return value
+
+
 def add_say(subparsers: argparse._SubParsersAction) -> None:
     """``ttskit say``: one request, its audio written to a file, its timing printed."""
     parser = subparsers.add_parser(
-        "say", help="synthesize a text to an audio file", description=add_say.__doc__
+        "say",
+        help="synthesize a text to an audio file",
+        description="Synthesize a text with one request, write the audio to a file and print\n"
+        "its timing. The answer is streamed with word timestamps unless --no-stream.",
+        epilog="examples:\n"
+        "  ttskit say 'Hello there.' -o hello.wav\n"
+        "  ttskit say - -o chapter.flac --voice en-us+f2 < chapter.txt\n\n"
+        "exit status:\n"
+        "  0    the whole answer was written\n"
+        f"  {EXIT_ERROR}    failed; no file was written\n"
+        "  2    bad usage\n"
+        f"  {EXIT_PARTIAL}    the stream was cut: the audio that arrived was written, and a\n"
+        "       warning says so\n"
+        f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): the audio that had arrived was written",
+        formatter_class=_FORMATTER,
     )
     parser.add_argument("text", help="what to say ('-' reads standard input)")
-    parser.add_argument("-o", "--output", default="speech.wav", help="wav, flac or mp3 file")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=_audio_path,
+        default="speech.wav",
+        help=f"audio file; its suffix picks the format: {', '.join(_formats())} "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--voice", default=None, help="voice name (default: the model's first)")
     parser.add_argument("--speed", type=float, default=None, help="speaking rate, 1.0 is normal")
     parser.add_argument(
@@ -220,33 +279,115 @@ def add_say(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_say)
 
 
+def _receive(stream: Any) -> tuple[Any, bool]:
+    """Read ``stream`` to its end, with a progress bar on a terminal.
+
+    Returns the Speech and whether Ctrl-C stopped the reading (the Speech then holds what
+    had arrived). A stream cut by the server raises ``StreamInterrupted``.
+    """
+    from tqdm.auto import tqdm
+
+    from . import AudioChunk
+
+    with (
+        stream,
+        tqdm(
+            desc="receiving",
+            unit="s",
+            bar_format="{desc}: {n:.1f} s of audio [{elapsed}]",
+            file=sys.stderr,
+            leave=False,
+            disable=None,  # only on a terminal
+        ) as progress,
+    ):
+        try:
+            for event in stream:
+                if isinstance(event, AudioChunk):
+                    progress.update(event.duration)
+        except KeyboardInterrupt:
+            stream.close()
+            return stream.speech(allow_partial=True), True
+        return stream.speech(), False
+
+
 def _say(args: argparse.Namespace) -> int:
-    from .errors import TTSKitError
+    from . import StreamInterrupted, TTSKitError
 
     text = sys.stdin.read() if args.text == "-" else args.text
-    options: dict[str, Any] = {"stream": not args.no_stream}
+    options: dict[str, Any] = {}
     if args.speed is not None:
         options["speed"] = args.speed
-    if not args.no_stream:
-        options["alignment"] = "word"
+    endpoint = args.base_url or "the endpoint"
+    interrupted, problem = False, None
     try:
         with _client(args) as client:
-            speech = client.speak(text, **options)
-            path = speech.save(args.output)
+            endpoint = client.base_url
+            if args.no_stream:
+                speech = client.speak(text, stream=False, **options)
+            else:
+                speech, interrupted = _receive(client.stream(text, alignment="word", **options))
+    except KeyboardInterrupt:
+        # Streams keep what arrived (``_receive``); this is before one began, or --no-stream.
+        before = "the whole file arrived" if args.no_stream else "any audio arrived"
+        print(f"ttskit say: interrupted before {before}; no file written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except StreamInterrupted as exc:
+        speech, problem = exc.partial, _cut_message(exc, endpoint)
     except (TTSKitError, ValueError) as exc:
-        print(f"ttskit say: {exc}", file=sys.stderr)
-        return 1
+        print(f"ttskit say: {_error_message(exc, endpoint)}", file=sys.stderr)
+        return EXIT_ERROR
+
+    if speech is None or not speech.audio.size:
+        what = "interrupted" if interrupted else problem
+        print(f"ttskit say: {what}, before any audio arrived; no file written", file=sys.stderr)
+        return EXIT_INTERRUPTED if interrupted else EXIT_ERROR
+    try:
+        path = speech.save(args.output)
+    except (TTSKitError, OSError) as exc:
+        print(f"ttskit say: cannot write {args.output}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if interrupted:
+        print(
+            f"ttskit say: interrupted; wrote the {speech.duration:.2f} s of audio that had "
+            f"arrived to {path}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if problem is not None:
+        print(
+            f"ttskit say: warning: {problem}; {path} holds only the {speech.duration:.2f} s "
+            "of audio that arrived",
+            file=sys.stderr,
+        )
     print(_speech_summary(speech, path))
-    return 0
+    return EXIT_PARTIAL if problem is not None else 0
+
+
+def _cut_message(exc: Exception, endpoint: str) -> str:
+    """Why a stream ended early, in words (the cause's text quotes urllib3's internals)."""
+    from . import ReadError
+
+    if isinstance(exc.__cause__, ReadError):
+        return f"the connection to {endpoint} closed before the answer was complete"
+    return f"the answer from {endpoint} ended early: {exc.__cause__ or exc}"
+
+
+def _error_message(exc: Exception, endpoint: str) -> str:
+    from . import ReadError
+
+    if isinstance(exc, ReadError):
+        return f"the connection to {endpoint} broke while the answer was being read"
+    return str(exc)
 
 
 def _speech_summary(speech: Any, path: Any) -> str:
     timing = speech.timing
     ttfb = "n/a" if timing.first_audio_s is None else f"{timing.first_audio_s * 1000:.0f} ms"
+    n_words = len(speech.words)
     return (
         f"wrote {path}: {speech.duration:.2f} s of audio at {speech.sample_rate} Hz, "
-        f"{len(speech.words)} words, voice {speech.voice!r} of {speech.model!r} "
-        f"from {speech.endpoint}\n"
+        f"{n_words} {'word' if n_words == 1 else 'words'}, voice {speech.voice!r} of "
+        f"{speech.model!r} from {speech.endpoint}\n"
         f"time to first audio {ttfb}, real-time factor {timing.real_time_factor:.3f}"
     )
 
@@ -254,21 +395,25 @@ def _speech_summary(speech: Any, path: Any) -> str:
 def add_voices(subparsers: argparse._SubParsersAction) -> None:
     """``ttskit voices``: the voices an endpoint offers."""
     parser = subparsers.add_parser(
-        "voices", help="list the voices of an endpoint", description=add_voices.__doc__
+        "voices",
+        help="list the voices of an endpoint",
+        description="List the voices an endpoint offers, one line each, with their model.",
+        epilog="example:\n  ttskit voices --model espeak | grep en-",
+        formatter_class=_FORMATTER,
     )
     _add_endpoint_arguments(parser)
     parser.set_defaults(handler=_voices)
 
 
 def _voices(args: argparse.Namespace) -> int:
-    from .errors import TTSKitError
+    from . import TTSKitError
 
     try:
         with _client(args) as client:
             table = client.voices(model=args.model)
     except TTSKitError as exc:
         print(f"ttskit voices: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     print(table.to_string(index=False))
     return 0
 
@@ -282,7 +427,11 @@ DEMO_TEXT = (
 def add_demo(subparsers: argparse._SubParsersAction) -> None:
     """``ttskit demo``: stream a paragraph from the embedded server, save it, show its timing."""
     parser = subparsers.add_parser(
-        "demo", help="stream a paragraph and show its timing", description=add_demo.__doc__
+        "demo",
+        help="stream a paragraph and show its timing",
+        description="Stream a paragraph from the embedded server (or --base-url), print each\n"
+        "sentence as it arrives, write the audio and show its word timestamps and timing.",
+        formatter_class=_FORMATTER,
     )
     parser.add_argument("-o", "--output", default="demo.wav", help="where to write the audio")
     parser.add_argument("--text", default=DEMO_TEXT, help="what to say")
@@ -307,7 +456,7 @@ def _demo(args: argparse.Namespace) -> int:
             path = speech.save(args.output)
     except TTSKitError as exc:
         print(f"ttskit demo: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     print(speech.words.head(8).to_string(index=False))
     print(_speech_summary(speech, path))
     return 0
@@ -315,9 +464,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ttskit`` argument parser with every subcommand."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
-        prog="ttskit", description="Explore text-to-speech APIs: serve, listen, measure."
+        prog="ttskit",
+        description="Explore text-to-speech APIs: serve, listen, measure.",
+        epilog="Run 'ttskit COMMAND --help' for a command's options.",
+        formatter_class=_FORMATTER,
     )
+    parser.add_argument("--version", action="version", version=f"ttskit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for add in (add_serve, add_say, add_voices, add_demo):
@@ -328,7 +483,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ttskit`` command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        status = args.handler(args)
+        # Flush here, so that a reader that has gone away shows up below, not at exit.
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        print(f"ttskit {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output has gone (``ttskit voices | head -5``). As the signal
+        # module's documentation recommends: send the rest of the output to devnull, so
+        # that the interpreter's own flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
+    return status
 
 
 if __name__ == "__main__":

@@ -8,20 +8,18 @@ How the audio is embedded (a notebook stores it as base64, 4/3 of its bytes):
 
 - Up to ``WAV_MAX_BYTES`` of 16-bit PCM (31 s at 24 kHz, 34 s at 22.05 kHz, 94 s at
   8 kHz): the exact audio, as WAV at its own sample rate.
-- Longer: MP3 at ``MP3_KBPS`` kbit/s, constant bitrate (LAME through soundfile), of at most
-  the first ``MP3_MAX_SAMPLES`` samples (2 min at 24 kHz, 1 min at 48 kHz), with a note
-  saying how much the player holds; the waveform always shows all of it, and
-  ``speech.segment(start, end)`` shows any other part.
-- Sample rates MP3 cannot carry (all but 8, 11.025, 12, 16, 22.05, 24, 32, 44.1 and
-  48 kHz) fall back to the first ``WAV_MAX_BYTES`` as WAV.
+- Longer: the first ``MP3_MAX_SECONDS`` as MP3 at ``MP3_KBPS`` kbit/s, constant bitrate,
+  resampled to ``MP3_SAMPLE_RATE`` (soxr) and encoded by LAME (lameenc) at its fast
+  algorithm quality, with a note saying how much the player holds; the waveform always
+  shows all of it, and ``speech.segment(start, end)`` plays any other part exactly.
 
-Why, measured with libsndfile 1.2.2 on 10 minutes of 24 kHz speech-like audio: 16-bit WAV
-is 28.8 MB (38 MB as base64). MP3 at 16 to 24 kbit/s is 1.2 to 1.8 MB but takes 1.6 to
-2.1 s of CPU to encode (1.0 s even at 8 kHz); Ogg Opus takes 4.7 to 5.6 s and writes a
-random stream serial number, so its bytes differ on every run. Whole long audio therefore
-cannot be encoded within a second; 2 minutes of MP3 takes about 0.45 s and 0.5 MB, and a
-10-minute Speech with 1,500 words shows in about 0.5 s and adds 0.8 MB to the notebook
-(``benchmarks/display.py``).
+Why, measured on 10 minutes of 24 kHz eSpeak NG speech (``benchmarks/display.py``):
+16-bit WAV is 28.8 MB (38 MB as base64), too much for a notebook. Ogg Opus through
+libsndfile takes 4.7 to 5.6 s and writes a random stream serial number, so its bytes differ
+on every run. MP3 through libsndfile, whose LAME runs at its default (slow) quality,
+took 1.5 to 2.3 s for 2 minutes at 24 kHz; LAME at quality 7 on 16 kHz audio takes about
+0.2 s for the same 2 minutes and the same 0.48 MB. Speech keeps its band (to 8 kHz) at
+16 kHz; the exact audio is one ``speech.save(path)`` away.
 
 The output depends only on the Speech (no ids, no clock), so notebooks re-run to the
 same bytes.
@@ -40,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from typing import TYPE_CHECKING
 
@@ -54,7 +51,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MP3_KBPS",
-    "MP3_MAX_SAMPLES",
+    "MP3_MAX_SECONDS",
+    "MP3_SAMPLE_RATE",
     "WAV_MAX_BYTES",
     "embedded_audio",
     "envelope",
@@ -66,16 +64,14 @@ __all__ = [
 WAV_MAX_BYTES = 1_500_000
 #: Bitrate of the MP3 used for longer audio: clear enough for speech.
 MP3_KBPS = 32
-#: At most this many samples are embedded as MP3 (encoding time grows with the samples).
-MP3_MAX_SAMPLES = 2_880_000
-
-# libsndfile sets the MP3 bitrate from a compression level in [0, 1], linear between the
-# highest and lowest bitrate of the MPEG version that the sample rate implies.
-_MP3_BITRATE_RANGE = {
-    **dict.fromkeys((32000, 44100, 48000), (320, 32)),  # MPEG-1
-    **dict.fromkeys((16000, 22050, 24000), (160, 8)),  # MPEG-2
-    **dict.fromkeys((8000, 11025, 12000), (64, 8)),  # MPEG-2.5
-}
+#: Sample rate of that MP3 (MPEG-2): speech keeps its band, and LAME has fewer samples
+#: to encode than at the 22.05 or 24 kHz of most speech engines.
+MP3_SAMPLE_RATE = 16_000
+#: At most this many seconds are embedded as MP3 (encoding time grows with them).
+MP3_MAX_SECONDS = 120.0
+# LAME's algorithm quality, 0 (best, slowest) to 9: 7 is its fast mode, several times
+# quicker than the default and indistinguishable for speech at this bitrate.
+_LAME_QUALITY = 7
 
 _SVG_WIDTH = 600
 _SVG_HEIGHT = 72
@@ -132,25 +128,20 @@ def embedded_audio(speech: Speech) -> tuple[str, bytes, float]:
         How much of the audio it holds (less than ``speech.duration`` when cut).
     """
     samples, rate = speech.audio, speech.sample_rate
-    if samples.size * 2 <= WAV_MAX_BYTES or rate not in _MP3_BITRATE_RANGE:
-        kept = samples[: WAV_MAX_BYTES // 2]
-        return "audio/wav", _audio.wav_bytes(kept, sample_rate=rate), kept.size / rate
-    kept = np.clip(samples[:MP3_MAX_SAMPLES], -1.0, 1.0)
-    highest, lowest = _MP3_BITRATE_RANGE[rate]
-    import soundfile as sf
+    if samples.size * 2 <= WAV_MAX_BYTES:
+        return "audio/wav", _audio.wav_bytes(samples, sample_rate=rate), samples.size / rate
+    import lameenc
 
-    buffer = io.BytesIO()
-    sf.write(
-        buffer,
-        kept,
-        rate,
-        format="MP3",
-        subtype="MPEG_LAYER_III",
-        # libsndfile refuses a level of exactly 1 (MPEG-1 at its lowest rate, 32 kbit/s).
-        compression_level=min((highest - MP3_KBPS) / (highest - lowest), 0.99),
-        bitrate_mode="CONSTANT",
-    )
-    return "audio/mpeg", buffer.getvalue(), kept.size / rate
+    kept = samples[: int(MP3_MAX_SECONDS * rate)]
+    if rate != MP3_SAMPLE_RATE:
+        kept = _audio.resample(kept, orig_sr=rate, target_sr=MP3_SAMPLE_RATE)
+    encoder = lameenc.Encoder()
+    encoder.set_channels(1)
+    encoder.set_in_sample_rate(MP3_SAMPLE_RATE)
+    encoder.set_bit_rate(MP3_KBPS)
+    encoder.set_quality(_LAME_QUALITY)
+    data = encoder.encode(_audio.encode_pcm(kept)) + encoder.flush()
+    return "audio/mpeg", bytes(data), kept.size / MP3_SAMPLE_RATE
 
 
 def _clock(seconds: float) -> str:
@@ -159,6 +150,11 @@ def _clock(seconds: float) -> str:
         return f"{seconds:.2f} s"
     minutes, rest = divmod(seconds, 60.0)
     return f"{int(minutes)}:{rest:04.1f}"
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 word``, ``2 words``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _ms(seconds: float) -> str:
@@ -291,7 +287,7 @@ def speech_html(speech: Speech) -> str:
     summary = [
         _clock(speech.duration),
         f"{speech.sample_rate} Hz",
-        f"{len(speech.words)} words",
+        _count(len(speech.words), "word"),
     ]
     if speech.voice:
         summary.append(f"voice {speech.voice}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..engines import Engine, Voice
 from .errors import WireError
 from .pool import SlotPool
+from .render import render_segment
 
 __all__ = ["LocalModel", "Registry"]
 
@@ -42,6 +43,15 @@ def _share_cores(slots: Sequence[Engine]) -> None:
         share(slots)
 
 
+def _warm_up(engine: Engine, voice: str) -> None:
+    # The first synthesis of a process pays for what engines and rendering set up on first
+    # use (piper's phonemizer, onnxruntime's first run, importing soxr): a second or so
+    # with piper. Paying it here, while the server starts, keeps it out of the first
+    # request.
+    for segment in engine.synthesize("Hello.", voice=voice):
+        render_segment(segment, sample_rate=24_000, encoding="pcm_s16le", delta_seconds=0.1)
+
+
 def _default_voice(engine: Engine, voices: Sequence[Voice]) -> str:
     # The protocol has no default voice; an engine may name one, else US English is
     # preferred, then any English, then the first voice listed.
@@ -66,6 +76,9 @@ class Registry:
         Hosted model id -> local model id.
     queue_size : int
         Requests that may wait for a slot, per model.
+
+    Each model's first slot synthesizes a word once here, so that the server's first
+    request costs what later ones do.
     """
 
     def __init__(
@@ -85,12 +98,14 @@ class Registry:
             voices = tuple(slots[0].voices())
             if not voices:
                 raise ValueError(f"the {model_id!r} engine lists no voices")
+            default_voice = _default_voice(slots[0], voices)
+            _warm_up(slots[0], default_voice)
             self.models[model_id] = LocalModel(
                 id=model_id,
                 pool=SlotPool(slots, queue_size=queue_size),
                 sample_rate=int(slots[0].sample_rate),
                 voices=voices,
-                default_voice=_default_voice(slots[0], voices),
+                default_voice=default_voice,
             )
         self.aliases = dict(aliases or {})
         for alias, target in self.aliases.items():

@@ -1,8 +1,15 @@
-"""Plain ipywidgets stand-ins for ``Player`` and ``SpeechView`` where anywidget is missing.
+"""Plain ipywidgets stand-ins for ``Player`` and ``SpeechView`` where anywidget is missing,
+and the static view every ttskit widget keeps for places without a kernel.
 
-They show progress as text and the audio through ``IPython.display.Audio``: no live Web
-Audio playback, no waveform, but the same Python API (``speech``, ``wait``, ``done``) and
-the same text reprs.
+The stand-ins show progress as text and the audio through ``IPython.display.Audio``: no
+live Web Audio playback, no waveform, but the same Python API (``speech``, ``wait``,
+``done``) and the same text reprs.
+
+Every ttskit widget also puts the HTML view of its Speech (``Speech._repr_html_``: audio
+player, waveform with words, timing) in its MIME bundle, beside the widget view. A live
+notebook shows the widget; a notebook exported to HTML without its widget state (what
+JupyterLab saves by default), GitHub and nbviewer show that static view instead of an
+empty output area.
 """
 
 from __future__ import annotations
@@ -15,10 +22,36 @@ from typing import Any
 import ipywidgets
 from IPython.display import HTML, Audio
 
+from ..display import speech_html
 from ..results import Speech
 from ._pump import PumpedPlayer, StreamPump
 
-__all__ = ["FallbackPlayer", "FallbackSpeechView"]
+__all__ = ["FallbackPlayer", "FallbackSpeechView", "with_static_view"]
+
+
+def with_static_view(bundle: Any, player: Any) -> Any:
+    """``bundle`` (a widget's MIME bundle: data, or data and metadata) with a ``text/html``
+    view of ``player.speech``.
+
+    ``player`` is a widget with a ``speech`` attribute, or a ``Player`` whose stream may
+    still be arriving: then the static view says so, since the output is fixed when shown.
+    """
+    if bundle is None:  # a closed widget shows nothing
+        return None
+    pump = getattr(player, "_pump", None)
+    if pump is None or pump.ended:
+        html_view = speech_html(player.speech)
+    else:
+        html_view = (
+            '<div class="ttskit-speech" style="font-family:sans-serif;font-size:12px">'
+            f"{html.escape(repr(player))}: shown while streaming; the audio plays in a "
+            "notebook with a running kernel (call <code>player.wait()</code> before showing "
+            "it to keep the whole answer here).</div>"
+        )
+    if isinstance(bundle, tuple):
+        data, metadata = bundle
+        return {**data, "text/html": html_view}, metadata
+    return {**bundle, "text/html": html_view}
 
 
 def _words_html(speech: Speech) -> str:
@@ -69,6 +102,9 @@ class FallbackPlayer(PumpedPlayer, ipywidgets.VBox):
         self._show_progress()
         self._pump.start()
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_static_view(super()._repr_mimebundle_(**kwargs), self)
+
     def _show_progress(self, *_: Any) -> None:
         self._progress.value = html.escape(repr(self))
 
@@ -106,8 +142,12 @@ class FallbackSpeechView(ipywidgets.VBox):
         output.append_display_data(HTML(_words_html(speech)))
         super().__init__([heading, output], **kwargs)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_static_view(super()._repr_mimebundle_(**kwargs), self)
+
     def __repr__(self) -> str:
         parts = [f"title={self.title!r}"] if self.title else []
         parts.append(f"{self.speech.duration:.2f} s")
-        parts.append(f"{len(self.speech.words)} words")
+        n_words = len(self.speech.words)
+        parts.append(f"{n_words} word" if n_words == 1 else f"{n_words} words")
         return f"SpeechView({', '.join(parts)})"

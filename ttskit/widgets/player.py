@@ -32,6 +32,7 @@ import numpy as np
 import traitlets
 
 from ._pump import PumpedPlayer, StreamPump
+from .fallback import with_static_view
 
 __all__ = ["Player"]
 
@@ -137,6 +138,10 @@ class Player(PumpedPlayer, anywidget.AnyWidget):
                 self.status = "done"
 
     # --- public ------------------------------------------------------------------------------
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # The widget, and the HTML view for exported notebooks (see ``widgets.fallback``).
+        return with_static_view(super()._repr_mimebundle_(**kwargs), self)
 
     def latency(self) -> dict[str, float | int | None]:
         """Milliseconds the player adds, per chunk: kernel-side and (once reported) browser-side.

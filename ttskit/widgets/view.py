@@ -17,6 +17,7 @@ import traitlets
 
 from ..display import envelope as display_envelope
 from ..results import Speech
+from .fallback import with_static_view
 
 __all__ = ["SpeechView", "envelope"]
 
@@ -92,8 +93,13 @@ class SpeechView(anywidget.AnyWidget):
             **kwargs,
         )
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # The widget, and the HTML view for exported notebooks (see ``widgets.fallback``).
+        return with_static_view(super()._repr_mimebundle_(**kwargs), self)
+
     def __repr__(self) -> str:
         parts = [f"title={self.title!r}"] if self.title else []
         parts.append(f"{self.duration_s:.2f} s")
-        parts.append(f"{len(self.words)} words")
+        n_words = len(self.words)
+        parts.append(f"{n_words} word" if n_words == 1 else f"{n_words} words")
         return f"SpeechView({', '.join(parts)})"
