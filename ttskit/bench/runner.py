@@ -442,11 +442,12 @@ def run(
     resolved = [_complete(t, timeout) for t in resolved]
     pairs = [(i, v) for i, t in enumerate(resolved) for v in (voices or [t.voice])]
     rng = np.random.default_rng(seed)
+    text_rows = list(table.itertuples(index=False))
     base = [
         _Trial(i, v, r.text_id, r.kind, r.text, rep)
         for rep in range(repeats if loop == "closed" else 1)
         for i, v in pairs
-        for r in table.itertuples(index=False)
+        for r in text_rows
     ]
     plan: list[tuple[str, float, list[tuple[float | None, _Trial]]]] = []
     for transport in transports:

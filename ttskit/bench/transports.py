@@ -113,11 +113,19 @@ class WorkerState:
         self.session: requests.Session | None = None
         self.sockets: dict[tuple[int, str, str], Any] = {}
         self.contexts = 0
+        self.environment: dict[str, dict[str, Any]] = {}
 
     def http(self) -> requests.Session:
         if self.session is None:
             self.session = requests.Session()
         return self.session
+
+    def settings(self, session: requests.Session, url: str) -> dict[str, Any]:
+        """Proxy and certificate settings from the environment, read once per endpoint
+        (requests would scan ``os.environ`` on every request)."""
+        if url not in self.environment:
+            self.environment[url] = session.merge_environment_settings(url, {}, None, None, None)
+        return self.environment[url]
 
     def close(self) -> None:
         if self.session is not None:
@@ -269,11 +277,15 @@ def _http(
         headers["Connection"] = "close"
     pool = None if cold else _pool(session, url)
     opened = pool.num_connections if pool is not None else 0
+    settings = state.settings(session, target.base_url)
     started = clock()
     outcome = Outcome(started=started)
     try:
         try:
-            response = session.post(url, json=body, headers=headers, stream=True, timeout=timeout)
+            request = session.prepare_request(
+                requests.Request("POST", url, json=body, headers=headers)
+            )
+            response = session.send(request, timeout=timeout, **{**settings, "stream": True})
         except requests.exceptions.RequestException as exc:
             raise _translate(exc, what, secret) from exc
         outcome.headers_s = clock() - started
