@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from ttskit import audio, bench
+from ttskit import bench
 
 TEXT = "Hello there, this is a latency test."
 SHORT = ["Hi.", "Yes.", "Okay.", "No."]
@@ -51,7 +51,7 @@ def espeak_server(workers: int) -> tuple[subprocess.Popen, str]:
     )
 
 
-CANNED = r'''
+CANNED = r"""
 import asyncio, sys
 from ttskit import audio
 wav = audio.wav_bytes(audio.sine(440.0, duration=0.5, sample_rate=24000), sample_rate=24000)
@@ -74,7 +74,7 @@ async def main():
     print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 asyncio.run(main())
-'''
+"""
 
 
 def stop(child: subprocess.Popen) -> None:
@@ -264,7 +264,10 @@ def bench_stalls() -> None:
         arrivals = np.sort(rng.integers(0, 1500, size=n)).tolist()
         for buffer_ms in bench.runner.STALL_BUFFERS_MS:
             count, seconds = bench.stall_count(
-                [a / 1000 for a in arrivals], lengths, sample_rate=1000, start_buffer_s=buffer_ms / 1000
+                [a / 1000 for a in arrivals],
+                lengths,
+                sample_rate=1000,
+                start_buffer_s=buffer_ms / 1000,
             )
             expected = simulate(arrivals, lengths, buffer_ms)
             equal += (count, round(seconds * 1000)) == expected

@@ -45,7 +45,8 @@ def test_bench_prints_a_summary_writes_parquet_and_a_report(espeak_server, tmp_p
     assert "first_audio_p50 ms" in done.stdout and "goodput" in done.stdout
     assert "harness CPU" in done.stdout
     df = bench.load(results)
-    assert len(df) == 2 + 2 * 2 * 2 * 2 * 2  # warm-ups + transports x levels x voices x texts x repeats
+    # warm-ups, then transports x levels x voices x texts x repeats
+    assert len(df) == 2 + 2 * 2 * 2 * 2 * 2
     assert set(df["voice"]) == {"en-us", "en-gb"}
 
     report = run("bench", "report", str(results))

@@ -72,7 +72,9 @@ def test_targets_clients_urls_and_tuples(espeak_server):
 
 def test_errors_are_rows(espeak_server):
     target = bench.Target(espeak_server.base_url, "espeak", "no-such-voice")
-    df = bench.run(target, SHORT, repeats=2, warmup=0, transports=["rest", "sse", "ws"], progress=False)
+    df = bench.run(
+        target, SHORT, repeats=2, warmup=0, transports=["rest", "sse", "ws"], progress=False
+    )
     assert len(df) == 3 * 2 * 2
     assert not df["ok"].any()
     http = df[df["transport"] != "ws"]
@@ -240,7 +242,10 @@ def test_open_loop_latency_counts_from_the_scheduled_start(make_server):
     server = make_server(workers=1)
     delay = 0.2
     target = bench.Target(
-        server.base_url, "espeak", "en-us", headers={"x-ttskit-faults": f"first_audio_delay={delay}"}
+        server.base_url,
+        "espeak",
+        "en-us",
+        headers={"x-ttskit-faults": f"first_audio_delay={delay}"},
     )
     df = bench.run(
         target,
@@ -259,7 +264,9 @@ def test_open_loop_latency_counts_from_the_scheduled_start(make_server):
     for k in range(1, len(df)):
         assert df.loc[k, "started_s"] >= df.loc[0, "started_s"] + k * delay
         assert df.loc[k, "first_audio_s"] >= df.loc[k, "late_s"] + delay
-        assert df.loc[k, "late_s"] >= k * delay - (df.loc[k, "scheduled_s"] - df.loc[0, "started_s"])
+        assert df.loc[k, "late_s"] >= k * delay - (
+            df.loc[k, "scheduled_s"] - df.loc[0, "started_s"]
+        )
     assert df["first_audio_s"].is_monotonic_increasing
 
 

@@ -63,7 +63,11 @@ def test_stall_counts_equal_a_direct_simulation(arrival_ms, length_ms, buffer_ms
     # ... and the same as Timing.stalls, which plots and notebooks use.
     starts = np.cumsum([0, *length_ms[:-1]]) / rate
     chunks = pd.DataFrame(
-        {"arrival_s": np.asarray(arrival_ms) / 1000, "n_samples": length_ms, "audio_start_s": starts}
+        {
+            "arrival_s": np.asarray(arrival_ms) / 1000,
+            "n_samples": length_ms,
+            "audio_start_s": starts,
+        }
     )
     stalls = Timing(chunks=chunks, sample_rate=rate).stalls(buffer_ms / 1000)
     assert len(stalls) == count
@@ -107,7 +111,9 @@ def test_summary_percentiles_intervals_throughput_and_goodput():
 
 
 def test_summary_leaves_out_warmup_and_counts_failures_against_goodput():
-    df = frame([5.0, 0.1, 0.1, 0.2], ok=[True, True, False, True], warmup=[True, False, False, False])
+    df = frame(
+        [5.0, 0.1, 0.1, 0.2], ok=[True, True, False, True], warmup=[True, False, False, False]
+    )
     row = bench.summary(df).iloc[0]
     assert row["requests"] == 3 and row["errors"] == 1
     assert row["first_audio_p50"] == pytest.approx(0.15)

@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import ttskit
+from tests.conftest import API_KEY
 from ttskit import bench
 from ttskit.errors import InvalidArgument
-from tests.conftest import API_KEY
 
 from .conftest import SHORT
 
@@ -53,3 +53,11 @@ def test_a_wrong_key_is_rows_of_401_without_the_key(auth_server):
 def test_save_wants_a_parquet_path(tmp_path):
     with pytest.raises(InvalidArgument, match="parquet"):
         bench.save(bench.runner._frame([]), tmp_path / "results.csv")
+
+
+def test_save_blanks_secrets_it_is_told_about(tmp_path):
+    df = bench.runner._frame([])
+    df.attrs["bench"] = {"arguments": {"targets": ["http://user:s3cret-token@host/v1"]}}
+    path = bench.save(df, tmp_path / "results.parquet", secrets=("s3cret-token",))
+    assert b"s3cret-token" not in path.read_bytes()
+    assert bench.load(path).attrs["bench"]["arguments"]["targets"] == ["http://user:***@host/v1"]

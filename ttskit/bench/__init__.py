@@ -20,9 +20,9 @@ from .transports import TRANSPORTS, Target
 
 __all__ = [
     "COLUMNS",
+    "Objective",
     "TEXTS",
     "TRANSPORTS",
-    "Objective",
     "Target",
     "builtin_texts",
     "compare",

@@ -121,7 +121,9 @@ def _bench(args: argparse.Namespace) -> int:
     for column in shown.columns:
         if column.startswith(("first_audio_", "done_")):
             shown[column] = (shown[column] * 1000).round(1)
-    shown = shown.rename(columns={c: f"{c} ms" for c in shown.columns if c.startswith(("first_", "done_"))})
+    shown = shown.rename(
+        columns={c: f"{c} ms" for c in shown.columns if c.startswith(("first_", "done_"))}
+    )
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     info = df.attrs["bench"]

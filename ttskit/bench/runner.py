@@ -105,7 +105,9 @@ def poisson_schedule(rate: float, duration: float, rng: np.random.Generator) -> 
 
 
 def _levels(name: str, values: Any, kind: type) -> list:
-    items = list(values) if isinstance(values, Iterable) and not isinstance(values, str) else [values]
+    items = (
+        list(values) if isinstance(values, Iterable) and not isinstance(values, str) else [values]
+    )
     if not items:
         raise InvalidArgument(f"{name} must name at least one level, got {values!r}")
     for value in items:
@@ -496,7 +498,9 @@ def run(
     cpu0 = time.process_time()
     interrupted = False
 
-    def one(transport: str, level: float, trial: _Trial, scheduled: float | None, warm: bool) -> float | None:
+    def one(
+        transport: str, level: float, trial: _Trial, scheduled: float | None, warm: bool
+    ) -> float | None:
         target = resolved[trial.target]
         state = _transports.worker_state(run_id)
         outcome = _transports.send(
@@ -601,4 +605,3 @@ def run(
         "interrupted": interrupted,
     }
     return frame
-

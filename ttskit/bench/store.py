@@ -36,13 +36,20 @@ def save(df: pd.DataFrame, path: str | Path, *, secrets: tuple[str, ...] = ()) -
     pa = _pyarrow()
     target = Path(path)
     if target.suffix.lower() != ".parquet":
-        raise InvalidArgument(f"results are saved as Parquet: use a .parquet path, got {str(target)!r}")
+        raise InvalidArgument(
+            f"results are saved as Parquet: use a .parquet path, got {str(target)!r}"
+        )
     metadata = json.dumps(df.attrs.get("bench", {}), default=str)
     frame = df.copy()
     frame.attrs = {}
     for secret in (s for s in secrets if s):
         metadata = metadata.replace(secret, "***")
-        for column in frame.columns[frame.dtypes == object]:
+        for column in frame.columns:
+            if not (
+                pd.api.types.is_object_dtype(frame[column])
+                or pd.api.types.is_string_dtype(frame[column])
+            ):
+                continue
             frame[column] = frame[column].map(
                 lambda v, s=secret: v.replace(s, "***") if isinstance(v, str) else v
             )

@@ -227,7 +227,9 @@ def _body(response: requests.Response, what: str, secret: str | None) -> Iterato
         response.close()
 
 
-def _http_body(transport: str, model: str, voice: str, text: str) -> tuple[dict, str | None, int | None]:
+def _http_body(
+    transport: str, model: str, voice: str, text: str
+) -> tuple[dict, str | None, int | None]:
     body: dict[str, Any] = {"model": model, "input": text, "voice": voice}
     if transport == "rest":
         body["response_format"] = "wav"
