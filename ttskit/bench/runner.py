@@ -503,18 +503,21 @@ def run(
     ) -> float | None:
         target = resolved[trial.target]
         state = _transports.worker_state(run_id)
-        outcome = _transports.send(
-            state,
-            target,
-            trial.target,
-            target.model,
-            trial.voice,
-            trial.text,
-            transport,
-            cold=cold,
-            timeout=timeout,
-            clock=clock,
-        )
+        try:
+            outcome = _transports.send(
+                state,
+                target,
+                trial.target,
+                target.model,
+                trial.voice,
+                trial.text,
+                transport,
+                cold=cold,
+                timeout=timeout,
+                clock=clock,
+            )
+        except Exception as exc:  # a row, not a crash: the run goes on and keeps its rows
+            outcome = Outcome(started=clock(), error=exc)
         if outcome.server:
             servers.add(outcome.server)
         recorder.add(
