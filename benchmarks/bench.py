@@ -262,7 +262,7 @@ def bench_stalls() -> None:
         n = int(rng.integers(1, 15))
         lengths = rng.integers(5, 200, size=n).tolist()
         arrivals = np.sort(rng.integers(0, 1500, size=n)).tolist()
-        for buffer_ms in bench.runner.STALL_BUFFERS_MS:
+        for buffer_ms in bench.stats.STALL_BUFFERS_MS:
             count, seconds = bench.stall_count(
                 [a / 1000 for a in arrivals],
                 lengths,

@@ -51,7 +51,7 @@ SCHEDULES = [
 
 
 @pytest.mark.parametrize("arrival_ms, length_ms", SCHEDULES)
-@pytest.mark.parametrize("buffer_ms", bench.runner.STALL_BUFFERS_MS)
+@pytest.mark.parametrize("buffer_ms", bench.stats.STALL_BUFFERS_MS)
 def test_stall_counts_equal_a_direct_simulation(arrival_ms, length_ms, buffer_ms):
     rate = 1000  # one sample per millisecond
     count, seconds = bench.stall_count(
@@ -89,7 +89,7 @@ def frame(first_audio, *, voice="a", level=1, ok=None, stalls=None, warmup=None)
             "silent": False,
             "error": [None if o else "APIError" for o in (ok or [True] * n)],
             "warmup": [False] * n if warmup is None else warmup,
-            **{f"stalls_{ms}ms": (stalls or [0] * n) for ms in bench.runner.STALL_BUFFERS_MS},
+            **{f"stalls_{ms}ms": (stalls or [0] * n) for ms in bench.stats.STALL_BUFFERS_MS},
         }
     )
 

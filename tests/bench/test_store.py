@@ -52,11 +52,11 @@ def test_a_wrong_key_is_rows_of_401_without_the_key(auth_server):
 
 def test_save_wants_a_parquet_path(tmp_path):
     with pytest.raises(InvalidArgument, match="parquet"):
-        bench.save(bench.runner._frame([]), tmp_path / "results.csv")
+        bench.save(bench.rows.frame([]), tmp_path / "results.csv")
 
 
 def test_save_blanks_secrets_it_is_told_about(tmp_path):
-    df = bench.runner._frame([])
+    df = bench.rows.frame([])
     df.attrs["bench"] = {"arguments": {"targets": ["http://user:s3cret-token@host/v1"]}}
     path = bench.save(df, tmp_path / "results.parquet", secrets=("s3cret-token",))
     assert b"s3cret-token" not in path.read_bytes()

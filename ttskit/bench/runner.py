@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,56 +29,14 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..errors import ConfigurationError, InvalidArgument
+from ..errors import InvalidArgument
 from . import transports as _transports
-from .stats import STALL_BUFFERS_MS, stall_count
+from .rows import COLUMNS, Trial, frame, row
+from .targets import complete, resolve_targets
 from .texts import builtin_texts, read_texts, text_frame
-from .transports import TRANSPORTS, Outcome, Target
+from .transports import TRANSPORTS, Outcome
 
 __all__ = ["COLUMNS", "poisson_schedule", "resolve_targets", "run"]
-
-#: The columns of a run's frame, in order.
-COLUMNS = [
-    "target",
-    "endpoint",
-    "model",
-    "voice",
-    "text_id",
-    "text_kind",
-    "characters",
-    "words",
-    "transport",
-    "connection",
-    "loop",
-    "concurrency",
-    "rate",
-    "repetition",
-    "warmup",
-    "connection_reused",
-    "scheduled_s",
-    "started_s",
-    "late_s",
-    "headers_s",
-    "first_byte_s",
-    "first_audio_s",
-    "first_audible_s",
-    "done_s",
-    "audio_s",
-    "real_time_factor",
-    "chunks",
-    "max_gap_s",
-    *[f"{kind}_{ms}ms" for ms in STALL_BUFFERS_MS for kind in ("stalls", "stall_s")],
-    "silent",
-    "ok",
-    "error",
-    "error_message",
-    "status",
-    "request_id",
-    "retry_after_s",
-    "sample_rate",
-    "chunk_arrival_s",
-    "chunk_samples",
-]
 
 #: Longest wait a 429 can impose on a worker.
 MAX_BACKOFF_S = 60.0
@@ -132,180 +90,6 @@ def _texts(texts: Any) -> pd.DataFrame:
             "text per line"
         )
     return text_frame(texts)
-
-
-def _one_target(item: Any, api_key: str | None, headers: dict[str, str]) -> Target:
-    model = voice = None
-    if isinstance(item, tuple):
-        if len(item) != 3:
-            raise InvalidArgument(f"a target tuple is (client or URL, model, voice), got {item!r}")
-        item, model, voice = item
-    if isinstance(item, Target):
-        target = item
-    elif isinstance(item, str):
-        target = Target(item.rstrip("/"))
-    elif hasattr(item, "base_url") and hasattr(item, "speak"):  # a ttskit.Client
-        target = Target(item.base_url, getattr(item, "model", None), getattr(item, "voice", None))
-    else:
-        raise InvalidArgument(
-            f"a target is a ttskit.Client, a base URL, a (client, model, voice) tuple or a "
-            f"ttskit.bench.Target; got {type(item).__name__}"
-        )
-    if not target.base_url.startswith(("http://", "https://")):
-        raise InvalidArgument(
-            f"target base URL {target.base_url!r} is not http(s), e.g. 'http://127.0.0.1:8000/v1'"
-        )
-    key = target.api_key or api_key or _transports.default_api_key(target.base_url)
-    if target.hosted and not target.base_url.startswith("https://"):
-        raise InvalidArgument(f"{target.base_url} would send the API key in cleartext; use https")
-    return replace(
-        target,
-        model=model or target.model,
-        voice=voice or target.voice,
-        api_key=key,
-        headers={**headers, **dict(target.headers)},
-    )
-
-
-def resolve_targets(
-    targets: Any, *, api_key: str | None = None, headers: dict[str, str] | None = None
-) -> list[Target]:
-    """``targets`` as a list of :class:`Target` (no request sent).
-
-    A ``Client`` does not hand out its key: give ``api_key=`` (``$TOGETHER_API_KEY`` is
-    used for the hosted API).
-    """
-    items = targets if isinstance(targets, list) else [targets]
-    if not items:
-        raise InvalidArgument("targets is empty; give a Client, a base URL or a list of them")
-    return [_one_target(item, api_key, dict(headers or {})) for item in items]
-
-
-def _complete(target: Target, timeout: float) -> Target:
-    """The target with its model and voice, asking the server for what is missing."""
-    if target.model and target.voice:
-        return target
-    if target.hosted:
-        return replace(
-            target,
-            model=target.model or _transports.HOSTED_DEFAULT[0],
-            voice=target.voice or _transports.HOSTED_DEFAULT[1],
-        )
-    client = _transports._client(target, timeout, time.perf_counter)
-    try:
-        model = target.model
-        if not model:
-            models = client.models()
-            if models.empty:
-                raise ConfigurationError(f"{target.base_url} lists no models; give a model")
-            model = str(models["id"].iloc[0])
-        voice = target.voice
-        if not voice:
-            voices = client.voices(model)
-            if voices.empty:
-                raise ConfigurationError(f"{target.base_url} lists no voices for {model!r}")
-            voice = str(voices["name"].iloc[0])
-    finally:
-        client.close()
-    return replace(target, model=model, voice=voice)
-
-
-# --- rows -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Trial:
-    target: int
-    voice: str
-    text_id: str
-    text_kind: str
-    text: str
-    repetition: int
-
-
-def _plus(value: float | None, offset: float) -> float:
-    return np.nan if value is None else value + offset
-
-
-def _row(
-    outcome: Outcome,
-    trial: _Trial,
-    target: Target,
-    *,
-    transport: str,
-    connection: str,
-    loop: str,
-    level: float,
-    scheduled: float,
-    origin: float,
-    warmup: bool,
-) -> dict[str, Any]:
-    late = outcome.started - scheduled
-    rate = outcome.sample_rate
-    audio_s = sum(outcome.lengths) / rate if rate else 0.0
-    arrivals = [a + late for a in outcome.arrivals]
-    done_s = _plus(outcome.done_s, late)
-    error = outcome.error
-    silent = error is None and (audio_s == 0.0 or outcome.first_audible_s is None)
-    row: dict[str, Any] = {
-        "target": target.label,
-        "endpoint": target.base_url,
-        "model": target.model,
-        "voice": trial.voice,
-        "text_id": trial.text_id,
-        "text_kind": trial.text_kind,
-        "characters": len(trial.text),
-        "words": len(trial.text.split()),
-        "transport": transport,
-        "connection": connection,
-        "loop": loop,
-        "concurrency": int(level) if loop == "closed" else pd.NA,
-        "rate": float(level) if loop == "open" else np.nan,
-        "repetition": trial.repetition,
-        "warmup": warmup,
-        "connection_reused": outcome.connection_reused,
-        "scheduled_s": scheduled - origin,
-        "started_s": outcome.started - origin,
-        "late_s": late,
-        "headers_s": _plus(outcome.headers_s, late),
-        "first_byte_s": _plus(outcome.first_byte_s, late),
-        "first_audio_s": _plus(outcome.first_audio_s, late),
-        "first_audible_s": _plus(outcome.first_audible_s, late),
-        "done_s": done_s,
-        "audio_s": audio_s,
-        "real_time_factor": done_s / audio_s if audio_s else np.nan,
-        "chunks": len(arrivals),
-        "max_gap_s": float(np.max(np.diff(arrivals))) if len(arrivals) > 1 else np.nan,
-    }
-    for ms in STALL_BUFFERS_MS:
-        count, total = stall_count(
-            arrivals, outcome.lengths, sample_rate=rate, start_buffer_s=ms / 1000
-        )
-        row[f"stalls_{ms}ms"], row[f"stall_s_{ms}ms"] = count, total
-    row.update(
-        silent=silent,
-        ok=error is None and not silent,
-        error=None if error is None else type(error).__name__,
-        error_message=None if error is None else _transports._redact(str(error), target.api_key),
-        status=outcome.status,
-        request_id=outcome.request_id,
-        retry_after_s=np.nan if outcome.retry_after_s is None else outcome.retry_after_s,
-        sample_rate=rate,
-        chunk_arrival_s=arrivals,
-        chunk_samples=list(outcome.lengths),
-    )
-    return row
-
-
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    if not rows:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in COLUMNS})
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame = frame.sort_values("scheduled_s", kind="stable").reset_index(drop=True)
-    frame["concurrency"] = frame["concurrency"].astype("Int64")
-    frame["status"] = frame["status"].astype("Int64")
-    frame["connection_reused"] = frame["connection_reused"].astype("boolean")
-    return frame
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -441,17 +225,17 @@ def run(
     table = _texts(texts)
     resolved = resolve_targets(targets, api_key=api_key, headers=headers)
 
-    resolved = [_complete(t, timeout) for t in resolved]
+    resolved = [complete(t, timeout) for t in resolved]
     pairs = [(i, v) for i, t in enumerate(resolved) for v in (voices or [t.voice])]
     rng = np.random.default_rng(seed)
     text_rows = list(table.itertuples(index=False))
     base = [
-        _Trial(i, v, r.text_id, r.kind, r.text, rep)
+        Trial(i, v, r.text_id, r.kind, r.text, rep)
         for rep in range(repeats if loop == "closed" else 1)
         for i, v in pairs
         for r in text_rows
     ]
-    plan: list[tuple[str, float, list[tuple[float | None, _Trial]]]] = []
+    plan: list[tuple[str, float, list[tuple[float | None, Trial]]]] = []
     for transport in transports:
         for level in levels:
             if loop == "closed":
@@ -466,7 +250,7 @@ def run(
                 ]
                 plan.append((transport, level, trials))
     warmups = [
-        (transport, _Trial(i, voices[0] if voices else resolved[i].voice, *table.iloc[0], 0))
+        (transport, Trial(i, voices[0] if voices else resolved[i].voice, *table.iloc[0], 0))
         for transport in transports
         for i in range(len(resolved))
         for _ in range(warmup)
@@ -499,7 +283,7 @@ def run(
     interrupted = False
 
     def one(
-        transport: str, level: float, trial: _Trial, scheduled: float | None, warm: bool
+        transport: str, level: float, trial: Trial, scheduled: float | None, warm: bool
     ) -> float | None:
         target = resolved[trial.target]
         state = _transports.worker_state(run_id)
@@ -521,7 +305,7 @@ def run(
         if outcome.server:
             servers.add(outcome.server)
         recorder.add(
-            _row(
+            row(
                 outcome,
                 trial,
                 target,
@@ -588,8 +372,8 @@ def run(
     wall = clock() - origin
     with recorder.lock:
         rows = list(recorder.rows)
-    frame = _frame(rows)
-    frame.attrs["bench"] = {
+    result = frame(rows)
+    result.attrs["bench"] = {
         "ttskit_version": __version__,
         "server_versions": sorted(servers),
         "endpoints": sorted({t.base_url for t in resolved}),
@@ -607,4 +391,4 @@ def run(
         "harness_cpu_per_request_s": cpu / len(rows) if rows else None,
         "interrupted": interrupted,
     }
-    return frame
+    return result

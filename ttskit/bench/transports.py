@@ -39,7 +39,7 @@ from ..errors import (
     api_error_for_status,
 )
 
-__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "send"]
+__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "redact", "send"]
 
 TRANSPORTS = ("rest", "sse", "chunked", "ws", "ws-keep")
 HOSTED_HOSTS = ("api.together.ai", "api.together.xyz")
@@ -47,7 +47,7 @@ HOSTED_DEFAULT = ("canopylabs/orpheus-3b-0.1-ft", "tara")
 STREAM_RATE = 24000  # what the SSE and chunked requests ask for, and OpenAI's pcm is
 
 
-def _redact(text: str, secret: str | None) -> str:
+def redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret and text else text
 
 
@@ -187,7 +187,7 @@ def _api_error(response: requests.Response, secret: str | None) -> APIError:
     except ValueError:
         pass
     return api_error_for_status(status)(
-        _redact(message, secret),
+        redact(message, secret),
         status_code=status,
         request_id=_request_id(response.headers),
         body=body if isinstance(body, dict) else None,
@@ -196,7 +196,7 @@ def _api_error(response: requests.Response, secret: str | None) -> APIError:
 
 
 def _translate(exc: BaseException, what: str, secret: str | None) -> TTSKitError:
-    message = _redact(f"{what}: {type(exc).__name__}: {exc}", secret)
+    message = redact(f"{what}: {type(exc).__name__}: {exc}", secret)
     if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
         return TimeoutError(message)
     name = type(exc).__name__
@@ -343,7 +343,7 @@ def _take_timing(outcome: Outcome, timing: Any) -> None:
 # --- WebSocket ------------------------------------------------------------------------------
 
 
-def _client(target: Target, timeout: float, clock: Callable[[], float]) -> Any:
+def client_for(target: Target, timeout: float, clock: Callable[[], float]) -> Any:
     from .. import Client
 
     return Client(
@@ -375,7 +375,7 @@ def _ws(
     try:
         outcome.connection_reused = session is not None
         if session is None:
-            session = _client(target, timeout, clock).realtime(model, voice, timeout=timeout)
+            session = client_for(target, timeout, clock).realtime(model, voice, timeout=timeout)
             if keep:
                 state.sockets[key] = session
         try:
