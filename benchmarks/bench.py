@@ -161,18 +161,18 @@ def bench_injected_delay() -> None:
                 target = bench.Target(url, "espeak", "en-us", headers={"x-ttskit-faults": fault})
                 ours, raw = [], []
                 # Alternate blocks of each, so that both see the same load on the machine.
-                for _ in range(5):
+                for _ in range(10):
                     df = bench.run(
                         target,
                         [TEXT],
-                        repeats=n // 5,
+                        repeats=n // 10,
                         transports=["sse"],
                         concurrency=concurrency,
                         warmup=concurrency,
                         progress=False,
                     )
                     ours.append(df.loc[~df["warmup"] & df["ok"], "first_audio_s"].to_numpy())
-                    raw.append(raw_run(port, fault, concurrency, n // 5))
+                    raw.append(raw_run(port, fault, concurrency, n // 10))
                 ours, raw = np.concatenate(ours), np.concatenate(raw)
                 offsets[delay] = ours - delay
                 for name, values in (("harness", ours), ("raw socket", raw)):
