@@ -34,7 +34,7 @@ from . import transports as _transports
 from .rows import COLUMNS, Trial, frame, row
 from .targets import complete, resolve_targets
 from .texts import builtin_texts, read_texts, text_frame
-from .transports import TRANSPORTS, Outcome
+from .transports import TRANSPORTS, Outcome, WorkerState
 
 __all__ = ["COLUMNS", "poisson_schedule", "resolve_targets", "run"]
 
@@ -275,7 +275,8 @@ def run(
     }
 
     recorder = _Recorder(total, progress)
-    run_id = id(recorder)
+    local = threading.local()  # each worker thread's connections, closed when the run ends
+    states: list[WorkerState] = []
     cold = connection == "cold"
     servers: set[str] = set()
     origin = clock()
@@ -286,7 +287,11 @@ def run(
         transport: str, level: float, trial: Trial, scheduled: float | None, warm: bool
     ) -> float | None:
         target = resolved[trial.target]
-        state = _transports.worker_state(run_id)
+        state = getattr(local, "state", None)
+        if state is None:
+            state = local.state = WorkerState()
+            with recorder.lock:
+                states.append(state)
         try:
             outcome = _transports.send(
                 state,
@@ -368,6 +373,8 @@ def run(
     finally:
         executor.shutdown(wait=not interrupted, cancel_futures=True)
         recorder.bar.close()
+        for state in states:
+            state.close()
     cpu = time.process_time() - cpu0
     wall = clock() - origin
     with recorder.lock:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import email.utils
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -133,19 +132,6 @@ class WorkerState:
         for socket in self.sockets.values():
             socket.close()
         self.sockets.clear()
-
-
-_local = threading.local()
-
-
-def worker_state(run_id: int) -> WorkerState:
-    """The calling thread's state for the run ``run_id`` (made on first use)."""
-    states = getattr(_local, "states", None)
-    if states is None:
-        states = _local.states = {}
-    if run_id not in states:
-        states[run_id] = WorkerState()
-    return states[run_id]
 
 
 # --- HTTP -----------------------------------------------------------------------------------
