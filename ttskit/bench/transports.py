@@ -185,8 +185,7 @@ def _translate(exc: BaseException, what: str, secret: str | None) -> TTSKitError
     message = redact(f"{what}: {type(exc).__name__}: {exc}", secret)
     if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
         return TimeoutError(message)
-    name = type(exc).__name__
-    if "Timeout" in name or isinstance(exc, TimeoutError):
+    if "Timeout" in type(exc).__name__:  # urllib3's ReadTimeoutError while reading the body
         return TimeoutError(message)
     if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
         exc, requests.exceptions.ChunkedEncodingError
@@ -201,6 +200,8 @@ def _body(response: requests.Response, what: str, secret: str | None) -> Iterato
     try:
         if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
             yield from raw.read_chunked(None, decode_content=True)
+        elif getattr(raw, "read1", None) is None:  # urllib3 1.x
+            yield from response.iter_content(chunk_size=None)
         else:
             while data := raw.read1(65536, decode_content=True):
                 yield data
