@@ -292,3 +292,87 @@ def test_kwargs_reach_matplotlib():
     )
     assert plot.throughput_vs_concurrency(bench_frame(), marker="s").lines[0].get_marker() == "s"
     assert plot.percentiles_vs_concurrency(bench_frame(), color="k").lines[0].get_color() == "k"
+
+
+# --- frames of ttskit.bench.run ----------------------------------------------------------------
+
+
+def run_frame() -> pd.DataFrame:
+    """Rows shaped like ttskit.bench.run's: two transports, three levels, a warm-up, a failure."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for level in (1, 2, 4):
+        for transport in ("rest", "sse"):
+            for i in range(8):
+                first = 0.05 * level + 0.01 * rng.random()
+                rows.append(
+                    {
+                        "transport": transport,
+                        "voice": "alpha",
+                        "text_id": f"t{i}",
+                        "concurrency": level,
+                        "rate": np.nan,
+                        "characters": 20 * (i + 1),
+                        "first_audio_s": first,
+                        "done_s": first + 0.2,
+                        "audio_s": 2.0,
+                        "scheduled_s": 10.0 * level + 0.1 * i,
+                        "ok": True,
+                        "warmup": False,
+                        "sample_rate": 1000,
+                        "chunk_arrival_s": [first, first + 0.1, first + 0.2],
+                        "chunk_samples": [500, 500, 1000],
+                    }
+                )
+    rows[0].update(warmup=True, first_audio_s=9.0, done_s=9.5)
+    rows[1].update(ok=False, first_audio_s=np.nan, done_s=8.0)
+    return pd.DataFrame(rows)
+
+
+def test_first_audio_ecdf_leaves_out_warmup_and_failures():
+    df = run_frame()
+    ax = plot.first_audio_ecdf(df, by="transport")
+    assert len(ax.lines) == 2
+    assert ax.get_xlim()[0] == 0.0
+    assert "1 failed or silent left out" in ax.get_title()
+    xs = np.concatenate([line.get_xdata() for line in ax.lines])
+    assert xs.max() < 1.0  # the 9 s warm-up is not drawn
+
+
+def test_first_audio_box_per_group_from_zero():
+    ax = plot.first_audio_box(run_frame(), by="transport")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["rest", "sse"]
+    assert ax.get_ylim()[0] == 0.0 and ax.get_title().startswith("first_audio_s by transport")
+
+
+def test_latency_by_length_axes_from_zero():
+    ax = plot.latency_by_length(run_frame())
+    assert ax.get_xlim()[0] == 0.0 and ax.get_ylim()[0] == 0.0
+    assert ax.get_xlabel() == "characters"
+    assert len(ax.collections[0].get_offsets()) == 48 - 2
+
+
+def test_load_curve_draws_percentiles_and_throughput():
+    ax = plot.load_curve(run_frame())
+    assert [line.get_label() for line in ax.lines] == ["p50", "p90", "p99"]
+    assert ax.lines[0].get_xdata().tolist() == [1, 2, 4]
+    throughput = ax.right_axis.lines[0].get_ydata()
+    # Level 1 (after dropping the warm-up and the failure): 14 requests x 2 s of audio.
+    level1 = run_frame().iloc[2:16]
+    span = (level1["scheduled_s"] + level1["done_s"]).max() - level1["scheduled_s"].min()
+    assert throughput[0] == pytest.approx(28.0 / span)
+    assert ax.get_ylim()[0] == 0.0 and ax.right_axis.get_ylim()[0] == 0.0
+    assert "concurrency" in ax.get_title()
+
+
+def test_slowest_arrivals_draws_the_slowest_requests():
+    df = run_frame()
+    ax = plot.slowest_arrivals(df, n=3)
+    assert len(ax.lines) == 3
+    slowest = df[~df["warmup"]].nlargest(3, "done_s")
+    assert ax.lines[0].get_label().startswith(f"#{slowest.index[0]} ")
+    line = ax.lines[0]
+    assert line.get_ydata().tolist() == [0.0, 0.5, 1.0, 2.0]
+    assert ax.get_title() == "chunk arrivals of the 3 slowest requests by done_s"
+    with pytest.raises(InvalidArgument):
+        plot.slowest_arrivals(df, n=0)

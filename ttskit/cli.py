@@ -1,4 +1,4 @@
-"""The ``ttskit`` command: ``serve``, ``say``, ``voices`` and ``demo``.
+"""The ``ttskit`` command: ``serve``, ``say``, ``voices``, ``demo`` and ``bench``.
 
 Each subcommand is a function ``add_<name>(subparsers)`` that adds its parser and sets
 ``handler`` to a function taking the parsed arguments and returning the exit status.
@@ -462,6 +462,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_bench(subparsers: argparse._SubParsersAction) -> None:
+    """``ttskit bench`` and ``ttskit bench report`` (see ``ttskit.bench.cli``)."""
+    from .bench.cli import add_bench as add
+
+    add(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ttskit`` argument parser with every subcommand."""
     from . import __version__
@@ -475,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ttskit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in (add_serve, add_say, add_voices, add_demo):
+    for add in (add_serve, add_say, add_voices, add_demo, add_bench):
         add(subparsers)
     return parser
 

@@ -8,6 +8,9 @@ figure when None), passes ``**kwargs`` to its main matplotlib call, and returns 
 - Benchmark frames (one row per request): :func:`ttfb_ecdf`, :func:`ttfb_box`,
   :func:`latency_vs_length`, :func:`throughput_vs_concurrency`,
   :func:`percentiles_vs_concurrency`.
+- Frames of ``ttskit.bench.run`` (titled, axes from zero): :func:`first_audio_ecdf`,
+  :func:`first_audio_box`, :func:`latency_by_length`, :func:`load_curve`,
+  :func:`slowest_arrivals`.
 
 >>> import matplotlib
 >>> matplotlib.use("Agg")
@@ -38,8 +41,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "first_audio_box",
+    "first_audio_ecdf",
+    "latency_by_length",
     "latency_vs_length",
+    "load_curve",
     "percentiles_vs_concurrency",
+    "slowest_arrivals",
     "spectrogram",
     "throughput_vs_concurrency",
     "timeline",
@@ -564,4 +572,198 @@ def percentiles_vs_concurrency(
     ax.set_xlabel(concurrency)
     ax.set_ylabel(column)
     ax.legend(fontsize="small")
+    return ax
+
+
+# --- benchmark frames of ttskit.bench.run ------------------------------------------------------
+
+
+def _measured_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Requests that produced audio and are not warm-ups (what latency plots show)."""
+    rows = df
+    if "warmup" in rows.columns:
+        rows = rows[~rows["warmup"].astype(bool)]
+    if "ok" in rows.columns:
+        rows = rows[rows["ok"].astype(bool)]
+    return rows
+
+
+def _failed_note(df: pd.DataFrame, shown: pd.DataFrame) -> str:
+    measured = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
+    left_out = len(measured) - len(shown)
+    return f" ({left_out} failed or silent left out)" if left_out else ""
+
+
+def first_audio_ecdf(
+    df: pd.DataFrame,
+    *,
+    by: str | None = "transport",
+    column: str = "first_audio_s",
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """ECDF of first audio (or another latency) per group, from a ``ttskit.bench.run`` frame.
+
+    Warm-up requests and requests that failed or were silent are left out (the title says
+    how many); the x axis starts at zero so that distances between groups read honestly.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"first_audio_s": [0.1, 0.2, 0.15, 0.3], "transport": list("aabb"),
+    ...                    "ok": [True] * 4, "warmup": [False] * 4})
+    >>> first_audio_ecdf(df).get_title()
+    'first_audio_s by transport'
+    """
+    shown = _measured_rows(df)
+    ax = ttfb_ecdf(shown, by=by, column=column, ax=ax, **kwargs)
+    ax.set_xlim(left=0.0)
+    ax.set_title(f"{column}{'' if by is None else f' by {by}'}{_failed_note(df, shown)}")
+    return ax
+
+
+def first_audio_box(
+    df: pd.DataFrame,
+    *,
+    by: str | None = "transport",
+    column: str = "first_audio_s",
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Box plot of first audio (or another latency) per group, y axis from zero.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"first_audio_s": [0.1, 0.2, 0.15, 0.3], "voice": list("aabb")})
+    >>> float(first_audio_box(df, by="voice").get_ylim()[0])
+    0.0
+    """
+    shown = _measured_rows(df)
+    ax = ttfb_box(shown, by=by, column=column, ax=ax, **kwargs)
+    ax.set_ylim(bottom=0.0)
+    ax.set_title(f"{column}{'' if by is None else f' by {by}'}{_failed_note(df, shown)}")
+    return ax
+
+
+def latency_by_length(
+    df: pd.DataFrame,
+    *,
+    x: str = "characters",
+    y: str = "first_audio_s",
+    by: str | None = None,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Scatter a latency against the text's length, both axes from zero.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"characters": [10, 100, 1000], "first_audio_s": [0.1, 0.12, 0.3]})
+    >>> latency_by_length(df).get_title()
+    'first_audio_s against characters'
+    """
+    ax = latency_vs_length(_measured_rows(df), x=x, y=y, by=by, ax=ax, **kwargs)
+    ax.set_xlim(left=0.0)
+    ax.set_ylim(bottom=0.0)
+    ax.set_title(f"{y} against {x}")
+    return ax
+
+
+def load_curve(
+    df: pd.DataFrame,
+    *,
+    level: str | None = None,
+    column: str = "first_audio_s",
+    percentiles: Sequence[float] = (50, 90, 99),
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Percentiles of a latency (left axis) and throughput (right axis) against load.
+
+    ``level`` is ``"concurrency"`` or ``"rate"`` (whichever the frame swept when None).
+    Throughput is audio seconds delivered per wall second at each level: the audio of
+    its successful requests over the span from the first scheduled start to the last
+    finish. Both axes start at zero. The right axis is ``ax.right_axis``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"concurrency": [1, 1, 4, 4], "first_audio_s": [0.1, 0.2, 0.3, 0.5],
+    ...                    "done_s": [0.5] * 4, "audio_s": [2.0] * 4,
+    ...                    "scheduled_s": [0.0, 0.5, 1.0, 1.0]})
+    >>> ax = load_curve(df)
+    >>> [line.get_label() for line in ax.lines]
+    ['p50', 'p90', 'p99']
+    >>> ax.right_axis.lines[0].get_ydata().tolist()
+    [4.0, 8.0]
+    """
+    if level is None:
+        level = "rate" if "rate" in df.columns and df["rate"].notna().any() else "concurrency"
+    _require(df, level, column, "done_s", "audio_s", "scheduled_s")
+    shown = _measured_rows(df)
+    shown = shown[shown[level].notna()]
+    ax = percentiles_vs_concurrency(
+        shown, column=column, concurrency=level, percentiles=percentiles, ax=ax, **kwargs
+    )
+    right = ax.twinx()
+    levels, values = [], []
+    for value, rows in shown.groupby(level, sort=True):
+        span = (rows["scheduled_s"] + rows["done_s"]).max() - rows["scheduled_s"].min()
+        levels.append(float(value))
+        values.append(float(rows["audio_s"].sum() / span) if span > 0 else np.nan)
+    right.plot(levels, values, color="0.3", linestyle=":", marker="s", label="throughput")
+    right.set_ylabel("audio seconds per wall second")
+    right.set_ylim(bottom=0.0)
+    right.legend(loc="upper right", fontsize="small")
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlim(left=0.0)
+    ax.set_title(f"{column} percentiles and throughput against {level}")
+    ax.right_axis = right
+    return ax
+
+
+def slowest_arrivals(
+    df: pd.DataFrame,
+    *,
+    n: int = 5,
+    column: str = "done_s",
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Chunk arrival timelines of the ``n`` slowest requests (by ``column``).
+
+    Each request is a step line of audio received (s) against wall time since its
+    scheduled start, from the frame's ``chunk_arrival_s`` and ``chunk_samples``; a flat
+    stretch is a wait for the next chunk. Both axes start at zero.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"done_s": [0.5, 1.0], "sample_rate": [10, 10],
+    ...                    "chunk_arrival_s": [[0.1, 0.5], [0.2, 1.0]],
+    ...                    "chunk_samples": [[5, 5], [5, 5]], "voice": ["a", "b"]})
+    >>> len(slowest_arrivals(df, n=1).lines)
+    1
+    """
+    _require(df, column, "chunk_arrival_s", "chunk_samples", "sample_rate")
+    if n < 1:
+        raise InvalidArgument(f"n must be >= 1, got {n!r}")
+    ax = _axes(ax)
+    rows = df
+    if "warmup" in rows.columns:
+        rows = rows[~rows["warmup"].astype(bool)]
+    slowest = rows.dropna(subset=[column]).nlargest(n, column)
+    kwargs.setdefault("marker", ".")
+    for index, row in slowest.iterrows():
+        arrivals = np.asarray(list(row["chunk_arrival_s"]), dtype=float)
+        if not arrivals.size or not row["sample_rate"]:
+            continue
+        received = np.cumsum(np.asarray(list(row["chunk_samples"]), float)) / row["sample_rate"]
+        parts = [str(row[c]) for c in ("transport", "voice", "text_id") if c in row.index]
+        label = f"#{index} {' '.join(parts)} ({row[column] * 1000:.0f} ms)"
+        ax.step(np.r_[0.0, arrivals], np.r_[0.0, received], where="post", label=label, **kwargs)
+    ax.set_xlim(left=0.0)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("wall time since scheduled start (s)")
+    ax.set_ylabel("audio received (s)")
+    ax.set_title(f"chunk arrivals of the {len(slowest)} slowest requests by {column}")
+    if ax.lines:
+        ax.legend(loc="upper left", fontsize="small")
     return ax

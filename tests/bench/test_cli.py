@@ -1,0 +1,62 @@
+"""``ttskit bench`` and ``ttskit bench report`` against a real local server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ttskit import bench
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ttskit.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_bench_prints_a_summary_writes_parquet_and_a_report(espeak_server, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Hello there.\nA second line.\n", encoding="utf-8")
+    results = tmp_path / "results.parquet"
+    done = run(
+        "bench",
+        "--base-url",
+        espeak_server.base_url,
+        "--model",
+        "espeak",
+        "--voices",
+        "en-us",
+        "en-gb",
+        "--texts",
+        str(texts),
+        "--transports",
+        "rest",
+        "sse",
+        "--concurrency",
+        "1",
+        "2",
+        "--repeats",
+        "2",
+        "--no-progress",
+        "-o",
+        str(results),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "first_audio_p50 ms" in done.stdout and "goodput" in done.stdout
+    assert "harness CPU" in done.stdout
+    df = bench.load(results)
+    # warm-ups, then transports x levels x voices x texts x repeats
+    assert len(df) == 2 + 2 * 2 * 2 * 2 * 2
+    assert set(df["voice"]) == {"en-us", "en-gb"}
+
+    report = run("bench", "report", str(results))
+    assert report.returncode == 0, report.stderr
+    page = results.with_suffix(".html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") >= 3
+    assert "<table" in page and "first_audio_p50" in page
+
+
+def test_bench_rejects_a_bad_transport_without_a_traceback(espeak_server):
+    done = run("bench", "--base-url", espeak_server.base_url, "--transports", "pigeon")
+    assert done.returncode == 1
+    assert "unknown transport 'pigeon'" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,311 @@
+"""bench.run against real servers on loopback: rows, errors as rows, connections, open loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ttskit
+from ttskit import bench
+from ttskit.errors import InvalidArgument
+
+from .conftest import SHORT
+
+
+def test_one_row_per_request_for_every_transport(espeak_server):
+    df = bench.run(
+        espeak_server.base_url,
+        SHORT,
+        ["en-us", "en-gb"],
+        repeats=2,
+        transports=list(bench.TRANSPORTS),
+        concurrency=[1, 2],
+        warmup=1,
+        progress=False,
+    )
+    assert list(df.columns) == bench.COLUMNS
+    per_level = 1 * 2 * len(SHORT) * 2  # targets x voices x texts x repeats
+    assert len(df) == len(bench.TRANSPORTS) * (1 + 2 * per_level)
+    assert df["warmup"].sum() == len(bench.TRANSPORTS)
+    assert df["ok"].all(), df.loc[~df["ok"], "error_message"].tolist()
+    counts = df[~df["warmup"]].groupby(["transport", "concurrency", "voice"]).size()
+    assert (counts == len(SHORT) * 2).all()
+    measured = df[~df["warmup"]]
+    assert (measured["first_audio_s"] > 0).all()
+    assert (measured["first_audio_s"] <= measured["done_s"]).all()
+    assert (measured["first_byte_s"] <= measured["first_audio_s"]).all()
+    assert (measured["audio_s"] > 0.3).all()
+    assert (measured["chunks"] == measured["chunk_arrival_s"].map(len)).all()
+    assert (measured["characters"] == measured["text_id"].map({"t0": 12, "t1": 15})).all()
+    # Streamed transports deliver many chunks; the SSE stream is one delta per 20 ms or so.
+    assert measured.loc[measured["transport"] == "sse", "chunks"].min() > 1
+    # A kept-open WebSocket is opened once per worker thread and voice, then reused.
+    keep = df[df["transport"] == "ws-keep"]
+    assert (~keep["connection_reused"]).sum() <= 2 * 2
+    assert keep["connection_reused"].sum() >= len(keep) - 4
+    assert not measured.loc[measured["transport"] == "ws", "connection_reused"].any()
+    assert df.attrs["bench"]["arguments"]["transports"] == list(bench.TRANSPORTS)
+    assert df.attrs["bench"]["harness_cpu_per_request_s"] > 0
+
+
+def test_warm_connections_are_reused_and_cold_ones_are_not(espeak_server):
+    options = dict(repeats=3, transports=["rest"], warmup=1, progress=False)
+    warm = bench.run(espeak_server.base_url, SHORT[:1], connection="warm", **options)
+    cold = bench.run(espeak_server.base_url, SHORT[:1], connection="cold", **options)
+    assert warm.loc[~warm["warmup"], "connection_reused"].all()
+    assert not cold["connection_reused"].any()
+
+
+def test_targets_clients_urls_and_tuples(espeak_server):
+    client = ttskit.Client(espeak_server.base_url, model="espeak", voice="en-us")
+    df = bench.run(
+        [client, (espeak_server.base_url, "espeak", "en-gb")],
+        SHORT[:1],
+        repeats=1,
+        warmup=0,
+        progress=False,
+    )
+    assert sorted(df["voice"]) == ["en-gb", "en-us"]
+    assert set(df["model"]) == {"espeak"}
+
+
+def test_errors_are_rows(espeak_server):
+    target = bench.Target(espeak_server.base_url, "espeak", "no-such-voice")
+    df = bench.run(
+        target, SHORT, repeats=2, warmup=0, transports=["rest", "sse", "ws"], progress=False
+    )
+    assert len(df) == 3 * 2 * 2
+    assert not df["ok"].any()
+    http = df[df["transport"] != "ws"]
+    assert set(http["error"]) == {"BadRequestError"}
+    assert set(http["status"]) == {400}
+    assert http["request_id"].notna().all()
+    assert df["first_audio_s"].isna().all()
+    assert df["error_message"].str.contains("no-such-voice").all()
+
+
+def test_a_dead_endpoint_is_rows_of_connect_errors():
+    df = bench.run(
+        ("http://127.0.0.1:9/v1", "m", "v"), SHORT[:1], repeats=2, warmup=0, progress=False
+    )
+    assert list(df["error"]) == ["ConnectError", "ConnectError"]
+    assert df["status"].isna().all()
+
+
+def test_a_timeout_is_a_row(espeak_server):
+    target = bench.Target(
+        espeak_server.base_url, headers={"x-ttskit-faults": "first_audio_delay=3"}
+    )
+    df = bench.run(
+        target, SHORT[:1], repeats=1, warmup=0, timeout=0.2, transports=["rest"], progress=False
+    )
+    assert df["error"].tolist() == ["TimeoutError"]
+
+
+def test_429_is_recorded_and_backed_off_as_asked(espeak_server, sleeps):
+    target = bench.Target(
+        espeak_server.base_url,
+        headers={"x-ttskit-faults": "error_rate=1,error_status=429,retry_after=0.25"},
+    )
+    df = bench.run(
+        target, SHORT, repeats=1, warmup=0, transports=["sse"], progress=False, sleep=sleeps
+    )
+    assert df["status"].tolist() == [429, 429]
+    assert set(df["error"]) == {"RateLimitError"}
+    assert df["retry_after_s"].tolist() == [0.25, 0.25]
+    assert sleeps.waits == [0.25, 0.25]
+
+
+def test_silent_and_empty_audio_are_flagged_not_fast(replay):
+    from tests.client.replay_server import Answer
+
+    silence = np.zeros(4800, dtype="<i2").tobytes()
+    replay.answers = [
+        Answer([silence], content_type="application/octet-stream"),
+        Answer([b""], content_type="application/octet-stream"),
+    ]
+    df = bench.run(
+        (replay.base_url, "replay", "alice"),
+        SHORT,
+        repeats=1,
+        warmup=0,
+        transports=["chunked"],
+        progress=False,
+    )
+    assert df["silent"].all()
+    assert not df["ok"].any()
+    assert df["error"].isna().all()
+    assert df["first_audible_s"].isna().all()
+    summary = bench.summary(df)
+    assert summary.loc[0, "silent"] == 2
+    assert summary.loc[0, "goodput"] == 0.0
+    assert np.isnan(summary.loc[0, "first_audio_p50"])
+
+
+def test_chunked_reads_a_raw_body_as_it_arrives(replay):
+    from tests.client.replay_server import Answer, tone
+
+    pcm = ttskit.audio.encode_pcm(tone(0.4), encoding="pcm_s16le")
+    pieces = [pcm[i : i + 4800] for i in range(0, len(pcm), 4800)]
+    replay.answers = [Answer(pieces, content_type="audio/pcm")]
+    df = bench.run(
+        (replay.base_url, "replay", "alice"),
+        SHORT[:1],
+        repeats=1,
+        warmup=0,
+        transports=["chunked"],
+        progress=False,
+    )
+    body = replay.speech_requests[-1].body
+    assert body["stream_format"] == "audio" and body["response_format"] == "pcm"
+    row = df.iloc[0]
+    assert row["ok"]
+    assert row["chunks"] == len(pieces)
+    assert row["audio_s"] == pytest.approx(len(pcm) / 2 / 24000)
+
+
+def test_bad_arguments_raise_before_any_request(replay, tmp_path):
+    from tests.client.replay_server import Answer
+
+    replay.answers = [Answer([b""], content_type="application/octet-stream")]
+    target = (replay.base_url, "replay", "alice")
+    binary = tmp_path / "texts.bin"
+    binary.write_bytes(b"\x00\x01\x02hello")
+    bad = [
+        dict(transports=["carrier-pigeon"]),
+        dict(concurrency=0),
+        dict(concurrency=[1, 2.5]),
+        dict(rate=10),
+        dict(rate=-1, duration=1),
+        dict(texts=str(binary)),
+        dict(texts=[]),
+        dict(texts="no such file.txt"),
+        dict(transports=["ws-keep"], connection="cold"),
+        dict(connection="lukewarm"),
+        dict(repeats=0),
+        dict(voices=[""]),
+    ]
+    for options in bad:
+        options = {"texts": SHORT, **options}
+        with pytest.raises(InvalidArgument):
+            bench.run(target, progress=False, **options)
+    with pytest.raises(InvalidArgument, match="target"):
+        bench.run(object(), SHORT, progress=False)
+    assert replay.received == []
+
+
+def test_open_loop_schedule_with_an_injected_clock(replay):
+    from tests.client.replay_server import Answer, tone
+
+    replay.answers = [
+        Answer([ttskit.audio.encode_pcm(tone(0.1), encoding="pcm_s16le")], content_type="audio/pcm")
+    ]
+    now = [1000.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    df = bench.run(
+        (replay.base_url, "replay", "alice"),
+        SHORT,
+        repeats=1,
+        warmup=0,
+        rate=40.0,
+        duration=1.0,
+        seed=7,
+        transports=["chunked"],
+        progress=False,
+        clock=clock,
+        sleep=sleep,
+    )
+    rng = np.random.default_rng(7)
+    expected = bench.poisson_schedule(40.0, 1.0, rng)
+    np.testing.assert_allclose(df["scheduled_s"].to_numpy(), expected, rtol=0, atol=1e-9)
+    assert len(replay.speech_requests) == len(expected)
+    assert (df["loop"] == "open").all() and (df["rate"] == 40.0).all()
+    assert df["concurrency"].isna().all()
+    # The fake clock moves only when the dispatcher sleeps: a latency is its late start
+    # plus whatever the dispatcher slept meanwhile, never less than the late start.
+    assert (df["late_s"] >= -1e-9).all()
+    assert (df["first_audio_s"] >= df["late_s"] - 1e-9).all()
+    np.testing.assert_allclose(df["started_s"] - df["scheduled_s"], df["late_s"], atol=1e-9)
+    assert df["repetition"].tolist() == [k // 2 for k in range(len(expected))]
+
+
+def test_open_loop_latency_counts_from_the_scheduled_start(make_server):
+    """One request in flight at a time, each held 0.2 s: later arrivals queue in the
+    harness, and their latency includes the wait (no coordinated omission)."""
+    server = make_server(workers=1)
+    delay = 0.2
+    target = bench.Target(
+        server.base_url,
+        "espeak",
+        "en-us",
+        headers={"x-ttskit-faults": f"first_audio_delay={delay}"},
+    )
+    df = bench.run(
+        target,
+        SHORT[:1],
+        rate=50.0,
+        duration=0.1,
+        seed=3,
+        warmup=0,
+        max_in_flight=1,
+        transports=["rest"],
+        progress=False,
+    )
+    assert len(df) >= 3 and df["ok"].all()
+    df = df.sort_values("scheduled_s").reset_index(drop=True)
+    # Request k cannot start before the k earlier ones, each at least ``delay`` long, ended.
+    for k in range(1, len(df)):
+        assert df.loc[k, "started_s"] >= df.loc[0, "started_s"] + k * delay
+        assert df.loc[k, "first_audio_s"] >= df.loc[k, "late_s"] + delay
+        assert df.loc[k, "late_s"] >= k * delay - (
+            df.loc[k, "scheduled_s"] - df.loc[0, "started_s"]
+        )
+    assert df["first_audio_s"].is_monotonic_increasing
+
+
+def test_ctrl_c_keeps_the_rows_so_far(espeak_server):
+    calls = []
+
+    def sleep(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        df = bench.run(
+            espeak_server.base_url,
+            SHORT,
+            rate=200.0,
+            duration=1.0,
+            warmup=0,
+            transports=["rest"],
+            progress=False,
+            sleep=sleep,
+        )
+    assert df.attrs["bench"]["interrupted"] is True
+    assert list(df.columns) == bench.COLUMNS
+    assert len(df) <= 3
+
+
+def test_builtin_texts_span_lengths_and_kinds():
+    texts = bench.builtin_texts()
+    lengths = texts["text"].str.len()
+    assert lengths.min() < 20 and lengths.max() > 400
+    assert {"numbers", "abbreviations", "question", "names"} <= set(texts["kind"])
+    assert texts["text_id"].is_unique
+
+
+def test_texts_from_a_file(tmp_path):
+    path = tmp_path / "lines.txt"
+    path.write_text("One.\n\n  Two words.  \n", encoding="utf-8")
+    frame = bench.read_texts(path)
+    assert frame["text"].tolist() == ["One.", "Two words."]
+    assert frame["text_id"].tolist() == ["lines:1", "lines:3"]
+    assert isinstance(frame, pd.DataFrame)

@@ -1,0 +1,120 @@
+"""A self-contained HTML page of a run: its metadata, summary tables and plots inline."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InvalidArgument
+from .stats import summary
+
+__all__ = ["report"]
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th { background: #f3f3f3; }
+img { max-width: 100%; display: block; margin: 1em 0; }
+pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 12px; }
+"""
+
+
+def _png(figure: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def _figures(df: pd.DataFrame, group: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .. import plot
+
+    images = []
+    measured = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
+    if measured["ok"].astype(bool).any():
+        figure, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+        plot.first_audio_ecdf(df, by=group, ax=axes[0])
+        plot.first_audio_box(df, by=group, ax=axes[1])
+        images.append(_png(figure))
+        figure, ax = plt.subplots(figsize=(12, 4), layout="constrained")
+        plot.latency_by_length(df, by=group, ax=ax)
+        images.append(_png(figure))
+    level = "rate" if measured["rate"].notna().any() else "concurrency"
+    if measured[level].nunique() > 1:
+        figure, ax = plt.subplots(figsize=(12, 4), layout="constrained")
+        plot.load_curve(df, level=level, ax=ax)
+        images.append(_png(figure))
+    if measured["chunks"].gt(0).any():
+        figure, ax = plt.subplots(figsize=(12, 4), layout="constrained")
+        plot.slowest_arrivals(df, n=5, ax=ax)
+        images.append(_png(figure))
+    return images
+
+
+def report(df: pd.DataFrame | str | Path, path: str | Path | None = None) -> str:
+    """Write (or return) a self-contained HTML page of a run: metadata, tables and plots.
+
+    Parameters
+    ----------
+    df : DataFrame or path
+        Rows of :func:`ttskit.bench.run`, or a Parquet file written by ``save``.
+    path : str or Path, optional
+        Where to write the page; only returned when None.
+
+    Returns
+    -------
+    str
+        The HTML; images are inline PNGs, so the page needs no other file.
+    """
+    if not isinstance(df, pd.DataFrame):
+        from .store import load
+
+        df = load(df)
+    if "ok" not in df.columns:
+        raise InvalidArgument("report needs the frame of ttskit.bench.run (no 'ok' column)")
+    metadata = df.attrs.get("bench", {})
+    level = "rate" if df["rate"].notna().any() else "concurrency"
+    groups = [c for c in ("target", "voice", "transport") if df[c].nunique() > 1] or ["transport"]
+    group = groups[-1]
+    table = summary(df, by=[*groups, level], percentiles=(50, 90, 95, 99))
+    compact = [c for c in table.columns if not c.endswith(("_lo", "_hi"))]
+    errors = df[df["error"].notna()].groupby(["error", "status"], dropna=False).size()
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>ttskit bench report</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>ttskit bench report</h1>",
+        f"<p>{len(df)} requests ({int(df['warmup'].sum())} warm-up), "
+        f"{int((~df['ok'].astype(bool)).sum())} failed or silent. Latencies count from each "
+        "request's scheduled start; percentiles are over successful requests, goodput over "
+        "all (first audio within the objective and no stall at a 100 ms buffer).</p>",
+        "<h2>Summary</h2>",
+        table[compact].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"),
+        "<h2>Plots</h2>",
+        *_figures(df, group),
+        "<h2>Confidence intervals</h2>",
+        table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"),
+        "<h2>Errors</h2>",
+        errors.rename("requests").to_frame().to_html() if len(errors) else "<p>None.</p>",
+        "<h2>Run</h2>",
+        f"<pre>{html.escape(json.dumps(metadata, indent=2, default=str))}</pre>",
+        "</body></html>",
+    ]
+    page = "\n".join(parts)
+    if path is not None:
+        Path(path).write_text(page, encoding="utf-8")
+    return page

@@ -1,0 +1,459 @@
+"""How one benchmark request goes over the wire, for every transport the harness speaks.
+
+The harness talks to an endpoint the way any client would: over HTTP with ``requests`` and
+over the WebSocket with ttskit's ``RealtimeSession``, and it turns each answer's bytes into
+audio and timing with the same recorder as ``Client.stream`` (``ttskit.SpeechStream``). It
+does the HTTP itself, rather than through ``Client.speak``, because a benchmark needs what
+the Client does not offer per request: a new connection for a cold request, OpenAI's
+chunked ``stream_format: "audio"`` body, no hidden retries (a 429 must be a row), and
+whether the connection was reused.
+
+Transports: ``rest`` (a WAV body, not streamed), ``sse`` (``stream: true``), ``chunked``
+(OpenAI's ``stream_format: "audio"`` with 16-bit PCM, read as it arrives), ``ws`` (one
+WebSocket session per request) and ``ws-keep`` (one session per worker, kept open, one
+context per request).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from .. import __version__
+from ..errors import (
+    APIError,
+    ConnectError,
+    InvalidArgument,
+    ReadError,
+    StreamInterrupted,
+    TimeoutError,
+    TransportError,
+    TTSKitError,
+    api_error_for_status,
+)
+
+__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "redact", "send"]
+
+TRANSPORTS = ("rest", "sse", "chunked", "ws", "ws-keep")
+HOSTED_HOSTS = ("api.together.ai", "api.together.xyz")
+HOSTED_DEFAULT = ("canopylabs/orpheus-3b-0.1-ft", "tara")
+STREAM_RATE = 24000  # what the SSE and chunked requests ask for, and OpenAI's pcm is
+
+
+def redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret and text else text
+
+
+@dataclass(frozen=True)
+class Target:
+    """One endpoint, model and voice to benchmark.
+
+    Parameters
+    ----------
+    base_url : str
+        API root including ``/v1``.
+    model, voice : str, optional
+        Asked of the server (``/v1/models``, ``/v1/voices``) when None.
+    api_key : str, optional
+        Sent as ``Authorization: Bearer``; never shown in a repr, a row or a saved file.
+    headers : dict, optional
+        Extra headers of every request, e.g. the local server's ``x-ttskit-faults``.
+    name : str, optional
+        Label in the ``target`` column (the base URL when None).
+    """
+
+    base_url: str
+    model: str | None = None
+    voice: str | None = None
+    api_key: str | None = field(default=None, repr=False, compare=False)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.base_url
+
+    @property
+    def hosted(self) -> bool:
+        return any(host in self.base_url for host in HOSTED_HOSTS)
+
+
+@dataclass
+class Outcome:
+    """What one request measured; times are seconds since ``started`` (a clock reading)."""
+
+    started: float
+    headers_s: float | None = None
+    first_byte_s: float | None = None
+    first_audio_s: float | None = None
+    first_audible_s: float | None = None
+    done_s: float | None = None
+    arrivals: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    sample_rate: int = 0
+    status: int | None = None
+    request_id: str | None = None
+    connection_reused: bool | None = None
+    retry_after_s: float | None = None
+    server: str | None = None
+    error: BaseException | None = None
+
+
+class WorkerState:
+    """What one worker thread keeps between requests: its HTTP pool and open WebSockets."""
+
+    def __init__(self) -> None:
+        self.session: requests.Session | None = None
+        self.sockets: dict[tuple[int, str, str], Any] = {}
+        self.contexts = 0
+        self.environment: dict[str, dict[str, Any]] = {}
+
+    def http(self) -> requests.Session:
+        if self.session is None:
+            self.session = requests.Session()
+        return self.session
+
+    def settings(self, session: requests.Session, url: str) -> dict[str, Any]:
+        """Proxy and certificate settings from the environment, read once per endpoint
+        (requests would scan ``os.environ`` on every request)."""
+        if url not in self.environment:
+            self.environment[url] = session.merge_environment_settings(url, {}, None, None, None)
+        return self.environment[url]
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        for socket in self.sockets.values():
+            socket.close()
+        self.sockets.clear()
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    for name in ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray"):
+        if headers.get(name):
+            return headers[name]
+    return None
+
+
+def _api_error(response: requests.Response, secret: str | None) -> APIError:
+    status = response.status_code
+    message = response.text[:300] or f"HTTP {status}"
+    body = None
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and error.get("message"):
+            message = str(error["message"])
+    except ValueError:
+        pass
+    return api_error_for_status(status)(
+        redact(message, secret),
+        status_code=status,
+        request_id=_request_id(response.headers),
+        body=body if isinstance(body, dict) else None,
+        retry_after=_retry_after(response.headers),
+    )
+
+
+def _translate(exc: BaseException, what: str, secret: str | None) -> TTSKitError:
+    message = redact(f"{what}: {type(exc).__name__}: {exc}", secret)
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
+        return TimeoutError(message)
+    if "Timeout" in type(exc).__name__:  # urllib3's ReadTimeoutError while reading the body
+        return TimeoutError(message)
+    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
+        exc, requests.exceptions.ChunkedEncodingError
+    ):
+        return ConnectError(message)
+    return ReadError(message)
+
+
+def _body(response: requests.Response, what: str, secret: str | None) -> Iterator[bytes]:
+    """The body as it comes off the socket, one read (or one HTTP chunk) at a time."""
+    raw = response.raw
+    try:
+        if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
+            yield from raw.read_chunked(None, decode_content=True)
+        elif getattr(raw, "read1", None) is None:  # urllib3 1.x
+            yield from response.iter_content(chunk_size=None)
+        else:
+            while data := raw.read1(65536, decode_content=True):
+                yield data
+            raw.release_conn()
+    except TTSKitError:
+        raise
+    except Exception as exc:
+        raise _translate(exc, what, secret) from exc
+    finally:
+        response.close()
+
+
+def _http_body(
+    transport: str, model: str, voice: str, text: str
+) -> tuple[dict, str | None, int | None]:
+    body: dict[str, Any] = {"model": model, "input": text, "voice": voice}
+    if transport == "rest":
+        body["response_format"] = "wav"
+        return body, None, None
+    if transport == "sse":
+        body.update(
+            stream=True,
+            response_format="raw",
+            response_encoding="pcm_s16le",
+            sample_rate=STREAM_RATE,
+        )
+        return body, "pcm_s16le", STREAM_RATE
+    # OpenAI's dialect: 16-bit PCM at 24 kHz, sent as it is made.
+    body.update(response_format="pcm", stream_format="audio")
+    return body, "pcm_s16le", STREAM_RATE
+
+
+def _pool(session: requests.Session, url: str) -> Any:
+    adapter = session.get_adapter(url)
+    manager = getattr(adapter, "poolmanager", None)
+    return manager.connection_from_url(url) if manager is not None else None
+
+
+def _http(
+    state: WorkerState,
+    target: Target,
+    model: str,
+    voice: str,
+    text: str,
+    transport: str,
+    *,
+    cold: bool,
+    timeout: float,
+    clock: Callable[[], float],
+) -> Outcome:
+    from .. import SpeechStream
+
+    url = f"{target.base_url}/audio/speech"
+    what = f"POST {url}"
+    secret = target.api_key
+    body, encoding, rate = _http_body(transport, model, voice, text)
+    headers = {"User-Agent": f"ttskit/{__version__} bench", **target.headers}
+    if secret:
+        headers["Authorization"] = f"Bearer {secret}"
+    session = requests.Session() if cold else state.http()
+    if cold:
+        headers["Connection"] = "close"
+    pool = None if cold else _pool(session, url)
+    opened = pool.num_connections if pool is not None else 0
+    settings = state.settings(session, target.base_url)
+    started = clock()
+    outcome = Outcome(started=started)
+    try:
+        try:
+            request = session.prepare_request(
+                requests.Request("POST", url, json=body, headers=headers)
+            )
+            response = session.send(request, timeout=timeout, **{**settings, "stream": True})
+        except requests.exceptions.RequestException as exc:
+            raise _translate(exc, what, secret) from exc
+        outcome.headers_s = clock() - started
+        outcome.connection_reused = False if cold else pool.num_connections == opened
+        outcome.status = response.status_code
+        outcome.request_id = _request_id(response.headers)
+        outcome.server = response.headers.get("server")
+        if not response.ok:
+            error = _api_error(response, secret)
+            response.close()
+            outcome.retry_after_s = error.retry_after
+            outcome.done_s = clock() - started
+            raise error
+        stream = SpeechStream(
+            _body(response, what, secret),
+            content_type=response.headers.get("Content-Type", ""),
+            encoding=encoding,
+            sample_rate=rate,
+            started=started,
+            headers_s=outcome.headers_s,
+            clock=clock,
+            close=response.close,
+            text=text,
+            model=model,
+            voice=voice,
+            endpoint=target.base_url,
+        )
+        with stream:
+            try:
+                for _ in stream:
+                    pass
+            finally:
+                _take_timing(outcome, stream.timing)
+    except (TTSKitError, OSError) as exc:
+        outcome.error = exc
+    finally:
+        if cold:
+            session.close()
+    return outcome
+
+
+def _take_timing(outcome: Outcome, timing: Any) -> None:
+    outcome.headers_s = timing.headers_s if timing.headers_s is not None else outcome.headers_s
+    outcome.first_byte_s = timing.first_byte_s
+    outcome.first_audio_s = timing.first_audio_s
+    outcome.first_audible_s = timing.first_audible_s
+    outcome.done_s = timing.done_s if timing.done_s is not None else outcome.done_s
+    outcome.arrivals = timing.chunks["arrival_s"].tolist()
+    outcome.lengths = timing.chunks["n_samples"].tolist()
+    outcome.sample_rate = int(timing.sample_rate or 0)
+
+
+# --- WebSocket ------------------------------------------------------------------------------
+
+
+def client_for(target: Target, timeout: float, clock: Callable[[], float]) -> Any:
+    from .. import Client
+
+    return Client(
+        target.base_url,
+        api_key=target.api_key,
+        timeout=timeout,
+        max_retries=0,
+        clock=clock,
+        headers=dict(target.headers),
+    )
+
+
+def _ws(
+    state: WorkerState,
+    target: Target,
+    target_index: int,
+    model: str,
+    voice: str,
+    text: str,
+    *,
+    keep: bool,
+    timeout: float,
+    clock: Callable[[], float],
+) -> Outcome:
+    started = clock()
+    outcome = Outcome(started=started)
+    key = (target_index, model, voice)
+    session = state.sockets.get(key) if keep else None
+    try:
+        outcome.connection_reused = session is not None
+        if session is None:
+            session = client_for(target, timeout, clock).realtime(model, voice, timeout=timeout)
+            if keep:
+                state.sockets[key] = session
+        try:
+            state.contexts += 1
+            context = f"bench-{state.contexts}"
+            sent = clock()
+            outcome.headers_s = sent - started
+            session.append(text, context_id=context)
+            session.commit(context_id=context)
+            speech = None
+            try:
+                speech = session.collect(context)
+            except StreamInterrupted as exc:
+                speech = exc.partial
+                raise
+            finally:
+                if speech is not None:
+                    _take_timing(outcome, _shifted(speech.timing, sent - started))
+        finally:
+            if not keep:
+                session.close()
+    except (TTSKitError, OSError) as exc:
+        if keep and key in state.sockets and isinstance(exc, TransportError | StreamInterrupted):
+            state.sockets.pop(key).close()
+        if isinstance(exc, APIError):
+            outcome.status = exc.status_code
+            outcome.retry_after_s = exc.retry_after
+            outcome.request_id = exc.request_id
+        outcome.error = exc
+    else:
+        outcome.status = 101  # the WebSocket's handshake answer: the session was accepted
+    return outcome
+
+
+def _shifted(timing: Any, offset: float) -> Any:
+    """``timing`` with every time moved ``offset`` later (context times start at its append)."""
+    from dataclasses import replace
+
+    def move(value: float | None) -> float | None:
+        return None if value is None else value + offset
+
+    chunks = timing.chunks.assign(arrival_s=timing.chunks["arrival_s"] + offset)
+    return replace(
+        timing,
+        headers_s=move(timing.headers_s),
+        first_byte_s=move(timing.first_byte_s),
+        first_audio_s=move(timing.first_audio_s),
+        first_audible_s=move(timing.first_audible_s),
+        done_s=move(timing.done_s),
+        chunks=chunks,
+    )
+
+
+# --- one request ----------------------------------------------------------------------------
+
+
+def send(
+    state: WorkerState,
+    target: Target,
+    target_index: int,
+    model: str,
+    voice: str,
+    text: str,
+    transport: str,
+    *,
+    cold: bool = False,
+    timeout: float = 60.0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Outcome:
+    """Send one request and measure it; failures are in ``Outcome.error``, never raised."""
+    if transport in ("rest", "sse", "chunked"):
+        return _http(
+            state, target, model, voice, text, transport, cold=cold, timeout=timeout, clock=clock
+        )
+    if transport in ("ws", "ws-keep"):
+        return _ws(
+            state,
+            target,
+            target_index,
+            model,
+            voice,
+            text,
+            keep=transport == "ws-keep" and not cold,
+            timeout=timeout,
+            clock=clock,
+        )
+    raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+
+
+def default_api_key(target_url: str) -> str | None:
+    """``$TOGETHER_API_KEY`` for the hosted API only, so a key never goes elsewhere by accident."""
+    if any(host in target_url for host in HOSTED_HOSTS):
+        return os.environ.get("TOGETHER_API_KEY") or None
+    return None
