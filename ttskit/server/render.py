@@ -21,6 +21,8 @@ __all__ = [
     "RenderedSegment",
     "audio_delta",
     "audio_done",
+    "openai_audio_delta",
+    "openai_audio_done",
     "pcm_deltas",
     "render_segment",
     "sse_event",
@@ -41,7 +43,8 @@ class RenderedSegment:
     """A segment at the response's sample rate, encoded and cut into deltas.
 
     ``words`` are relative to the segment; ``deltas`` are PCM bytes in the response's
-    encoding, together the whole segment.
+    encoding, or the pieces of an encoded file (mp3, opus, streamed WAV) that the
+    segment completed; together the whole segment.
     """
 
     text: str
@@ -52,17 +55,33 @@ class RenderedSegment:
 
 
 def render_segment(
-    segment: Segment, *, sample_rate: int, encoding: str, delta_seconds: float
+    segment: Segment,
+    *,
+    sample_rate: int,
+    encoding: str,
+    delta_seconds: float,
+    encoder: audio.StreamEncoder | None = None,
 ) -> RenderedSegment:
-    """Resample ``segment`` to ``sample_rate`` and encode it as ``encoding`` deltas."""
+    """Resample ``segment`` to ``sample_rate`` and cut it into deltas of ``delta_seconds``.
+
+    The deltas are PCM in ``encoding``, or, with an ``encoder``, the bytes of its file
+    that each piece of audio completes (pieces that complete nothing are left out).
+    """
     samples = audio.resample(segment.audio, orig_sr=segment.sample_rate, target_sr=sample_rate)
-    pcm = audio.encode_pcm(samples, encoding=encoding)
-    per_delta = max(1, int(delta_seconds * sample_rate)) * audio.bytes_per_sample(encoding)
+    per_delta = max(1, int(delta_seconds * sample_rate))
+    if encoder is None:
+        pcm = audio.encode_pcm(samples, encoding=encoding)
+        deltas = list(pcm_deltas(pcm, bytes_per_delta=per_delta * audio.bytes_per_sample(encoding)))
+    else:
+        pieces = (
+            encoder.encode(samples[i : i + per_delta]) for i in range(0, len(samples), per_delta)
+        )
+        deltas = [piece for piece in pieces if piece]
     return RenderedSegment(
         text=segment.text,
         n_samples=len(samples),
         words=list(segment.words),
-        deltas=list(pcm_deltas(pcm, bytes_per_delta=per_delta)),
+        deltas=deltas,
         audio=samples,
     )
 
@@ -103,6 +122,23 @@ def audio_delta(item_id: str, pcm: bytes, **extra: Any) -> dict[str, Any]:
 def audio_done(item_id: str, **extra: Any) -> dict[str, Any]:
     """``conversation.item.audio_output.done``."""
     return {"type": "conversation.item.audio_output.done", "item_id": item_id, **extra}
+
+
+def openai_audio_delta(data: bytes) -> dict[str, Any]:
+    """OpenAI's ``speech.audio.delta`` carrying base64 ``data``."""
+    return {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")}
+
+
+def openai_audio_done(*, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    """OpenAI's ``speech.audio.done`` with its usage."""
+    return {
+        "type": "speech.audio.done",
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }
 
 
 def sse_event(data: dict[str, Any] | str) -> bytes:

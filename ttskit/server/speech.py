@@ -1,8 +1,17 @@
-"""``POST /v1/audio/speech``: the whole audio file, or Server-Sent Events as it is made.
+"""``POST /v1/audio/speech``: the audio file, or Server-Sent Events, as it is made.
 
 The route checks the request, starts the synthesis on a worker thread and waits for the
 first segment before it answers, so that a bad voice or a full server still gets a
-proper error status; after that, a streamed answer can only end with an error event.
+proper error status; after that, a streamed answer can only end with an error event
+(or, for a plain body, a connection closed before the body's end).
+
+Answers come in four kinds (PROTOCOL.md sections 1, 2 and 7):
+
+- Together's events (``stream: true``): ``conversation.item.*`` events, then ``[DONE]``;
+- OpenAI's events (``stream_format: "sse"``): ``speech.audio.delta``, ``speech.audio.done``;
+- a body sent as it is made: raw PCM, mp3, Ogg/Opus, and WAV with unknown sizes when the
+  request streams (``stream_format: "audio"``);
+- a whole file: WAV with exact sizes, and FLAC.
 """
 
 from __future__ import annotations
@@ -10,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -28,11 +39,13 @@ from .pool import SlotPool
 from .render import (
     RenderedSegment,
     audio_delta,
+    openai_audio_delta,
+    openai_audio_done,
     render_segment,
     sse_event,
     word_timestamps,
 )
-from .schemas import DEFAULT_SAMPLE_RATE, SpeechRequest
+from .schemas import DEFAULT_SAMPLE_RATE, RESPONSE_FORMATS, SpeechRequest
 from .state import ServerState
 from .worker import synthesize
 
@@ -47,8 +60,16 @@ _MEDIA_TYPES = {
     "wav": "audio/wav",
     "mp3": "audio/mpeg",
     "flac": "audio/flac",
+    "opus": "audio/ogg",
     "raw": "application/octet-stream",
 }
+# Formats whose file can be written as the audio is made; WAV too when the request streams.
+_PROGRESSIVE_FORMATS = ("raw", "mp3", "opus")
+# What OpenAI's events can carry.
+_EVENT_FORMATS = ("raw", "mp3", "opus", "wav")
+# Usage of an OpenAI stream counts one output token per this much audio, as audio
+# tokenizers do (20 ms frames); input tokens are the input's words.
+_SECONDS_PER_AUDIO_TOKEN = 0.02
 # An item id of its own per response: the stream is one item, as on the hosted API.
 _ITEM_ID = "tts_1"
 # Status for the log line of a request whose client left before the answer; never sent.
@@ -64,28 +85,23 @@ _REQUEST_SCHEMA = {
 
 @router.post("/v1/audio/speech", openapi_extra=_REQUEST_SCHEMA)
 async def create_speech(request: Request) -> Response:
-    """Synthesize ``input``: an audio file, or ``text/event-stream`` with ``stream: true``."""
+    """Synthesize ``input`` as a file, or as events with ``stream`` or ``stream_format: sse``."""
     state: ServerState = request.app.state.ttskit
     speech = SpeechRequest.model_validate(await _read_json(request, state.max_body_bytes))
     _check_input(speech.input, state.max_input_chars)
     model, aliased = state.registry.resolve(speech.model)
-    voice = state.registry.voice_for(model, speech.voice, aliased=aliased)
-    if speech.streaming and speech.format != "raw":
-        raise bad_request(
-            f"streaming sends raw PCM only; response_format {speech.response_format!r} "
-            "needs stream: false",
-            param="response_format",
-            code="unsupported_format",
-        )
+    voice = state.registry.voice_for(model, speech.voice_name, aliased=aliased)
+    answer = _answer_for(speech)
     faults = state.faults.for_request(request.headers.get(FAULTS_HEADER))
     faults.check_refusal()
 
-    sample_rate = speech.sample_rate or DEFAULT_SAMPLE_RATE
+    encoder = answer.encoder()
     render = partial(
         render_segment,
-        sample_rate=sample_rate,
-        encoding=speech.encoding,
+        sample_rate=answer.sample_rate,
+        encoding=answer.encoding,
         delta_seconds=state.delta_seconds,
+        encoder=encoder,
     )
     segments = synthesize(
         model.pool,
@@ -96,34 +112,108 @@ async def create_speech(request: Request) -> Response:
         render=render,
         lookahead=state.lookahead,
     )
-    headers = {"x-ttskit-model": model.id, "x-ttskit-voice": voice, **_rate_headers(model.pool)}
+    headers = {
+        "x-ttskit-model": model.id,
+        "x-ttskit-voice": voice,
+        "x-ttskit-sample-rate": str(answer.sample_rate),
+        **_rate_headers(model.pool),
+    }
     try:
         first = await _unless_disconnected(request, anext(segments, None))
-        if speech.streaming:
+        if answer.body == "events":
             body = _event_stream(
                 first,
                 segments,
-                sample_rate=sample_rate,
+                sample_rate=answer.sample_rate,
                 words=speech.alignment == "word",
                 faults=faults,
             )
-            headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-            return _CuttableResponse(body, media_type="text/event-stream", headers=headers)
-        rendered = await _unless_disconnected(request, _collect(first, segments))
+        elif answer.body == "openai_events":
+            pieces = _AudioPieces(first, segments, encoder=encoder, faults=faults)
+            body = _openai_event_stream(
+                pieces,
+                sample_rate=answer.sample_rate,
+                input_words=len(split_words(speech.input)),
+            )
+        elif answer.body == "chunks":
+            pieces = _AudioPieces(first, segments, encoder=encoder, faults=faults)
+            media_type = _MEDIA_TYPES[answer.format]
+            return _CuttableResponse(_chunk_stream(pieces), media_type=media_type, headers=headers)
+        else:
+            rendered = await _unless_disconnected(request, _collect(first, segments))
     except _ClientGone:
         await segments.aclose()
         return Response(status_code=_CLIENT_CLOSED_REQUEST)
     except BaseException:
         await segments.aclose()
         raise
+    if answer.body != "file":
+        headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return _CuttableResponse(body, media_type="text/event-stream", headers=headers)
     return await _file_response(
         rendered,
-        speech.format,
-        sample_rate=sample_rate,
+        answer.format,
+        sample_rate=answer.sample_rate,
         faults=faults,
         headers=headers,
         delta_seconds=state.delta_seconds,
     )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """How a request is answered: the kind of body, and the audio in it."""
+
+    body: Literal["events", "openai_events", "chunks", "file"]
+    format: str
+    encoding: str
+    sample_rate: int
+
+    def encoder(self) -> audio.StreamEncoder | None:
+        """A new encoder for a body whose file is written as it is made, else None."""
+        if self.format in ("mp3", "opus") or (self.format == "wav" and self.body != "file"):
+            return audio.StreamEncoder(sample_rate=self.sample_rate, format=self.format)
+        return None
+
+
+def _answer_for(speech: SpeechRequest) -> _Answer:
+    """The answer ``speech`` asks for; a 400 for what the server cannot send."""
+    format = speech.format
+    if format == "aac":
+        raise bad_request(
+            "response_format 'aac' is not available on this server (no AAC encoder); "
+            f"use one of {list(RESPONSE_FORMATS)}",
+            param="response_format",
+            code="unsupported_format",
+        )
+    if speech.streaming and speech.dialect == "together":
+        if format != "raw":
+            raise bad_request(
+                f"streaming sends raw PCM only; response_format {speech.response_format!r} "
+                "needs stream: false",
+                param="response_format",
+                code="unsupported_format",
+            )
+        body = "events"
+    elif speech.streaming:
+        if format not in _EVENT_FORMATS:
+            raise bad_request(
+                f"stream_format 'sse' sends pcm, mp3, opus or wav; response_format "
+                f"{speech.response_format!r} needs stream_format 'audio'",
+                param="response_format",
+                code="unsupported_format",
+            )
+        body = "openai_events"
+    elif format in _PROGRESSIVE_FORMATS or (format == "wav" and speech.stream_format == "audio"):
+        body = "chunks"
+    else:
+        body = "file"
+    # mp3 and opus encoders take a few rates only: the nearest one is sent, and said in
+    # the file's header (and in x-ttskit-sample-rate).
+    sample_rate = audio.nearest_encoder_rate(
+        speech.sample_rate or DEFAULT_SAMPLE_RATE, format=format
+    )
+    return _Answer(body=body, format=format, encoding=speech.encoding, sample_rate=sample_rate)
 
 
 # --- request checks ------------------------------------------------------------------------
@@ -222,8 +312,6 @@ async def _collect(
 
 
 async def _encode(rendered: list[RenderedSegment], format: str, sample_rate: int) -> bytes:
-    if format == "raw":
-        return b"".join(delta for segment in rendered for delta in segment.deltas)
     samples = (
         np.concatenate([segment.audio for segment in rendered])
         if rendered
@@ -231,7 +319,7 @@ async def _encode(rendered: list[RenderedSegment], format: str, sample_rate: int
     )
     if format == "wav":
         return audio.wav_bytes(samples, sample_rate=sample_rate)
-    # mp3 and flac take a few milliseconds a second of audio: off the loop.
+    # flac takes a few milliseconds a second of audio: off the loop.
     return await run_in_threadpool(
         audio.encode_file, samples, sample_rate=sample_rate, format=format
     )
@@ -315,6 +403,81 @@ async def _event_stream(
         yield sse_event(error.body())
     finally:
         await segments.aclose()
+
+
+class _AudioPieces:
+    """The audio of a response as it is made, delta by delta, with injected faults.
+
+    Iterating yields the deltas of each segment, then what the encoder (if any) still
+    holds, or ``_CUT`` where a fault cuts the connection. Closes ``segments`` at the end.
+    """
+
+    def __init__(
+        self,
+        first: RenderedSegment | None,
+        segments: AsyncIterator[RenderedSegment],
+        *,
+        encoder: audio.StreamEncoder | None,
+        faults: RequestFaults,
+    ) -> None:
+        self._first = first
+        self._segments = segments
+        self._encoder = encoder
+        self._faults = faults
+        self.n_samples = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        faults = self._faults
+        segment = self._first
+        try:
+            await faults.before_first_audio()
+            while segment is not None:
+                for delta in segment.deltas:
+                    if faults.cut_now():
+                        yield _CUT
+                        return
+                    if faults.deltas_sent:
+                        await faults.before_delta()
+                    yield delta
+                    faults.deltas_sent += 1
+                self.n_samples += segment.n_samples
+                segment = await anext(self._segments, None)
+            # Only once the synthesis is over: the worker thread no longer writes to it.
+            tail = self._encoder.close() if self._encoder is not None else b""
+            if tail:
+                yield tail
+        finally:
+            await self._segments.aclose()
+
+
+async def _chunk_stream(pieces: _AudioPieces) -> AsyncIterator[bytes]:
+    """A plain body sent as it is made; a failure cuts it short, which the client sees."""
+    try:
+        async for piece in pieces:
+            yield piece
+    except Exception as exc:
+        error = wire_error_for(exc)
+        _LOGGER.error("body failed after it started: %s", error.message, exc_info=exc)
+        yield _CUT
+
+
+async def _openai_event_stream(
+    pieces: _AudioPieces, *, sample_rate: int, input_words: int
+) -> AsyncIterator[bytes]:
+    """OpenAI's events: ``speech.audio.delta`` per piece, then ``speech.audio.done``."""
+    try:
+        async for piece in pieces:
+            if piece is _CUT:
+                yield _CUT
+                return
+            yield sse_event(openai_audio_delta(piece))
+        seconds = pieces.n_samples / sample_rate
+        output_tokens = math.ceil(seconds / _SECONDS_PER_AUDIO_TOKEN)
+        yield sse_event(openai_audio_done(input_tokens=input_words, output_tokens=output_tokens))
+    except Exception as exc:
+        error = wire_error_for(exc)
+        _LOGGER.error("stream failed after it started: %s", error.message, exc_info=exc)
+        yield sse_event(error.body())
 
 
 async def _file_chunks(data: bytes, size: int, faults: RequestFaults) -> AsyncIterator[bytes]:
