@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "DEFAULT_SAMPLE_RATE",
@@ -70,6 +71,16 @@ class SpeechRequest(BaseModel):
     alignment: Alignment | None = None
     segment: SegmentPolicy | None = None
     speed: Speed | None = None
+
+    @field_validator("voice", mode="before")
+    @classmethod
+    def _name_or_id(cls, value: object) -> object:
+        # One clear message instead of one per member of the union.
+        if isinstance(value, str) or (isinstance(value, dict) and isinstance(value.get("id"), str)):
+            return value
+        raise PydanticCustomError(
+            "voice_type", 'voice must be a voice name or {"id": "<voice name>"}'
+        )
 
     @property
     def voice_name(self) -> str:
