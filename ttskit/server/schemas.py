@@ -8,7 +8,7 @@ work unchanged.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -20,7 +20,6 @@ __all__ = [
     "SPEED_RANGE",
     "SessionSettings",
     "SpeechRequest",
-    "VoiceRef",
 ]
 
 #: rate of the audio when the request names none, as the hosted Orpheus and Kokoro send
@@ -39,14 +38,6 @@ SegmentPolicy = Literal["sentence", "immediate", "never"]
 ResponseFormat = Literal["wav", "mp3", "flac", "raw", "pcm", "opus", "aac"]
 
 
-class VoiceRef(BaseModel):
-    """OpenAI's other way to name a voice: ``{"id": "..."}``."""
-
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-    id: str
-
-
 class SpeechRequest(BaseModel):
     """The JSON body of ``POST /v1/audio/speech``.
 
@@ -58,7 +49,15 @@ class SpeechRequest(BaseModel):
 
     model: str
     input: str
-    voice: str | VoiceRef
+    #: a voice name, or OpenAI's ``{"id": name}``
+    voice: str | dict[str, Any] = Field(
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string"},
+                {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+            ]
+        }
+    )
     response_format: ResponseFormat | None = None
     response_encoding: Encoding | None = None
     sample_rate: SampleRate | None = None
@@ -85,7 +84,7 @@ class SpeechRequest(BaseModel):
     @property
     def voice_name(self) -> str:
         """``voice``, whether it came as a name or as ``{"id": name}``."""
-        return self.voice if isinstance(self.voice, str) else self.voice.id
+        return self.voice if isinstance(self.voice, str) else self.voice["id"]
 
     @property
     def dialect(self) -> Literal["together", "openai"]:
