@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import math
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from functools import partial
@@ -27,31 +25,29 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Send
 
 from .. import audio
 from ..engines.text import split_words
-from .errors import WireError, bad_request, wire_error_for
+from .bodies import (
+    AudioPieces,
+    CuttableResponse,
+    chunked_body,
+    file_chunks,
+    openai_events,
+    together_events,
+)
+from .errors import WireError, bad_request
 from .faults import FAULTS_HEADER, RequestFaults
 from .pool import SlotPool
-from .render import (
-    RenderedSegment,
-    audio_delta,
-    openai_audio_delta,
-    openai_audio_done,
-    render_segment,
-    sse_event,
-    word_timestamps,
-)
+from .render import RenderedSegment, render_segment
 from .schemas import DEFAULT_SAMPLE_RATE, RESPONSE_FORMATS, SpeechRequest
 from .state import ServerState
 from .worker import synthesize
 
 __all__ = ["router"]
 
-_LOGGER = logging.getLogger("ttskit.server")
 T = TypeVar("T")
 
 router = APIRouter()
@@ -67,11 +63,6 @@ _MEDIA_TYPES = {
 _PROGRESSIVE_FORMATS = ("raw", "mp3", "opus")
 # What OpenAI's events can carry.
 _EVENT_FORMATS = ("raw", "mp3", "opus", "wav")
-# Usage of an OpenAI stream counts one output token per this much audio, as audio
-# tokenizers do (20 ms frames); input tokens are the input's words.
-_SECONDS_PER_AUDIO_TOKEN = 0.02
-# An item id of its own per response: the stream is one item, as on the hosted API.
-_ITEM_ID = "tts_1"
 # Status for the log line of a request whose client left before the answer; never sent.
 _CLIENT_CLOSED_REQUEST = 499
 
@@ -120,36 +111,23 @@ async def create_speech(request: Request) -> Response:
     }
     try:
         first = await _unless_disconnected(request, anext(segments, None))
-        if answer.body == "events":
-            body = _event_stream(
-                first,
-                segments,
-                sample_rate=answer.sample_rate,
-                words=speech.alignment == "word",
-                faults=faults,
+        if answer.body != "file":
+            body = _streamed_body(
+                answer, first, segments, encoder=encoder, faults=faults, speech=speech
             )
-        elif answer.body == "openai_events":
-            pieces = _AudioPieces(first, segments, encoder=encoder, faults=faults)
-            body = _openai_event_stream(
-                pieces,
-                sample_rate=answer.sample_rate,
-                input_words=len(split_words(speech.input)),
-            )
-        elif answer.body == "chunks":
-            pieces = _AudioPieces(first, segments, encoder=encoder, faults=faults)
-            media_type = _MEDIA_TYPES[answer.format]
-            return _CuttableResponse(_chunk_stream(pieces), media_type=media_type, headers=headers)
-        else:
-            rendered = await _unless_disconnected(request, _collect(first, segments))
+            if answer.body == "chunked":
+                return CuttableResponse(
+                    body, media_type=_MEDIA_TYPES[answer.format], headers=headers
+                )
+            headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return CuttableResponse(body, media_type="text/event-stream", headers=headers)
+        rendered = await _unless_disconnected(request, _collect(first, segments))
     except _ClientGone:
         await segments.aclose()
         return Response(status_code=_CLIENT_CLOSED_REQUEST)
     except BaseException:
         await segments.aclose()
         raise
-    if answer.body != "file":
-        headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return _CuttableResponse(body, media_type="text/event-stream", headers=headers)
     return await _file_response(
         rendered,
         answer.format,
@@ -164,7 +142,7 @@ async def create_speech(request: Request) -> Response:
 class _Answer:
     """How a request is answered: the kind of body, and the audio in it."""
 
-    body: Literal["events", "openai_events", "chunks", "file"]
+    body: Literal["together_events", "openai_events", "chunked", "file"]
     format: str
     encoding: str
     sample_rate: int
@@ -194,7 +172,7 @@ def _answer_for(speech: SpeechRequest) -> _Answer:
                 param="response_format",
                 code="unsupported_format",
             )
-        body = "events"
+        body = "together_events"
     elif speech.streaming:
         if format not in _EVENT_FORMATS:
             raise bad_request(
@@ -205,7 +183,7 @@ def _answer_for(speech: SpeechRequest) -> _Answer:
             )
         body = "openai_events"
     elif format in _PROGRESSIVE_FORMATS or (format == "wav" and speech.stream_format == "audio"):
-        body = "chunks"
+        body = "chunked"
     else:
         body = "file"
     # mp3 and opus encoders take a few rates only: the nearest one is sent, and said in
@@ -214,6 +192,32 @@ def _answer_for(speech: SpeechRequest) -> _Answer:
         speech.sample_rate or DEFAULT_SAMPLE_RATE, format=format
     )
     return _Answer(body=body, format=format, encoding=speech.encoding, sample_rate=sample_rate)
+
+
+def _streamed_body(
+    answer: _Answer,
+    first: RenderedSegment | None,
+    segments: AsyncIterator[RenderedSegment],
+    *,
+    encoder: audio.StreamEncoder | None,
+    faults: RequestFaults,
+    speech: SpeechRequest,
+) -> AsyncIterator[bytes]:
+    """The body of an answer sent as it is made: events of either dialect, or the file."""
+    if answer.body == "together_events":
+        return together_events(
+            first,
+            segments,
+            sample_rate=answer.sample_rate,
+            words=speech.alignment == "word",
+            faults=faults,
+        )
+    pieces = AudioPieces(first, segments, encoder=encoder, faults=faults)
+    if answer.body == "openai_events":
+        return openai_events(
+            pieces, sample_rate=answer.sample_rate, input_words=len(split_words(speech.input))
+        )
+    return chunked_body(pieces)
 
 
 # --- request checks ------------------------------------------------------------------------
@@ -342,150 +346,6 @@ async def _file_response(
     duration = sum(segment.n_samples for segment in rendered) / sample_rate
     size = max(1, int(len(data) * delta_seconds / duration)) if duration else len(data) or 1
     headers["Content-Length"] = str(len(data))
-    return _CuttableResponse(
-        _file_chunks(data, size, faults), media_type=_MEDIA_TYPES[format], headers=headers
+    return CuttableResponse(
+        file_chunks(data, size, faults), media_type=_MEDIA_TYPES[format], headers=headers
     )
-
-
-#: What a body iterator yields to close the connection without finishing the response.
-_CUT = b"\x00cut"
-
-
-class _CuttableResponse(StreamingResponse):
-    """A streaming response that an injected fault can cut off mid-body.
-
-    When the body iterator yields ``_CUT`` the response is left unfinished, and uvicorn
-    closes the connection, as a dropped network would.
-    """
-
-    async def stream_response(self, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        async for chunk in self.body_iterator:
-            if chunk is _CUT:
-                _LOGGER.info("injected fault: cutting the connection")
-                return
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _event_stream(
-    first: RenderedSegment | None,
-    segments: AsyncIterator[RenderedSegment],
-    *,
-    sample_rate: int,
-    words: bool,
-    faults: RequestFaults,
-) -> AsyncIterator[bytes]:
-    """The SSE body: per segment its words (cumulative times), then its deltas; [DONE]."""
-    offset = 0.0
-    segment = first
-    try:
-        await faults.before_first_audio()
-        while segment is not None:
-            if words and segment.words:
-                yield sse_event(word_timestamps(_ITEM_ID, segment.words, offset=offset))
-            for delta in segment.deltas:
-                if faults.cut_now():
-                    yield _CUT
-                    return
-                if faults.deltas_sent:
-                    await faults.before_delta()
-                yield sse_event(audio_delta(_ITEM_ID, delta))
-                faults.deltas_sent += 1
-            offset += segment.n_samples / sample_rate
-            segment = await anext(segments, None)
-        yield sse_event("[DONE]")
-    except Exception as exc:
-        error = wire_error_for(exc)
-        _LOGGER.error("stream failed after it started: %s", error.message, exc_info=exc)
-        yield sse_event(error.body())
-    finally:
-        await segments.aclose()
-
-
-class _AudioPieces:
-    """The audio of a response as it is made, delta by delta, with injected faults.
-
-    Iterating yields the deltas of each segment, then what the encoder (if any) still
-    holds, or ``_CUT`` where a fault cuts the connection. Closes ``segments`` at the end.
-    """
-
-    def __init__(
-        self,
-        first: RenderedSegment | None,
-        segments: AsyncIterator[RenderedSegment],
-        *,
-        encoder: audio.StreamEncoder | None,
-        faults: RequestFaults,
-    ) -> None:
-        self._first = first
-        self._segments = segments
-        self._encoder = encoder
-        self._faults = faults
-        self.n_samples = 0
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        faults = self._faults
-        segment = self._first
-        try:
-            await faults.before_first_audio()
-            while segment is not None:
-                for delta in segment.deltas:
-                    if faults.cut_now():
-                        yield _CUT
-                        return
-                    if faults.deltas_sent:
-                        await faults.before_delta()
-                    yield delta
-                    faults.deltas_sent += 1
-                self.n_samples += segment.n_samples
-                segment = await anext(self._segments, None)
-            # Only once the synthesis is over: the worker thread no longer writes to it.
-            tail = self._encoder.close() if self._encoder is not None else b""
-            if tail:
-                yield tail
-        finally:
-            await self._segments.aclose()
-
-
-async def _chunk_stream(pieces: _AudioPieces) -> AsyncIterator[bytes]:
-    """A plain body sent as it is made; a failure cuts it short, which the client sees."""
-    try:
-        async for piece in pieces:
-            yield piece
-    except Exception as exc:
-        error = wire_error_for(exc)
-        _LOGGER.error("body failed after it started: %s", error.message, exc_info=exc)
-        yield _CUT
-
-
-async def _openai_event_stream(
-    pieces: _AudioPieces, *, sample_rate: int, input_words: int
-) -> AsyncIterator[bytes]:
-    """OpenAI's events: ``speech.audio.delta`` per piece, then ``speech.audio.done``."""
-    try:
-        async for piece in pieces:
-            if piece is _CUT:
-                yield _CUT
-                return
-            yield sse_event(openai_audio_delta(piece))
-        seconds = pieces.n_samples / sample_rate
-        output_tokens = math.ceil(seconds / _SECONDS_PER_AUDIO_TOKEN)
-        yield sse_event(openai_audio_done(input_tokens=input_words, output_tokens=output_tokens))
-    except Exception as exc:
-        error = wire_error_for(exc)
-        _LOGGER.error("stream failed after it started: %s", error.message, exc_info=exc)
-        yield sse_event(error.body())
-
-
-async def _file_chunks(data: bytes, size: int, faults: RequestFaults) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), size):
-        if faults.cut_now():
-            yield _CUT
-            return
-        if faults.deltas_sent:
-            await faults.before_delta()
-        yield data[start : start + size]
-        faults.deltas_sent += 1
