@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import AsyncIterator
 
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
@@ -105,8 +106,11 @@ async def together_events(
 class AudioPieces:
     """The audio of a response as it is made, delta by delta, with injected faults.
 
-    Iterating yields the deltas of each segment, then what the encoder (if any) still
-    holds, or ``CUT`` where a fault cuts the connection. Closes ``segments`` at the end.
+    Iterating yields the PCM deltas of each segment or, with an ``encoder``, the bytes
+    of its file that each ``delta_samples`` of audio complete (encoded on a worker
+    thread as they are sent, so the first bytes wait for one delta's encoding, not a
+    sentence's), then what the encoder still holds; or ``CUT`` where a fault cuts the
+    connection. Closes ``segments`` at the end.
     """
 
     def __init__(
@@ -115,13 +119,28 @@ class AudioPieces:
         segments: AsyncIterator[RenderedSegment],
         *,
         encoder: audio.StreamEncoder | None,
+        delta_samples: int,
         faults: RequestFaults,
     ) -> None:
         self._first = first
         self._segments = segments
         self._encoder = encoder
+        self._delta_samples = delta_samples
         self._faults = faults
         self.n_samples = 0
+
+    async def _deltas(self, segment: RenderedSegment) -> AsyncIterator[bytes]:
+        if self._encoder is None:
+            for delta in segment.deltas:
+                yield delta
+            return
+        step = self._delta_samples
+        for start in range(0, segment.n_samples, step):
+            piece = await run_in_threadpool(
+                self._encoder.encode, segment.audio[start : start + step]
+            )
+            if piece:
+                yield piece
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         faults = self._faults
@@ -129,7 +148,7 @@ class AudioPieces:
         try:
             await faults.before_first_audio()
             while segment is not None:
-                for delta in segment.deltas:
+                async for delta in self._deltas(segment):
                     if faults.cut_now():
                         yield CUT
                         return
@@ -139,10 +158,10 @@ class AudioPieces:
                     faults.deltas_sent += 1
                 self.n_samples += segment.n_samples
                 segment = await anext(self._segments, None)
-            # Only once the synthesis is over: the worker thread no longer writes to it.
-            tail = self._encoder.close() if self._encoder is not None else b""
-            if tail:
-                yield tail
+            if self._encoder is not None:
+                tail = await run_in_threadpool(self._encoder.close)
+                if tail:
+                    yield tail
         finally:
             await self._segments.aclose()
 

@@ -43,8 +43,7 @@ class RenderedSegment:
     """A segment at the response's sample rate, encoded and cut into deltas.
 
     ``words`` are relative to the segment; ``deltas`` are PCM bytes in the response's
-    encoding, or the pieces of an encoded file (mp3, opus, streamed WAV) that the
-    segment completed; together the whole segment.
+    encoding, together the whole segment.
     """
 
     text: str
@@ -55,28 +54,19 @@ class RenderedSegment:
 
 
 def render_segment(
-    segment: Segment,
-    *,
-    sample_rate: int,
-    encoding: str,
-    delta_seconds: float,
-    encoder: audio.StreamEncoder | None = None,
+    segment: Segment, *, sample_rate: int, encoding: str | None, delta_seconds: float
 ) -> RenderedSegment:
-    """Resample ``segment`` to ``sample_rate`` and cut it into deltas of ``delta_seconds``.
+    """Resample ``segment`` to ``sample_rate`` and encode it as ``encoding`` deltas.
 
-    The deltas are PCM in ``encoding``, or, with an ``encoder``, the bytes of its file
-    that each piece of audio completes (pieces that complete nothing are left out).
+    With ``encoding=None`` (audio that a file encoder takes as it goes) there are no
+    deltas, only the resampled ``audio``.
     """
     samples = audio.resample(segment.audio, orig_sr=segment.sample_rate, target_sr=sample_rate)
-    per_delta = max(1, int(delta_seconds * sample_rate))
-    if encoder is None:
+    deltas = []
+    if encoding is not None:
         pcm = audio.encode_pcm(samples, encoding=encoding)
-        deltas = list(pcm_deltas(pcm, bytes_per_delta=per_delta * audio.bytes_per_sample(encoding)))
-    else:
-        pieces = (
-            encoder.encode(samples[i : i + per_delta]) for i in range(0, len(samples), per_delta)
-        )
-        deltas = [piece for piece in pieces if piece]
+        per_delta = max(1, int(delta_seconds * sample_rate)) * audio.bytes_per_sample(encoding)
+        deltas = list(pcm_deltas(pcm, bytes_per_delta=per_delta))
     return RenderedSegment(
         text=segment.text,
         n_samples=len(samples),

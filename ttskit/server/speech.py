@@ -90,9 +90,9 @@ async def create_speech(request: Request) -> Response:
     render = partial(
         render_segment,
         sample_rate=answer.sample_rate,
-        encoding=answer.encoding,
+        # A file encoder takes the samples as they are sent.
+        encoding=None if encoder is not None else answer.encoding,
         delta_seconds=state.delta_seconds,
-        encoder=encoder,
     )
     segments = synthesize(
         model.pool,
@@ -113,7 +113,13 @@ async def create_speech(request: Request) -> Response:
         first = await _unless_disconnected(request, anext(segments, None))
         if answer.body != "file":
             body = _streamed_body(
-                answer, first, segments, encoder=encoder, faults=faults, speech=speech
+                answer,
+                first,
+                segments,
+                encoder=encoder,
+                delta_samples=max(1, int(state.delta_seconds * answer.sample_rate)),
+                faults=faults,
+                speech=speech,
             )
             if answer.body == "chunked":
                 return CuttableResponse(
@@ -200,6 +206,7 @@ def _streamed_body(
     segments: AsyncIterator[RenderedSegment],
     *,
     encoder: audio.StreamEncoder | None,
+    delta_samples: int,
     faults: RequestFaults,
     speech: SpeechRequest,
 ) -> AsyncIterator[bytes]:
@@ -212,7 +219,9 @@ def _streamed_body(
             words=speech.alignment == "word",
             faults=faults,
         )
-    pieces = AudioPieces(first, segments, encoder=encoder, faults=faults)
+    pieces = AudioPieces(
+        first, segments, encoder=encoder, delta_samples=delta_samples, faults=faults
+    )
     if answer.body == "openai_events":
         return openai_events(
             pieces, sample_rate=answer.sample_rate, input_words=len(split_words(speech.input))
