@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pipecat, for the compatibility suite, is a large install: it gets an environment of its own.
+COMPAT_VENV ?= .venv-compat
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
 
-.PHONY: demo test test-browser lint bench install clean
+.PHONY: demo test test-browser test-compat lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,16 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/python -m pytest -q --nbval-lax notebooks
 
+$(COMPAT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install -q -e '.[compat]'
+	touch $(COMPAT_STAMP)
+
+# Real third-party clients (openai, together, pipecat) against the real server.
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_VENV)/bin/python -m pytest -q tests/compat
+
 test-browser: $(STAMP)
 	bash tests/browser/run.sh
 
@@ -36,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/display.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(COMPAT_VENV) build *.egg-info

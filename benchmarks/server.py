@@ -16,8 +16,13 @@ way users start it (``python -m ttskit.cli serve``), and is reached over HTTP on
    median request time minus the engine's median time. Target <= 5 ms.
 4. Memory: the server's resident memory after 1,000 requests over that after the first
    10. Target <= +30 MB.
+5. First byte of a plain body: a 12-sentence paragraph with piper asked for as OpenAI's
+   clients do (``stream_format: "audio"``), the median time to the body's first byte,
+   over the median time to the first audio event of the same request as SSE. Targets:
+   pcm <= 1.2, mp3 <= 1.3.
 
-Run ``python benchmarks/server.py`` (about a minute and a half) or ``--quick``.
+Run ``python benchmarks/server.py`` (about a minute and a half), ``--quick``, or
+``--only first-byte`` for the last figure alone.
 """
 
 from __future__ import annotations
@@ -70,13 +75,17 @@ def _free_port() -> int:
 class ServerProcess:
     """``ttskit serve`` in a child process, with its URL and pid."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, code: Path = REPO) -> None:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(code)}
         command = [sys.executable, "-m", "ttskit.cli", "serve", "--port", str(port), *args]
         self.process = subprocess.Popen(
-            [*command, "--log-level", "warning"], env=env, stderr=subprocess.DEVNULL
+            # From inside ``code``: ``python -m`` puts the working directory first on the path.
+            [*command, "--log-level", "warning"],
+            env=env,
+            cwd=code,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 120
         while True:
@@ -263,15 +272,85 @@ def memory(server: ServerProcess, n_requests: int) -> None:
     )
 
 
+# --- 5. first byte of a plain body --------------------------------------------------------
+
+TWELVE_SENTENCES = PARAGRAPH + (
+    " The bakery on the corner opened its doors. A boy on a bicycle rushed past. "
+    "Two old friends shook hands by the fountain. Nobody noticed the clock had stopped. "
+    "Then the rain began."
+)
+
+
+def _first_body_byte(session: requests.Session, url: str, body: dict) -> float:
+    started = time.perf_counter()
+    first = float("nan")
+    with session.post(f"{url}/v1/audio/speech", json=body, stream=True, timeout=300) as response:
+        response.raise_for_status()
+        # Read to the end, so that the next request starts on an idle server.
+        for piece in response.iter_content(chunk_size=None):
+            if piece and first != first:
+                first = time.perf_counter() - started
+    return first
+
+
+def _first_event_audio(session: requests.Session, url: str, body: dict) -> float:
+    started = time.perf_counter()
+    first = float("nan")
+    with session.post(f"{url}/v1/audio/speech", json=body, stream=True, timeout=300) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if first != first and (b'"delta"' in line or b'"audio"' in line):
+                first = time.perf_counter() - started
+    return first
+
+
+def first_byte(server: ServerProcess, repeats: int) -> None:
+    session = requests.Session()
+    base = {"model": "piper", "voice": "joe", "input": TWELVE_SENTENCES}
+    sse = {**base, "stream": True, "response_format": "raw", "response_encoding": "pcm_s16le"}
+    plain = {
+        "pcm": {**base, "response_format": "pcm", "stream_format": "audio"},
+        "mp3": {**base, "response_format": "mp3", "stream_format": "audio"},
+    }
+    times: dict[str, list[float]] = {"sse": [], "pcm": [], "mp3": []}
+    for number in range(repeats + 1):  # the first round warms up
+        rounds = {
+            "sse": _first_event_audio(session, server.url, sse),
+            "pcm": _first_body_byte(session, server.url, plain["pcm"]),
+            "mp3": _first_body_byte(session, server.url, plain["mp3"]),
+        }
+        if number:
+            for name, value in rounds.items():
+                times[name].append(value)
+    sse_s, pcm_s, mp3_s = (statistics.median(times[name]) for name in ("sse", "pcm", "mp3"))
+    print(
+        f"5. first byte, piper, {len(split_sentences(TWELVE_SENTENCES))} sentences: SSE first "
+        f"audio {sse_s * 1000:.0f} ms; plain pcm body {pcm_s * 1000:.0f} ms -> ratio "
+        f"{pcm_s / sse_s:.2f} (target <= 1.2); plain mp3 body {mp3_s * 1000:.0f} ms -> "
+        f"ratio {mp3_s / sse_s:.2f} (target <= 1.3)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--only", choices=["first-byte"], help="run one figure alone")
+    parser.add_argument(
+        "--server-code",
+        type=Path,
+        default=REPO,
+        help="checkout whose ttskit the server runs (to measure another version's server)",
+    )
     args = parser.parse_args(argv)
     has_piper = importlib.util.find_spec("piper") is not None
     print(f"ttskit server benchmark on {os.cpu_count()} cores{' (quick)' if args.quick else ''}")
     engines = ["auto"] if has_piper else ["espeak"]
-    server = ServerProcess("--engine", *engines, "--workers", "2")
+    server = ServerProcess("--engine", *engines, "--workers", "2", code=args.server_code)
     try:
+        if args.only == "first-byte":
+            if has_piper:
+                first_byte(server, repeats=3 if args.quick else 7)
+            return
         if has_piper:
             first_audio(server, repeats=3 if args.quick else 9)
             throughput(server, rounds=1 if args.quick else 2, trials=1 if args.quick else 3)
@@ -279,6 +358,8 @@ def main(argv: list[str] | None = None) -> None:
             print("1, 2. skipped: piper is not installed")
         overhead(server, repeats=50 if args.quick else 300)
         memory(server, n_requests=200 if args.quick else 1000)
+        if has_piper:
+            first_byte(server, repeats=3 if args.quick else 7)
     finally:
         server.stop()
 

@@ -22,7 +22,9 @@ import numpy as np
 
 __all__ = [
     "ENCODINGS",
+    "ENCODER_SAMPLE_RATES",
     "FILE_FORMATS",
+    "StreamEncoder",
     "WavHeader",
     "bytes_per_sample",
     "decode_file",
@@ -30,18 +32,25 @@ __all__ = [
     "encode_file",
     "encode_pcm",
     "first_audible",
+    "nearest_encoder_rate",
     "parse_wav_header",
     "resample",
     "rms_dbfs",
     "sine",
     "to_mono",
     "wav_bytes",
+    "wav_header",
 ]
 
 #: Raw PCM encodings of the speech API (``response_encoding``).
 ENCODINGS = ("pcm_f32le", "pcm_s16le", "pcm_mulaw", "pcm_alaw")
 #: Container formats written through soundfile, by ``response_format`` / file suffix.
 FILE_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
+#: The only sample rates some encoders take; the others take any rate.
+ENCODER_SAMPLE_RATES = {
+    "mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+    "opus": (8000, 12000, 16000, 24000, 48000),
+}
 
 _BYTES_PER_SAMPLE = {"pcm_f32le": 4, "pcm_s16le": 2, "pcm_mulaw": 1, "pcm_alaw": 1}
 
@@ -231,6 +240,38 @@ def parse_wav_header(data: bytes) -> WavHeader | None:
         offset = body + chunk_size + (chunk_size & 1)
 
 
+def wav_header(
+    *, sample_rate: int, encoding: str = "pcm_s16le", data_size: int | None = None
+) -> bytes:
+    """The 44-byte header of a mono WAV file holding ``data_size`` bytes of PCM.
+
+    With ``data_size=None`` both size fields are 0xFFFFFFFF, the convention for a WAV
+    streamed before its length is known.
+    """
+    formats = {encoding: (tag, bits) for (tag, bits), encoding in _WAV_FORMATS.items()}
+    _check_encoding(encoding)
+    tag, bits = formats[encoding]
+    width = bits // 8
+    unknown = 0xFFFFFFFF
+    riff_size = unknown if data_size is None else 36 + data_size
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        riff_size,
+        b"WAVE",
+        b"fmt ",
+        16,
+        tag,
+        1,
+        int(sample_rate),
+        int(sample_rate) * width,
+        width,
+        bits,
+        b"data",
+        unknown if data_size is None else data_size,
+    )
+
+
 # --- files -------------------------------------------------------------------------------
 
 
@@ -255,6 +296,158 @@ def encode_file(
     samples = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
     sf.write(buffer, samples, int(sample_rate), format=FILE_FORMATS[key], subtype=subtype)
     return buffer.getvalue()
+
+
+def nearest_encoder_rate(sample_rate: int, *, format: str) -> int:
+    """The rate closest to ``sample_rate`` that the ``format`` encoder takes.
+
+    >>> nearest_encoder_rate(23638, format="mp3"), nearest_encoder_rate(22050, format="opus")
+    (24000, 24000)
+    """
+    rates = ENCODER_SAMPLE_RATES.get(format.lower().lstrip("."))
+    if rates is None:
+        return int(sample_rate)
+    return min(rates, key=lambda rate: (abs(rate - sample_rate), -rate))
+
+
+class _DrainedSink:
+    """A file for soundfile's virtual I/O whose bytes are taken away as they are written.
+
+    Encoders that fix up a header when they close (LAME's VBR tag, libFLAC's STREAMINFO)
+    seek back over bytes already taken; those rewrites are dropped, which leaves the
+    stream as a reader that started early saw it.
+    """
+
+    def __init__(self) -> None:
+        self._taken = 0
+        self._pending = bytearray()
+        self._position = 0
+
+    def write(self, data: bytes) -> int:
+        data = bytes(data)
+        written = len(data)
+        start = self._position - self._taken
+        if start < 0:  # a rewrite of bytes already taken: only its tail, if any, is new
+            data, start = data[-start:], 0
+        if start > len(self._pending):
+            self._pending.extend(bytes(start - len(self._pending)))
+        self._pending[start : start + len(data)] = data
+        self._position += written
+        return written
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        size = self._taken + len(self._pending)
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: size}[whence]
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def take(self) -> bytes:
+        data = bytes(self._pending)
+        self._taken += len(data)
+        self._pending.clear()
+        return data
+
+
+# libsndfile's SFC_SET_OGG_PAGE_LATENCY_MS, which soundfile does not wrap.
+_SFC_SET_OGG_PAGE_LATENCY_MS = 0x1302
+
+
+def _set_ogg_page_latency(file: object, *, seconds: float) -> None:
+    # An Ogg page goes out when it holds this much audio; libsndfile's default (a second)
+    # would hold the first sentence back until a page fills.
+    import soundfile as sf
+
+    try:
+        value = sf._ffi.new("double*", seconds * 1000.0)
+        sf._snd.sf_command(
+            file._file, _SFC_SET_OGG_PAGE_LATENCY_MS, value, sf._ffi.sizeof("double")
+        )
+    except AttributeError:  # pragma: no cover - a soundfile without its cffi handles
+        pass
+
+
+class StreamEncoder:
+    """Encode mono audio to a file's bytes piece by piece, for answers sent as they are made.
+
+    ``encode`` takes the next samples and returns the bytes the encoder has finished so
+    far (possibly none); ``close`` returns the rest. Joined, the pieces are a file that
+    any reader decodes: mp3 at a constant bit rate (its length is known from its size
+    without the tag LAME writes last), Ogg/Opus, or WAV with unknown sizes (0xFFFFFFFF).
+
+    Parameters
+    ----------
+    sample_rate : int
+        Rate of the samples; mp3 and opus take only ``ENCODER_SAMPLE_RATES``.
+    format : {"mp3", "opus", "wav"}
+
+    Examples
+    --------
+    >>> encoder = StreamEncoder(sample_rate=24000, format="mp3")
+    >>> data = encoder.encode(sine(440.0, duration=1.0, sample_rate=24000)) + encoder.close()
+    >>> decode_file(data)[1]
+    24000
+    """
+
+    #: formats, with what soundfile calls them
+    FORMATS = {"mp3": ("MP3", None), "opus": ("OGG", "OPUS"), "wav": ("WAV", "PCM_16")}
+
+    def __init__(self, *, sample_rate: int, format: str) -> None:
+        if format not in self.FORMATS:
+            raise ValueError(
+                f"cannot stream {format!r} audio; expected one of {list(self.FORMATS)}"
+            )
+        rates = ENCODER_SAMPLE_RATES.get(format)
+        if rates is not None and sample_rate not in rates:
+            raise ValueError(f"{format} takes sample rates {rates}, got {sample_rate!r}")
+        self.sample_rate = int(sample_rate)
+        self.format = format
+        self._header = b""
+        self._file = None
+        if format == "wav":
+            # libsndfile would write sizes of 0 and fix them on close; a stream says
+            # "unknown" (0xFFFFFFFF) from the start, as PROTOCOL.md's readers expect.
+            self._header = wav_header(sample_rate=self.sample_rate)
+            return
+        import soundfile as sf
+
+        self._sink = _DrainedSink()
+        container, subtype = self.FORMATS[format]
+        options = {"bitrate_mode": "CONSTANT", "compression_level": 0.5} if format == "mp3" else {}
+        self._file = sf.SoundFile(
+            self._sink,
+            "w",
+            samplerate=self.sample_rate,
+            channels=1,
+            format=container,
+            subtype=subtype,
+            **options,
+        )
+        if format == "opus":
+            _set_ogg_page_latency(self._file, seconds=0.1)
+
+    def encode(self, audio: np.ndarray) -> bytes:
+        """Encode ``audio`` (float32, shape (n,)); the bytes finished so far."""
+        samples = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+        if self._file is None:
+            header, self._header = self._header, b""
+            return header + encode_pcm(samples, encoding="pcm_s16le")
+        if samples.size:
+            self._file.write(samples)
+        return self._sink.take()
+
+    def close(self) -> bytes:
+        """Finish the file; its last bytes."""
+        if self._file is None:
+            header, self._header = self._header, b""
+            return header
+        self._file.close()
+        return self._sink.take()
 
 
 def wav_bytes(audio: np.ndarray, *, sample_rate: int, subtype: str = "PCM_16") -> bytes:

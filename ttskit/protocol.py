@@ -19,6 +19,7 @@ __all__ = [
     "RESPONSE_FORMATS",
     "SAMPLE_RATE_RANGE",
     "SEGMENTS",
+    "SERVED_FORMATS",
     "SPEED_RANGE",
     "STREAM_FORMATS",
 ]
@@ -38,7 +39,9 @@ SAMPLE_RATE_RANGE = (8_000, 48_000)
 #: ``ttskit.audio.ENCODINGS`` lists them all.
 DEFAULT_ENCODING = "pcm_s16le"
 #: ``response_format`` values of a whole answer.
-RESPONSE_FORMATS = ("wav", "mp3", "raw", "flac", "mulaw", "opus", "aac")
+RESPONSE_FORMATS = ("wav", "mp3", "raw", "pcm", "flac", "mulaw", "opus", "aac")
+#: ``response_format`` values the local server answers with (``pcm`` is OpenAI's ``raw``).
+SERVED_FORMATS = ("wav", "mp3", "opus", "flac", "pcm", "raw")
 #: Formats of a streamed answer: the protocol streams raw PCM; some OpenAI-compatible
 #: servers stream a WAV whose sizes are unknown, which the client reads as it comes.
 STREAM_FORMATS = ("raw", "wav")

@@ -212,7 +212,8 @@ def test_each_file_format(espeak_client: Client, response_format: str) -> None:
     raw = espeak_client.speak(TEXT, response_format="raw")
     speech = espeak_client.speak(TEXT, response_format=response_format)
     assert speech.sample_rate == raw.sample_rate == 24000
-    assert abs(speech.duration - raw.duration) < 0.06  # mp3 pads a frame or so
+    # A streamed mp3 keeps LAME's delay and padding (about 0.1 s): no tag can trim them.
+    assert abs(speech.duration - raw.duration) < 0.12
     assert abs(audio.rms_dbfs(speech.audio) - audio.rms_dbfs(raw.audio)) < 1.0
     assert speech.audio.min() >= -1 and speech.audio.max() <= 1
 

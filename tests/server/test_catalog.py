@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import requests
+
+from ttskit import audio
 
 from ..conftest import HOSTED_MODEL
 
@@ -21,6 +24,39 @@ def test_models_are_an_openai_style_list(espeak_server):
     for model in body["data"]:
         assert model["object"] == "model" and model["owned_by"] == "ttskit"
     assert body["data"][1]["root"] == "espeak"
+
+
+def test_models_and_voices_say_what_answers_hold(espeak_server):
+    """The rate every answer has by default, and the formats the server sends."""
+    formats = {"wav", "mp3", "opus", "flac", "pcm", "raw"}
+    for entry in _get(espeak_server, "/v1/models")["data"]:
+        assert entry["sample_rate"] == 24000 and set(entry["formats"]) == formats
+    for entry in _get(espeak_server, "/v1/voices")["data"]:
+        assert entry["sample_rate"] == 24000 and set(entry["formats"]) == formats
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech",
+        json={"model": "espeak", "input": "Hello.", "voice": "en-us"},
+        timeout=30,
+    )
+    samples, rate = audio.decode_file(response.content)
+    assert rate == 24000 and np.abs(samples).max() > 0
+
+
+def test_one_model_by_id(espeak_server):
+    assert _get(espeak_server, "/v1/models/espeak") == {
+        "id": "espeak",
+        "object": "model",
+        "created": 0,
+        "owned_by": "ttskit",
+        "type": "audio",
+        "sample_rate": 24000,
+        "formats": ["wav", "mp3", "opus", "flac", "pcm", "raw"],
+    }
+    aliased = _get(espeak_server, f"/v1/models/{HOSTED_MODEL}")
+    assert aliased["id"] == HOSTED_MODEL and aliased["root"] == "espeak"
+    response = requests.get(f"{espeak_server.url}/v1/models/no-such-model", timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
 
 
 def test_voices(espeak_server):

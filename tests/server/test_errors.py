@@ -50,7 +50,7 @@ CASES = {
     "unknown voice variant": (_body(voice="en-us+zz9"), 400, "voice", "voice_not_found"),
     "stream as wav": (_body(stream=True, response_format="wav"), 400, "response_format", "unsupported_format"),
     "stream as mp3": (_body(stream=True, response_format="mp3"), 400, "response_format", "unsupported_format"),
-    "unsupported format": (_body(response_format="opus"), 400, "response_format", "invalid_value"),
+    "unsupported format": (_body(response_format="ogg"), 400, "response_format", "invalid_value"),
     "unsupported encoding": (_body(response_format="raw", response_encoding="pcm_s24le"), 400, "response_encoding", "invalid_value"),
     "sample rate too low": (_body(sample_rate=4000), 400, "sample_rate", "invalid_value"),
     "sample rate too high": (_body(sample_rate=96000), 400, "sample_rate", "invalid_value"),

@@ -54,7 +54,7 @@ def test_compressed_formats(espeak_server, reference, format, media_type):
     assert response.headers["content-type"] == media_type
     samples, rate = audio.decode_file(response.content)
     assert rate == 24000
-    assert_same_speech(samples, rate, *reference)
+    assert_same_speech(samples, rate, *reference, slack=0.12 if format == "mp3" else 0.0)
 
 
 @pytest.mark.parametrize("sample_rate", SAMPLE_RATES)

@@ -1,4 +1,9 @@
-"""What the server offers: ``GET /v1/models``, ``GET /v1/voices`` and ``GET /health``."""
+"""What the server offers: ``GET /v1/models[/{id}]``, ``GET /v1/voices`` and ``GET /health``.
+
+Models and voices say what an answer holds by default: ``sample_rate`` is the rate the
+server sends when a request names none (every engine is resampled to it), and
+``formats`` the ``response_format`` values it answers with audio.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from .registry import LocalModel
+from .registry import LocalModel, Registry
+from .schemas import DEFAULT_SAMPLE_RATE, RESPONSE_FORMATS
 from .state import ServerState
 
 __all__ = ["router"]
@@ -18,30 +24,41 @@ def _state(request: Request) -> ServerState:
     return request.app.state.ttskit
 
 
+def _model(registry: Registry, model_id: str) -> dict[str, Any]:
+    """OpenAI's model object, with what the model's answers hold."""
+    model, aliased = registry.resolve(model_id)
+    entry = {
+        "id": model_id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "ttskit",
+        "type": "audio",
+        "sample_rate": DEFAULT_SAMPLE_RATE,
+        "formats": list(RESPONSE_FORMATS),
+    }
+    if aliased:
+        entry["root"] = model.id
+    return entry
+
+
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
     """OpenAI-style model list: local models, then hosted ids aliased to them."""
     registry = _state(request).registry
-    data = []
-    for model_id in registry.ids():
-        model, aliased = registry.resolve(model_id)
-        entry = {
-            "id": model_id,
-            "object": "model",
-            "created": 0,
-            "owned_by": "ttskit",
-            "type": "audio",
-            "sample_rate": model.sample_rate,
-        }
-        if aliased:
-            entry["root"] = model.id
-        data.append(entry)
-    return {"object": "list", "data": data}
+    return {"object": "list", "data": [_model(registry, model_id) for model_id in registry.ids()]}
+
+
+@router.get("/v1/models/{model_id:path}")
+async def get_model(request: Request, model_id: str) -> dict[str, Any]:
+    """One model (hosted ids hold a slash); 404 ``model_not_found`` for an unknown id."""
+    return _model(_state(request).registry, model_id)
 
 
 def _voices(model_id: str, model: LocalModel) -> dict[str, Any]:
     return {
         "model": model_id,
+        "sample_rate": DEFAULT_SAMPLE_RATE,
+        "formats": list(RESPONSE_FORMATS),
         "voices": [
             {
                 "id": voice.name,

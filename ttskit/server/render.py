@@ -21,6 +21,8 @@ __all__ = [
     "RenderedSegment",
     "audio_delta",
     "audio_done",
+    "openai_audio_delta",
+    "openai_audio_done",
     "pcm_deltas",
     "render_segment",
     "sse_event",
@@ -52,17 +54,24 @@ class RenderedSegment:
 
 
 def render_segment(
-    segment: Segment, *, sample_rate: int, encoding: str, delta_seconds: float
+    segment: Segment, *, sample_rate: int, encoding: str | None, delta_seconds: float
 ) -> RenderedSegment:
-    """Resample ``segment`` to ``sample_rate`` and encode it as ``encoding`` deltas."""
+    """Resample ``segment`` to ``sample_rate`` and encode it as ``encoding`` deltas.
+
+    With ``encoding=None`` (audio that a file encoder takes as it goes) there are no
+    deltas, only the resampled ``audio``.
+    """
     samples = audio.resample(segment.audio, orig_sr=segment.sample_rate, target_sr=sample_rate)
-    pcm = audio.encode_pcm(samples, encoding=encoding)
-    per_delta = max(1, int(delta_seconds * sample_rate)) * audio.bytes_per_sample(encoding)
+    deltas = []
+    if encoding is not None:
+        pcm = audio.encode_pcm(samples, encoding=encoding)
+        per_delta = max(1, int(delta_seconds * sample_rate)) * audio.bytes_per_sample(encoding)
+        deltas = list(pcm_deltas(pcm, bytes_per_delta=per_delta))
     return RenderedSegment(
         text=segment.text,
         n_samples=len(samples),
         words=list(segment.words),
-        deltas=list(pcm_deltas(pcm, bytes_per_delta=per_delta)),
+        deltas=deltas,
         audio=samples,
     )
 
@@ -103,6 +112,23 @@ def audio_delta(item_id: str, pcm: bytes, **extra: Any) -> dict[str, Any]:
 def audio_done(item_id: str, **extra: Any) -> dict[str, Any]:
     """``conversation.item.audio_output.done``."""
     return {"type": "conversation.item.audio_output.done", "item_id": item_id, **extra}
+
+
+def openai_audio_delta(data: bytes) -> dict[str, Any]:
+    """OpenAI's ``speech.audio.delta`` carrying base64 ``data``."""
+    return {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")}
+
+
+def openai_audio_done(*, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    """OpenAI's ``speech.audio.done`` with its usage."""
+    return {
+        "type": "speech.audio.done",
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }
 
 
 def sse_event(data: dict[str, Any] | str) -> bytes:

@@ -1,44 +1,53 @@
-"""``POST /v1/audio/speech``: the whole audio file, or Server-Sent Events as it is made.
+"""``POST /v1/audio/speech``: the audio file, or Server-Sent Events, as it is made.
 
 The route checks the request, starts the synthesis on a worker thread and waits for the
 first segment before it answers, so that a bad voice or a full server still gets a
-proper error status; after that, a streamed answer can only end with an error event.
+proper error status; after that, a streamed answer can only end with an error event
+(or, for a plain body, a connection closed before the body's end).
+
+Answers come in four kinds (PROTOCOL.md sections 1, 2 and 7):
+
+- Together's events (``stream: true``): ``conversation.item.*`` events, then ``[DONE]``;
+- OpenAI's events (``stream_format: "sse"``): ``speech.audio.delta``, ``speech.audio.done``;
+- a body sent as it is made: raw PCM, mp3, Ogg/Opus, and WAV with unknown sizes when the
+  request streams (``stream_format: "audio"``);
+- a whole file: WAV with exact sizes, and FLAC.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Send
 
 from .. import audio
 from ..engines.text import split_words
-from .errors import WireError, bad_request, wire_error_for
+from .bodies import (
+    AudioPieces,
+    CuttableResponse,
+    chunked_body,
+    file_chunks,
+    openai_events,
+    together_events,
+)
+from .errors import WireError, bad_request
 from .faults import FAULTS_HEADER, RequestFaults
 from .pool import SlotPool
-from .render import (
-    RenderedSegment,
-    audio_delta,
-    render_segment,
-    sse_event,
-    word_timestamps,
-)
-from .schemas import DEFAULT_SAMPLE_RATE, SpeechRequest
+from .render import RenderedSegment, render_segment
+from .schemas import DEFAULT_SAMPLE_RATE, RESPONSE_FORMATS, SpeechRequest
 from .state import ServerState
 from .worker import synthesize
 
 __all__ = ["router"]
 
-_LOGGER = logging.getLogger("ttskit.server")
 T = TypeVar("T")
 
 router = APIRouter()
@@ -47,10 +56,13 @@ _MEDIA_TYPES = {
     "wav": "audio/wav",
     "mp3": "audio/mpeg",
     "flac": "audio/flac",
+    "opus": "audio/ogg",
     "raw": "application/octet-stream",
 }
-# An item id of its own per response: the stream is one item, as on the hosted API.
-_ITEM_ID = "tts_1"
+# Formats whose file can be written as the audio is made; WAV too when the request streams.
+_PROGRESSIVE_FORMATS = ("raw", "mp3", "opus")
+# What OpenAI's events can carry.
+_EVENT_FORMATS = ("raw", "mp3", "opus", "wav")
 # Status for the log line of a request whose client left before the answer; never sent.
 _CLIENT_CLOSED_REQUEST = 499
 
@@ -64,27 +76,22 @@ _REQUEST_SCHEMA = {
 
 @router.post("/v1/audio/speech", openapi_extra=_REQUEST_SCHEMA)
 async def create_speech(request: Request) -> Response:
-    """Synthesize ``input``: an audio file, or ``text/event-stream`` with ``stream: true``."""
+    """Synthesize ``input`` as a file, or as events with ``stream`` or ``stream_format: sse``."""
     state: ServerState = request.app.state.ttskit
     speech = SpeechRequest.model_validate(await _read_json(request, state.max_body_bytes))
     _check_input(speech.input, state.max_input_chars)
     model, aliased = state.registry.resolve(speech.model)
-    voice = state.registry.voice_for(model, speech.voice, aliased=aliased)
-    if speech.streaming and speech.format != "raw":
-        raise bad_request(
-            f"streaming sends raw PCM only; response_format {speech.response_format!r} "
-            "needs stream: false",
-            param="response_format",
-            code="unsupported_format",
-        )
+    voice = state.registry.voice_for(model, speech.voice_name, aliased=aliased)
+    answer = _answer_for(speech)
     faults = state.faults.for_request(request.headers.get(FAULTS_HEADER))
     faults.check_refusal()
 
-    sample_rate = speech.sample_rate or DEFAULT_SAMPLE_RATE
+    encoder = answer.encoder()
     render = partial(
         render_segment,
-        sample_rate=sample_rate,
-        encoding=speech.encoding,
+        sample_rate=answer.sample_rate,
+        # A file encoder takes the samples as they are sent.
+        encoding=None if encoder is not None else answer.encoding,
         delta_seconds=state.delta_seconds,
     )
     segments = synthesize(
@@ -96,19 +103,30 @@ async def create_speech(request: Request) -> Response:
         render=render,
         lookahead=state.lookahead,
     )
-    headers = {"x-ttskit-model": model.id, "x-ttskit-voice": voice, **_rate_headers(model.pool)}
+    headers = {
+        "x-ttskit-model": model.id,
+        "x-ttskit-voice": voice,
+        "x-ttskit-sample-rate": str(answer.sample_rate),
+        **_rate_headers(model.pool),
+    }
     try:
         first = await _unless_disconnected(request, anext(segments, None))
-        if speech.streaming:
-            body = _event_stream(
+        if answer.body != "file":
+            body = _streamed_body(
+                answer,
                 first,
                 segments,
-                sample_rate=sample_rate,
-                words=speech.alignment == "word",
+                encoder=encoder,
+                delta_samples=max(1, int(state.delta_seconds * answer.sample_rate)),
                 faults=faults,
+                speech=speech,
             )
+            if answer.body == "chunked":
+                return CuttableResponse(
+                    body, media_type=_MEDIA_TYPES[answer.format], headers=headers
+                )
             headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-            return _CuttableResponse(body, media_type="text/event-stream", headers=headers)
+            return CuttableResponse(body, media_type="text/event-stream", headers=headers)
         rendered = await _unless_disconnected(request, _collect(first, segments))
     except _ClientGone:
         await segments.aclose()
@@ -118,12 +136,97 @@ async def create_speech(request: Request) -> Response:
         raise
     return await _file_response(
         rendered,
-        speech.format,
-        sample_rate=sample_rate,
+        answer.format,
+        sample_rate=answer.sample_rate,
         faults=faults,
         headers=headers,
         delta_seconds=state.delta_seconds,
     )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """How a request is answered: the kind of body, and the audio in it."""
+
+    body: Literal["together_events", "openai_events", "chunked", "file"]
+    format: str
+    encoding: str
+    sample_rate: int
+
+    def encoder(self) -> audio.StreamEncoder | None:
+        """A new encoder for a body whose file is written as it is made, else None."""
+        if self.format in ("mp3", "opus") or (self.format == "wav" and self.body != "file"):
+            return audio.StreamEncoder(sample_rate=self.sample_rate, format=self.format)
+        return None
+
+
+def _answer_for(speech: SpeechRequest) -> _Answer:
+    """The answer ``speech`` asks for; a 400 for what the server cannot send."""
+    format = speech.format
+    if format == "aac":
+        raise bad_request(
+            "response_format 'aac' is not available on this server (no AAC encoder); "
+            f"use one of {list(RESPONSE_FORMATS)}",
+            param="response_format",
+            code="unsupported_format",
+        )
+    if speech.streaming and speech.dialect == "together":
+        if format != "raw":
+            raise bad_request(
+                f"streaming sends raw PCM only; response_format {speech.response_format!r} "
+                "needs stream: false",
+                param="response_format",
+                code="unsupported_format",
+            )
+        body = "together_events"
+    elif speech.streaming:
+        if format not in _EVENT_FORMATS:
+            raise bad_request(
+                f"stream_format 'sse' sends pcm, mp3, opus or wav; response_format "
+                f"{speech.response_format!r} needs stream_format 'audio'",
+                param="response_format",
+                code="unsupported_format",
+            )
+        body = "openai_events"
+    elif format in _PROGRESSIVE_FORMATS or (format == "wav" and speech.stream_format == "audio"):
+        body = "chunked"
+    else:
+        body = "file"
+    # mp3 and opus encoders take a few rates only: the nearest one is sent, and said in
+    # the file's header (and in x-ttskit-sample-rate).
+    sample_rate = audio.nearest_encoder_rate(
+        speech.sample_rate or DEFAULT_SAMPLE_RATE, format=format
+    )
+    return _Answer(body=body, format=format, encoding=speech.encoding, sample_rate=sample_rate)
+
+
+def _streamed_body(
+    answer: _Answer,
+    first: RenderedSegment | None,
+    segments: AsyncIterator[RenderedSegment],
+    *,
+    encoder: audio.StreamEncoder | None,
+    delta_samples: int,
+    faults: RequestFaults,
+    speech: SpeechRequest,
+) -> AsyncIterator[bytes]:
+    """The body of an answer sent as it is made: events of either dialect, or the file."""
+    if answer.body == "together_events":
+        return together_events(
+            first,
+            segments,
+            sample_rate=answer.sample_rate,
+            words=speech.alignment == "word",
+            faults=faults,
+        )
+    pieces = AudioPieces(
+        first, segments, encoder=encoder, delta_samples=delta_samples, faults=faults
+    )
+    if answer.body == "openai_events":
+        return openai_events(
+            pieces, sample_rate=answer.sample_rate, input_words=len(split_words(speech.input))
+        )
+    return chunked_body(pieces)
 
 
 # --- request checks ------------------------------------------------------------------------
@@ -222,8 +325,6 @@ async def _collect(
 
 
 async def _encode(rendered: list[RenderedSegment], format: str, sample_rate: int) -> bytes:
-    if format == "raw":
-        return b"".join(delta for segment in rendered for delta in segment.deltas)
     samples = (
         np.concatenate([segment.audio for segment in rendered])
         if rendered
@@ -231,7 +332,7 @@ async def _encode(rendered: list[RenderedSegment], format: str, sample_rate: int
     )
     if format == "wav":
         return audio.wav_bytes(samples, sample_rate=sample_rate)
-    # mp3 and flac take a few milliseconds a second of audio: off the loop.
+    # flac takes a few milliseconds a second of audio: off the loop.
     return await run_in_threadpool(
         audio.encode_file, samples, sample_rate=sample_rate, format=format
     )
@@ -254,75 +355,6 @@ async def _file_response(
     duration = sum(segment.n_samples for segment in rendered) / sample_rate
     size = max(1, int(len(data) * delta_seconds / duration)) if duration else len(data) or 1
     headers["Content-Length"] = str(len(data))
-    return _CuttableResponse(
-        _file_chunks(data, size, faults), media_type=_MEDIA_TYPES[format], headers=headers
+    return CuttableResponse(
+        file_chunks(data, size, faults), media_type=_MEDIA_TYPES[format], headers=headers
     )
-
-
-#: What a body iterator yields to close the connection without finishing the response.
-_CUT = b"\x00cut"
-
-
-class _CuttableResponse(StreamingResponse):
-    """A streaming response that an injected fault can cut off mid-body.
-
-    When the body iterator yields ``_CUT`` the response is left unfinished, and uvicorn
-    closes the connection, as a dropped network would.
-    """
-
-    async def stream_response(self, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        async for chunk in self.body_iterator:
-            if chunk is _CUT:
-                _LOGGER.info("injected fault: cutting the connection")
-                return
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _event_stream(
-    first: RenderedSegment | None,
-    segments: AsyncIterator[RenderedSegment],
-    *,
-    sample_rate: int,
-    words: bool,
-    faults: RequestFaults,
-) -> AsyncIterator[bytes]:
-    """The SSE body: per segment its words (cumulative times), then its deltas; [DONE]."""
-    offset = 0.0
-    segment = first
-    try:
-        await faults.before_first_audio()
-        while segment is not None:
-            if words and segment.words:
-                yield sse_event(word_timestamps(_ITEM_ID, segment.words, offset=offset))
-            for delta in segment.deltas:
-                if faults.cut_now():
-                    yield _CUT
-                    return
-                if faults.deltas_sent:
-                    await faults.before_delta()
-                yield sse_event(audio_delta(_ITEM_ID, delta))
-                faults.deltas_sent += 1
-            offset += segment.n_samples / sample_rate
-            segment = await anext(segments, None)
-        yield sse_event("[DONE]")
-    except Exception as exc:
-        error = wire_error_for(exc)
-        _LOGGER.error("stream failed after it started: %s", error.message, exc_info=exc)
-        yield sse_event(error.body())
-    finally:
-        await segments.aclose()
-
-
-async def _file_chunks(data: bytes, size: int, faults: RequestFaults) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), size):
-        if faults.cut_now():
-            yield _CUT
-            return
-        if faults.deltas_sent:
-            await faults.before_delta()
-        yield data[start : start + size]
-        faults.deltas_sent += 1
