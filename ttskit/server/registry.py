@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..engines import Engine, Voice
+from ..protocol import DEFAULT_SAMPLE_RATE
 from .errors import WireError
 from .pool import SlotPool
 from .render import render_segment
@@ -49,7 +50,7 @@ def _warm_up(engine: Engine, voice: str) -> None:
     # with piper. Paying it here, while the server starts, keeps it out of the first
     # request.
     for segment in engine.synthesize("Hello.", voice=voice):
-        render_segment(segment, sample_rate=24_000, encoding="pcm_s16le", delta_seconds=0.1)
+        render_segment(segment, sample_rate=DEFAULT_SAMPLE_RATE, encoding="pcm_s16le", delta_seconds=0.1)
 
 
 def _default_voice(engine: Engine, voices: Sequence[Voice]) -> str:
