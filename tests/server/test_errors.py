@@ -12,6 +12,7 @@ import requests
 from .helpers import assert_error, speech_body, still_serving
 
 MISSING = object()
+JSON = {"Content-Type": "application/json"}
 
 
 def _body(**changes):
@@ -87,7 +88,9 @@ def test_bad_streaming_request_gets_a_status_not_an_event(espeak_server):
 
 def test_oversized_body_is_refused(espeak_server):
     body = json.dumps(speech_body(input="word " * 40_000)).encode()
-    response = requests.post(f"{espeak_server.base_url}/audio/speech", data=body, timeout=30)
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech", data=body, headers=JSON, timeout=30
+    )
     assert_error(response, 413, param=None, code="request_too_large")
     still_serving(espeak_server)
 
@@ -99,7 +102,9 @@ def test_oversized_chunked_body_is_refused(espeak_server):
             yield b"word " * 200
         yield b'"}'
 
-    response = requests.post(f"{espeak_server.base_url}/audio/speech", data=chunks(), timeout=30)
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech", data=chunks(), headers=JSON, timeout=30
+    )
     assert_error(response, 413, code="request_too_large")
     still_serving(espeak_server)
 

@@ -8,7 +8,6 @@ proper error status; after that, a streamed answer can only end with an error ev
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from functools import partial
@@ -24,6 +23,8 @@ from .. import audio
 from ..engines.text import split_words
 from .errors import WireError, bad_request, wire_error_for
 from .faults import FAULTS_HEADER, RequestFaults
+from .http import abort_connection
+from .payload import parse_json
 from .pool import SlotPool
 from .render import (
     RenderedSegment,
@@ -95,6 +96,7 @@ async def create_speech(request: Request) -> Response:
         speed=speech.speed or 1.0,
         render=render,
         lookahead=state.lookahead,
+        **state.slot_deadlines(),
     )
     headers = {"x-ttskit-model": model.id, "x-ttskit-voice": voice, **_rate_headers(model.pool)}
     try:
@@ -149,12 +151,7 @@ async def _read_json(request: Request, limit: int) -> Any:
             param=None,
             code="missing",
         )
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad_request(
-            f"the request body is not valid JSON ({exc})", param=None, code="invalid_json"
-        ) from exc
+    return parse_json(raw)
 
 
 def _check_input(text: str, max_chars: int) -> None:
@@ -266,9 +263,13 @@ _CUT = b"\x00cut"
 class _CuttableResponse(StreamingResponse):
     """A streaming response that an injected fault can cut off mid-body.
 
-    When the body iterator yields ``_CUT`` the response is left unfinished, and uvicorn
-    closes the connection, as a dropped network would.
+    When the body iterator yields ``_CUT`` the response is left unfinished and the
+    connection is cut (``abort_connection``), as a dropped network would.
     """
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        self._scope = scope
+        await super().__call__(scope, receive, send)
 
     async def stream_response(self, send: Send) -> None:
         await send(
@@ -277,6 +278,7 @@ class _CuttableResponse(StreamingResponse):
         async for chunk in self.body_iterator:
             if chunk is _CUT:
                 _LOGGER.info("injected fault: cutting the connection")
+                abort_connection(self._scope)
                 return
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
