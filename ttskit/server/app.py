@@ -18,7 +18,7 @@ from .faults import FaultInjector, Faults
 from .limits import DeadlineMiddleware, Limits
 from .middleware import ServerMiddleware
 from .openapi import install_openapi
-from .origin import OriginMiddleware
+from .origin import OriginMiddleware, normalize_origin
 from .registry import Registry
 from .render import DEFAULT_DELTA_SECONDS, MAX_DELTA_SECONDS
 from .state import ServerState
@@ -98,6 +98,9 @@ def create_app(
     if lookahead < 1:
         raise ValueError(f"lookahead must be >= 1, got {lookahead!r}")
     limits = limits or Limits()
+    for origin in cors_origins:
+        if origin != "*":
+            normalize_origin(origin)  # a bad one is refused now, not at the first request
     registry = Registry(engines, aliases=aliases, queue_size=queue)
     for model in registry.models.values():
         model.pool.hold_seconds = limits.synthesis_timeout
