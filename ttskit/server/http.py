@@ -146,7 +146,7 @@ class TTSKitHTTPProtocol(H11Protocol):
         self._header_timer = None
         if self.transport.is_closing():
             return
-        if self._bytes_waiting:
+        if self._bytes_waiting or self.conn.trailing_data[0]:
             _LOGGER.info("closing a connection whose request headers took over %s s", self.header_timeout)
             message = (
                 f"the request line and headers did not arrive within {self.header_timeout} s"
