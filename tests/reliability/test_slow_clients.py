@@ -77,7 +77,9 @@ def test_stalled_readers_lose_their_slots(make_server, caplog, n_stalled):
             victim.start()
             victim.join()
             assert victim.response is not None and victim.response.status_code == 200
-            # Every stalled stream was cut, none was finished.
+            # With two slots the victim may be served while one stalled client still holds
+            # the other; that one loses it too, since nobody reads it.
+            _until(lambda: _health(server)["busy"] == 0)
             for client in stalled:
                 rest, closed = client.drain()
                 assert closed and b"[DONE]" not in client.head + rest
