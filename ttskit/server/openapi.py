@@ -6,7 +6,8 @@ FastAPI's 422 is never sent. ``install_openapi`` makes the schema say so, so tha
 schema-driven tools (client generators, schemathesis) reach synthesis without a
 hand-tightened copy:
 
-- the speech request with its constraints: ``model`` and ``voice`` among those served,
+- the speech request with its constraints: ``model`` among those served, ``voice`` among
+  the model's (any, for a hosted id aliased to a local model),
   ``input`` with at least one letter or digit and at most ``max_input_chars`` characters;
 - its answers: ``audio/wav``, ``audio/mpeg``, ``audio/flac``, ``application/octet-stream``
   and ``text/event-stream``;
@@ -72,7 +73,13 @@ _SPEECH_ANSWER = {
         "audio/flac": _BINARY,
         "application/octet-stream": _BINARY,
         "text/event-stream": {
-            "schema": {"type": "string"},
+            # One Server-Sent Event (OpenAPI 3.1 has ``schema`` describe each event): its
+            # data is a JSON payload of PROTOCOL.md section 2, or ``[DONE]``.
+            "schema": {
+                "type": "object",
+                "required": ["data"],
+                "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+            },
             "example": 'data: {"type":"conversation.item.audio_output.delta",'
             '"item_id":"tts_1","delta":"AAAA"}\n\ndata: [DONE]\n\n',
         },
@@ -100,8 +107,15 @@ def _speech_request(state: ServerState) -> dict[str, Any]:
     if properties.get("model", {}).get("type") == "string":
         properties["model"]["enum"] = state.registry.ids()
     if properties.get("voice", {}).get("type") == "string":
-        names = {voice.name for model in state.registry.models.values() for voice in model.voices}
-        properties["voice"]["enum"] = sorted(names)
+        # A local model speaks the voices it lists; an aliased hosted id takes any voice
+        # and falls back to the model's default.
+        schema["allOf"] = [
+            {
+                "if": {"properties": {"model": {"const": model_id}}, "required": ["model"]},
+                "then": {"properties": {"voice": {"enum": [v.name for v in model.voices]}}},
+            }
+            for model_id, model in state.registry.models.items()
+        ]
     return schema
 
 
