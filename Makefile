@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-browser lint bench install clean
+.PHONY: demo test test-browser lint bench soak install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/client.py
 	$(BIN)/python benchmarks/display.py
+
+# The long reliability runs: schemathesis (thousands of requests), 32 streams for 60 s,
+# a 5,000-request soak with the server's RSS, 200 disconnects, stalled clients, slowloris.
+soak: $(STAMP)
+	$(BIN)/python -m tests.reliability.soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info
