@@ -9,7 +9,9 @@ from typing import Any
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long text." for n in range(60))
 
 
-def speech_request(port: int, body: dict[str, Any], *, headers: dict[str, str] | None = None) -> bytes:
+def speech_request(
+    port: int, body: dict[str, Any], *, headers: dict[str, str] | None = None
+) -> bytes:
     """The bytes of a ``POST /v1/audio/speech`` with ``body`` as JSON."""
     payload = json.dumps(body).encode()
     head = [

@@ -66,7 +66,7 @@ def serve(*flags: str) -> Iterator[tuple[str, psutil.Process]]:
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=30)
         noise = [line for line in errors.splitlines() if "ERROR" in line or "Traceback" in line]
-        print(f"  server error lines: {len(noise)}" + (f" (first: {noise[0]})" if noise else ""))
+        print(f"  (server log: {len(noise)} error lines" + (f", first: {noise[0]})" if noise else ")"))
 
 
 def _busy(url: str) -> int:
@@ -116,16 +116,21 @@ def concurrent_streams(streams: int, seconds: float) -> None:
                     with session.post(f"{url}/v1/audio/speech", json={**BODY, "stream": True},
                                       stream=True, timeout=60) as response:  # fmt: skip
                         if response.status_code == 429:
-                            kind = "429 with Retry-After" if "Retry-After" in response.headers else "429 without"
+                            kind = (
+                                "429 with Retry-After"
+                                if "Retry-After" in response.headers
+                                else "429 without"
+                            )
                             with lock:
                                 counts[kind] += 1
                             time.sleep(float(response.headers.get("Retry-After", 1)) / 10)
                             continue
-                        first = None
+                        first, done = None, False
                         for line in response.iter_lines():
                             if first is None and line.startswith(b"data: {"):
                                 first = time.perf_counter() - started
-                        ok = response.status_code == 200 and line == b"data: [DONE]"
+                            done = done or line == b"data: [DONE]"
+                        ok = response.status_code == 200 and done
                         with lock:
                             counts["served" if ok else f"error {response.status_code}"] += 1
                             if ok and first is not None:
@@ -139,7 +144,10 @@ def concurrent_streams(streams: int, seconds: float) -> None:
             thread.start()
         for thread in threads:
             thread.join()
-    print(f"{streams} streams for {seconds:.0f} s: " + ", ".join(f"{n} {k}" for k, n in counts.most_common()))
+    print(
+        f"{streams} streams for {seconds:.0f} s: "
+        + ", ".join(f"{n} {k}" for k, n in counts.most_common())
+    )
     print(f"  first audio p50 {1000 * _percentile(first_audio, 0.5):.0f} ms, "
           f"p99 {1000 * _percentile(first_audio, 0.99):.0f} ms")  # fmt: skip
 
@@ -148,7 +156,7 @@ def soak(total: int) -> None:
     statuses: Counter[int] = Counter()
     with serve() as (url, process):
         session = requests.Session()
-        for warm in range(50):
+        for _ in range(50):
             session.post(f"{url}/v1/audio/speech", json=BODY, timeout=60)
         before = process.memory_info().rss
         for n in range(total):
@@ -176,8 +184,10 @@ def disconnects(total: int) -> None:
             while _busy(url):
                 time.sleep(0.001)
             freed.append(time.perf_counter() - left)
-    print(f"{total} mid-stream disconnects: slot free again after "
-          f"{1000 * statistics.median(freed):.0f} ms median, {1000 * max(freed):.0f} ms max")
+    print(
+        f"{total} mid-stream disconnects: slot free again after "
+        f"{1000 * statistics.median(freed):.0f} ms median, {1000 * max(freed):.0f} ms max"
+    )
 
 
 def stalled_clients(write_timeout: float, synthesis_timeout: float) -> None:
@@ -191,7 +201,10 @@ def stalled_clients(write_timeout: float, synthesis_timeout: float) -> None:
             stalled = [StalledClient(port) for _ in range(n_stalled)]
             for client in stalled[:2]:
                 client.read_head()
-            while requests.get(f"{url}/health", timeout=10).json()["models"]["espeak"]["queued"] < n_stalled - 2:
+            while (
+                requests.get(f"{url}/health", timeout=10).json()["models"]["espeak"]["queued"]
+                < n_stalled - 2
+            ):
                 time.sleep(0.01)
             started = time.perf_counter()
             victim = requests.post(f"{url}/v1/audio/speech", json=BODY, timeout=120)
@@ -202,8 +215,10 @@ def stalled_clients(write_timeout: float, synthesis_timeout: float) -> None:
             print(f"{n_stalled} stalled clients: the well-behaved request got {victim.status_code} "
                   f"after {waited:.2f} s (write deadline {write_timeout} s per slot holder, "
                   f"one synthesis {one_synthesis:.2f} s)")  # fmt: skip
-            print(f"  within deadline(s) plus one synthesis plus buffer filling: "
-                  f"{'yes' if waited <= bound + 1.0 else 'NO'} (bound {bound:.2f} s + 1 s)")
+            print(
+                f"  within deadline(s) plus one synthesis plus buffer filling: "
+                f"{'yes' if waited <= bound + 1.0 else 'NO'} (bound {bound:.2f} s + 1 s)"
+            )
 
 
 def slowloris(connections: int) -> None:
@@ -223,8 +238,10 @@ def slowloris(connections: int) -> None:
             statuses[answer[:12].decode(errors="replace") or "(closed)"] += 1
             connection.close()
         served = requests.post(f"{url}/v1/audio/speech", json=BODY, timeout=60).status_code
-    print(f"slowloris: {connections} half-sent requests all closed within {max(closed_after):.1f} s "
-          f"({', '.join(f'{n} {k}' for k, n in statuses.items())}); a request after: {served}")
+    print(
+        f"slowloris: {connections} half-sent requests all closed within {max(closed_after):.1f} s "
+        f"({', '.join(f'{n} {k}' for k, n in statuses.items())}); a request after: {served}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,15 +197,18 @@ def test_fault_header_only_where_allowed(make_server):
 def test_cuts_log_no_uvicorn_error(make_server, caplog, response_format):
     server = make_server(faults=Faults(cut_after=2))
     stream = response_format is None
-    with caplog.at_level("INFO"), pytest.raises(requests.exceptions.ChunkedEncodingError):
-        with requests.post(
+    with (
+        caplog.at_level("INFO"),
+        pytest.raises(requests.exceptions.ChunkedEncodingError),
+        requests.post(
             f"{server.base_url}/audio/speech",
             json=speech_body(stream=stream, response_format=response_format),
             stream=True,
             timeout=30,
-        ) as response:
-            for _ in response.iter_content(1024):
-                pass
+        ) as response,
+    ):
+        for _ in response.iter_content(1024):
+            pass
     # The cut is complete on the server before /health is answered on a new connection.
     assert requests.get(f"{server.url}/health", timeout=10).ok
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []

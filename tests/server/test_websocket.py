@@ -334,8 +334,16 @@ GARBAGE = [
     ('{"type": "input_text_buffer.commit", "context_id": 7}', "context_id", "invalid_value"),
     ('{"type": "input_text_buffer.commit", "context_id": ""}', "context_id", "invalid_value"),
     ('{"type": "input_text_buffer.append", "text": "Hi \\ud800."}', "text", "invalid_unicode"),
-    ('{"type": "input_text_buffer.append", "text": "Hi.", "x": ' + "[" * 1000 + "]" * 1000 + "}", None, "nested_too_deep"),
-    ('{"type": "input_text_buffer.append", "text": "Hi.", "n": ' + "1" * 5000 + "}", None, "number_too_large"),
+    (
+        '{"type": "input_text_buffer.append", "text": "Hi.", "x": ' + "[" * 1000 + "]" * 1000 + "}",
+        None,
+        "nested_too_deep",
+    ),
+    (
+        '{"type": "input_text_buffer.append", "text": "Hi.", "n": ' + "1" * 5000 + "}",
+        None,
+        "number_too_large",
+    ),
 ]
 
 

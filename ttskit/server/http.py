@@ -147,10 +147,10 @@ class TTSKitHTTPProtocol(H11Protocol):
         if self.transport.is_closing():
             return
         if self._bytes_waiting or self.conn.trailing_data[0]:
-            _LOGGER.info("closing a connection whose request headers took over %s s", self.header_timeout)
-            message = (
-                f"the request line and headers did not arrive within {self.header_timeout} s"
+            _LOGGER.info(
+                "closing a connection whose request headers took over %s s", self.header_timeout
             )
+            message = f"the request line and headers did not arrive within {self.header_timeout} s"
             self.transport.write(_raw_error(408, "Request Timeout", message, "request_timeout"))
             self.transport.close()
         else:
@@ -202,7 +202,5 @@ def server_config(app: Any, **options: Any) -> uvicorn.Config:
         header_timeout = state.limits.header_timeout
         # A WebSocket frame carries at most what a request body may.
         options.setdefault("ws_max_size", state.max_body_bytes)
-    protocol = type(
-        "TTSKitHTTPProtocol", (TTSKitHTTPProtocol,), {"header_timeout": header_timeout}
-    )
+    protocol = type("TTSKitHTTPProtocol", (TTSKitHTTPProtocol,), {"header_timeout": header_timeout})
     return uvicorn.Config(app, http=protocol, ws=TTSKitWebSocketProtocol, **options)

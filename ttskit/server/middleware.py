@@ -78,7 +78,9 @@ class ServerMiddleware:
         try:
             await self.app(scope, receive, send_tracked)
         except Exception as exc:
-            _LOGGER.error("%s %s failed", scope.get("method", "WebSocket"), scope["path"], exc_info=exc)
+            _LOGGER.error(
+                "%s %s failed", scope.get("method", "WebSocket"), scope["path"], exc_info=exc
+            )
             if started:
                 # Too late for an error status: end the connection as a network failure would.
                 abort_connection(scope)

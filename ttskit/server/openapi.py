@@ -143,9 +143,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 responses["200"] = _SPEECH_ANSWER
                 operation["requestBody"] = {
                     "required": True,
-                    "content": {
-                        "application/json": {"schema": _speech_request(state)}
-                    },
+                    "content": {"application/json": {"schema": _speech_request(state)}},
                 }
             if path == "/health":
                 wanted = [500]

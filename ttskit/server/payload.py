@@ -106,9 +106,13 @@ def parse_json(raw: bytes | str, *, what: str = "the request body") -> Any:
         raise bad_request(f"{what} holds {exc}", param=None, code=exc.code) from None
     except RecursionError:
         raise bad_request(
-            f"{what} is nested more than {MAX_DEPTH} levels deep", param=None, code="nested_too_deep"
+            f"{what} is nested more than {MAX_DEPTH} levels deep",
+            param=None,
+            code="nested_too_deep",
         ) from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise bad_request(f"{what} is not valid JSON ({exc})", param=None, code="invalid_json") from None
+        raise bad_request(
+            f"{what} is not valid JSON ({exc})", param=None, code="invalid_json"
+        ) from None
     _check_tree(value, what)
     return value

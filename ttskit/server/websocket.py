@@ -76,7 +76,9 @@ async def _deny(websocket: WebSocket, error: WireError) -> None:
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(error_response(error))
     else:
-        await websocket.close(code=_CLOSE_REFUSED, reason=error.message.encode()[:120].decode(errors="ignore"))
+        await websocket.close(
+            code=_CLOSE_REFUSED, reason=error.message.encode()[:120].decode(errors="ignore")
+        )
 
 
 async def _open_session(

@@ -75,6 +75,7 @@ async def synthesize(
 
     def overdue() -> bool:
         return deadline is not None and time.monotonic() > deadline
+
     results: asyncio.Queue[object] = asyncio.Queue()
     stop = threading.Event()
     room = threading.Semaphore(lookahead)
@@ -120,7 +121,9 @@ async def synthesize(
     try:
         while True:
             try:
-                async with asyncio.timeout_at(None if deadline is None else _loop_time(loop, deadline)):
+                async with asyncio.timeout_at(
+                    None if deadline is None else _loop_time(loop, deadline)
+                ):
                     item = await results.get()
             except TimeoutError:
                 raise too_long from None
