@@ -66,7 +66,9 @@ def serve(*flags: str) -> Iterator[tuple[str, psutil.Process]]:
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=30)
         noise = [line for line in errors.splitlines() if "ERROR" in line or "Traceback" in line]
-        print(f"  (server log: {len(noise)} error lines" + (f", first: {noise[0]})" if noise else ")"))
+        print(
+            f"  (server log: {len(noise)} error lines" + (f", first: {noise[0]})" if noise else ")")
+        )
 
 
 def _busy(url: str) -> int:

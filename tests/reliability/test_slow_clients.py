@@ -205,3 +205,26 @@ def test_many_half_sent_requests_do_not_stop_the_server(make_server):
         for connection in connections:
             connection.close()
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers)
+
+
+def test_a_websocket_that_stops_reading_loses_its_slot(make_server, caplog):
+    from urllib.parse import urlencode
+
+    from websockets.sync.client import connect
+
+    server = make_server(workers=1, limits=QUICK)
+    query = urlencode({"segment": "never", "sample_rate": 48000})
+    # max_queue=1: the client stops reading its socket as soon as one message waits.
+    with (
+        caplog.at_level(logging.INFO),
+        connect(f"{server.websocket_url}?{query}", max_queue=1, close_timeout=1) as stalled,
+    ):
+        stalled.send(json.dumps({"type": "input_text_buffer.append", "text": LONG_TEXT}))
+        stalled.send(json.dumps({"type": "input_text_buffer.commit"}))
+        _until(lambda: _health(server)["busy"] == 1)
+        victim = Victim(server)
+        victim.start()
+        victim.join()
+        assert victim.response is not None and victim.response.status_code == 200
+    assert any("took no data" in r.getMessage() for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
