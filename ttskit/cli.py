@@ -183,7 +183,7 @@ _DEADLINE_FLAGS = [
     ("--body-timeout", "body_timeout", "seconds for a request's body", 20.0),
     ("--queue-timeout", "queue_timeout", "seconds a request may wait for a slot", 30.0),
     ("--synthesis-timeout", "synthesis_timeout", "seconds a request may hold a slot", 120.0),
-    ("--write-timeout", "write_timeout", "seconds a client may take no data", 15.0),
+    ("--write-timeout", "write_timeout", "seconds a client may take no data", 10.0),
 ]
 
 

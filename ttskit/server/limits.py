@@ -63,7 +63,7 @@ class Limits:
     body_timeout: float = 20.0
     queue_timeout: float = 30.0
     synthesis_timeout: float = 120.0
-    write_timeout: float = 15.0
+    write_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -135,6 +135,7 @@ async def synthesize(
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+        room.release()  # wakes a thread waiting for room, so that it stops at once
 
 
 def _loop_time(loop: asyncio.AbstractEventLoop, monotonic: float) -> float:
