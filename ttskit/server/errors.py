@@ -197,8 +197,10 @@ def wire_error_for(exc: BaseException) -> WireError:
 
 async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     error = wire_error_for(exc)
-    if error.status_code >= 500:
+    if error.status_code == 500:
         _LOGGER.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+    elif error.status_code > 500:  # overloaded: one line, no traceback
+        _LOGGER.warning("%s %s: %s", request.method, request.url.path, error.message)
     return error_response(error)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from .. import audio
 from ..engines.text import split_words
@@ -267,8 +267,8 @@ class _CuttableResponse(StreamingResponse):
     connection is cut (``abort_connection``), as a dropped network would.
     """
 
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        self._scope = scope
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._scope = scope  # whose connection a cut ends
         await super().__call__(scope, receive, send)
 
     async def stream_response(self, send: Send) -> None:
