@@ -125,7 +125,7 @@ def concurrent_streams(streams: int, seconds: float) -> None:
                             )
                             with lock:
                                 counts[kind] += 1
-                            time.sleep(float(response.headers.get("Retry-After", 1)) / 10)
+                            time.sleep(float(response.headers.get("Retry-After", 1)))
                             continue
                         first, done = None, False
                         for line in response.iter_lines():

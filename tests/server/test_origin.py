@@ -33,6 +33,26 @@ def test_post_from_its_own_origin(espeak_server):
         assert response.status_code == 200, response.text
 
 
+def test_a_rebound_name_is_not_the_servers_own_origin(espeak_server):
+    # DNS rebinding: evil.example now resolves to 127.0.0.1, so Host and Origin agree.
+    rebound = f"http://evil.example:{espeak_server.port}"
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech",
+        json=speech_body(),
+        headers={"Origin": rebound, "Host": f"evil.example:{espeak_server.port}"},
+        timeout=30,
+    )
+    assert_error(response, 403, code="origin_not_allowed")
+    own = f"http://localhost:{espeak_server.port}"
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech",
+        json=speech_body(input="Local."),
+        headers={"Origin": own, "Host": f"localhost:{espeak_server.port}"},
+        timeout=30,
+    )
+    assert response.status_code == 200
+
+
 def test_allow_list(make_server):
     server = make_server(cors_origins=["http://localhost:8888"])
     ok = requests.post(

@@ -6,8 +6,8 @@ a keyless server on their machine speak, or read its answers. Browsers name the 
 origin in the ``Origin`` header of both, so the server refuses:
 
 - a WebSocket upgrade or a POST whose ``Origin`` is neither the server's own (the scheme
-  and ``Host`` the request was sent to) nor in the allow-list (``ttskit serve
-  --cors-origin``); 403 with the wire's error body;
+  and ``Host`` the request was sent to, when that is an address or ``localhost``) nor in
+  the allow-list (``ttskit serve --cors-origin``); 403 with the wire's error body;
 - a POST to the speech endpoint whose body is not declared JSON; 415.
 
 Requests without ``Origin`` (every non-browser client) are not affected by the first rule.
@@ -15,6 +15,7 @@ Requests without ``Origin`` (every non-browser client) are not affected by the f
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
@@ -53,14 +54,27 @@ def normalize_origin(origin: str) -> str:
 
 
 def _own_origin(scope: Scope, headers: Headers) -> str | None:
+    """The origin the request was sent to, if a page of it may call the server.
+
+    Only addresses and ``localhost`` count: a page of any other name that equals the
+    ``Host`` may be a DNS rebinding attack, a foreign site whose name now points here.
+    Such names go in the allow-list.
+    """
     host = headers.get("host")
     if not host:
         return None
     scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme"))
     try:
-        return normalize_origin(f"{scheme}://{host}")
+        origin = normalize_origin(f"{scheme}://{host}")
     except ValueError:
         return None
+    name = origin.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        if name != "localhost":
+            return None
+    return origin
 
 
 def _json_declared(headers: Headers) -> bool:
