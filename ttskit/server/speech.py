@@ -17,13 +17,12 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Receive, Scope, Send
+from starlette.types import Send
 
 from .. import audio
 from ..engines.text import split_words
 from .errors import WireError, bad_request, wire_error_for
 from .faults import FAULTS_HEADER, RequestFaults
-from .http import abort_connection
 from .payload import parse_json
 from .pool import SlotPool
 from .render import (
@@ -263,13 +262,9 @@ _CUT = b"\x00cut"
 class _CuttableResponse(StreamingResponse):
     """A streaming response that an injected fault can cut off mid-body.
 
-    When the body iterator yields ``_CUT`` the response is left unfinished and the
-    connection is cut (``abort_connection``), as a dropped network would.
+    When the body iterator yields ``_CUT`` the response is left unfinished, and uvicorn
+    closes the connection, as a dropped network would.
     """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._scope = scope  # whose connection a cut ends
-        await super().__call__(scope, receive, send)
 
     async def stream_response(self, send: Send) -> None:
         await send(
@@ -278,7 +273,6 @@ class _CuttableResponse(StreamingResponse):
         async for chunk in self.body_iterator:
             if chunk is _CUT:
                 _LOGGER.info("injected fault: cutting the connection")
-                abort_connection(self._scope)
                 return
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
