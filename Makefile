@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 COMPAT_VENV ?= .venv-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
 
-.PHONY: demo test test-browser test-compat lint bench install clean
+.PHONY: demo test test-browser test-compat lint bench soak install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/client.py
 	$(BIN)/python benchmarks/display.py
+
+# The long reliability runs: schemathesis (thousands of requests), 32 streams for 60 s,
+# a 5,000-request soak with the server's RSS, 200 disconnects, stalled clients, slowloris.
+soak: $(STAMP)
+	$(BIN)/python -m tests.reliability.soak
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) build *.egg-info

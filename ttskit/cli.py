@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_PARTIAL", "build_parser", "main"]
@@ -72,10 +73,27 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="engine to serve; auto serves every installed one (default: %(default)s)",
     )
-    parser.add_argument(
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--api-key-file",
+        default=None,
+        metavar="PATH",
+        help="require the key in this file as 'Authorization: Bearer <key>' "
+        "(default: $TTSKIT_API_KEY)",
+    )
+    keys.add_argument(
         "--api-key",
-        default=os.environ.get("TTSKIT_API_KEY"),
-        help="require this key as 'Authorization: Bearer <key>' (default: $TTSKIT_API_KEY)",
+        default=None,
+        help="the key itself; other users of this machine can read it in the process list, "
+        "so prefer --api-key-file or $TTSKIT_API_KEY",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a web page origin that may call the server, e.g. http://localhost:8888 "
+        "(repeatable; pages of other origins are refused)",
     )
     parser.add_argument(
         "--alias",
@@ -107,6 +125,17 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--log-level", default="info", help="uvicorn's log level (default: %(default)s)"
     )
+
+    limits = parser.add_argument_group("deadlines", "so that no client can hold the server")
+    for flag, field, what, default in _DEADLINE_FLAGS:
+        limits.add_argument(
+            flag,
+            dest=field,
+            type=_positive_seconds,
+            default=None,
+            metavar="S",
+            help=f"{what} (default: {default:g})",
+        )
 
     faults = parser.add_argument_group("fault injection", "misbehave on purpose, to test clients")
     faults.add_argument(
@@ -161,12 +190,60 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
     faults.add_argument(
         "--fault-seed", type=int, default=None, metavar="N", help="seed of random faults"
     )
+    faults.add_argument(
+        "--allow-fault-header",
+        action="store_true",
+        help="let each request bring its own faults in an x-ttskit-faults header",
+    )
     parser.set_defaults(handler=_serve)
+
+
+# flag, Limits field, help, default (the server's Limits() defaults; checked by a test)
+_DEADLINE_FLAGS = [
+    ("--header-timeout", "header_timeout", "seconds for a request's line and headers", 10.0),
+    ("--body-timeout", "body_timeout", "seconds for a request's body", 20.0),
+    ("--queue-timeout", "queue_timeout", "seconds a request may wait for a slot", 30.0),
+    ("--synthesis-timeout", "synthesis_timeout", "seconds a request may hold a slot", 120.0),
+    ("--write-timeout", "write_timeout", "seconds a client may take no data", 10.0),
+]
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {value!r}")
+    return seconds
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    """The key from --api-key-file, --api-key (with a warning) or $TTSKIT_API_KEY."""
+    if args.api_key_file:
+        try:
+            key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read the API key file {args.api_key_file!r}: {exc}") from exc
+        if not key or "\n" in key:
+            raise ValueError(
+                f"the API key file {args.api_key_file!r} must hold the key on one line"
+            )
+        return key
+    if args.api_key:
+        print(
+            "ttskit serve: warning: a key given as --api-key shows in the process list; "
+            "use --api-key-file PATH or $TTSKIT_API_KEY",
+            file=sys.stderr,
+        )
+        return args.api_key
+    return os.environ.get("TTSKIT_API_KEY") or None
 
 
 def _serve(args: argparse.Namespace) -> int:
     try:
         from .server import Faults, build_app, serve
+        from .server.limits import Limits
 
         faults = Faults(
             first_audio_delay=args.first_audio_delay,
@@ -181,11 +258,20 @@ def _serve(args: argparse.Namespace) -> int:
         app = build_app(
             args.engine,
             workers=args.workers,
-            api_key=args.api_key or None,
+            api_key=_api_key(args),
             aliases=dict(args.alias),
             max_input_chars=args.max_input_chars,
             queue=args.queue,
             faults=faults,
+            allow_fault_header=args.allow_fault_header,
+            cors_origins=args.cors_origin,
+            limits=Limits(
+                **{
+                    field: getattr(args, field)
+                    for _, field, _, _ in _DEADLINE_FLAGS
+                    if getattr(args, field) is not None
+                }
+            ),
         )
     except (ValueError, ImportError) as exc:
         print(f"ttskit serve: {exc}", file=sys.stderr)

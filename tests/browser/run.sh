@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Browser test of the widgets: runs widgets.ipynb in JupyterLab under headless Chromium.
+# Browser tests: a page of another origin cannot drive the server (origin.test.mjs), and
+# the widgets, with widgets.ipynb run in JupyterLab (notebook.test.mjs), in headless Chromium.
 # Installs what a fresh machine lacks (Chromium from Debian, playwright-core from npm),
-# then runs notebook.test.mjs. Screenshots and logs land in tests/browser/artifacts/.
+# then runs both. Screenshots and logs land in tests/browser/artifacts/.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,4 +33,5 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
 fi
 
 cd "$here"
+timeout 120 node origin.test.mjs
 exec timeout 600 node notebook.test.mjs

@@ -101,3 +101,34 @@ def test_a_refused_websocket_logs_no_false_error(auth_server, caplog):
         open_ws(auth_server, api_key="wrong")
     # The refusal is logged once, by uvicorn's access line, not as an ERROR.
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_the_server_never_logs_a_key(make_server, caplog):
+    """A planted key, right or wrong, in headers, queries and bodies, in no log record."""
+    planted = "sk-planted-9f8e7d6c5b4a"
+    server = make_server(api_key=planted, log_level="debug")
+    wrong = planted + "-wrong"
+    with caplog.at_level(logging.DEBUG):
+        for key in (planted, wrong):
+            _post(server, {"Authorization": f"Bearer {key}"})
+            requests.get(f"{server.base_url}/voices?api_key={key}", timeout=10)
+            requests.post(
+                f"{server.base_url}/audio/speech",
+                json=speech_body(input=f"Say {key}.", voice=key),
+                headers={"Authorization": f"Bearer {key}", "x-ttskit-faults": f"seed={key}"},
+                timeout=30,
+            )
+            try:
+                with open_ws(server, api_key=key) as ws:
+                    ws_recv(ws)
+            except InvalidStatus:
+                pass
+    # The test's own clients (urllib3, websockets.client) log their URLs; the server may not.
+    server_records = [
+        record
+        for record in caplog.records
+        if record.name.startswith(("uvicorn", "ttskit", "starlette", "fastapi"))
+    ]
+    assert len(server_records) > 5, "the server logged next to nothing"
+    for record in server_records:
+        assert planted not in record.getMessage() + str(record.__dict__), record.getMessage()

@@ -103,3 +103,109 @@ def test_serve_process():
     assert process.returncode == 0, output
     assert "/v1/audio/speech/websocket" in output  # uvicorn logged the connection ...
     assert SECRET not in output  # ... without the key
+
+
+def test_reliability_flags():
+    args = build_parser().parse_args(
+        ["serve", "--api-key-file", "/k", "--cors-origin", "http://localhost:8888",
+         "--cors-origin", "https://lab.example", "--allow-fault-header",
+         "--header-timeout", "2", "--body-timeout", "3", "--queue-timeout", "4",
+         "--synthesis-timeout", "5", "--write-timeout", "6"]
+    )  # fmt: skip
+    assert args.api_key_file == "/k" and args.api_key is None
+    assert args.cors_origin == ["http://localhost:8888", "https://lab.example"]
+    assert args.allow_fault_header
+    timeouts = ("header", "body", "queue", "synthesis", "write")
+    assert [getattr(args, f"{name}_timeout") for name in timeouts] == [2, 3, 4, 5, 6]
+
+
+def test_deadline_flag_defaults_are_the_servers():
+    from ttskit.cli import _DEADLINE_FLAGS
+    from ttskit.server.limits import Limits
+
+    assert {field: default for _, field, _, default in _DEADLINE_FLAGS} == vars(Limits())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--queue-timeout", "0"],
+        ["serve", "--write-timeout", "-1"],
+        ["serve", "--header-timeout", "nan"],
+        ["serve", "--api-key", "a", "--api-key-file", "b"],
+    ],
+)
+def test_bad_reliability_flags_exit_2(argv):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+
+
+def test_unreadable_or_empty_key_file(tmp_path, capsys):
+    assert main(["serve", "--engine", "espeak", "--api-key-file", str(tmp_path / "no")]) == 2
+    assert "cannot read the API key file" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    assert main(["serve", "--engine", "espeak", "--api-key-file", str(empty)]) == 2
+    assert "one line" in capsys.readouterr().err
+
+
+def test_bad_cors_origin_exits_2(capsys):
+    assert main(["serve", "--engine", "espeak", "--cors-origin", "localhost:8888"]) == 2
+    assert "origin" in capsys.readouterr().err
+
+
+def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ttskit.cli", "serve", "--engine", "espeak", "--port", str(port),
+         "--workers", "1", *args],
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{base}/health", timeout=1).ok:
+                return process, base
+        except requests.ConnectionError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    return output
+
+
+@pytest.mark.parametrize("how", ["file", "argument"])
+def test_key_from_a_file_or_the_command_line(tmp_path, how):
+    env = {"TTSKIT_API_KEY": ""}
+    if how == "file":
+        key_file = tmp_path / "key"
+        key_file.write_text(SECRET + "\n")
+        args = ["--api-key-file", str(key_file)]
+    else:
+        args = ["--api-key", SECRET]
+    process, base = _start(args, env)
+    try:
+        assert requests.get(f"{base}/v1/models", timeout=5).status_code == 401
+        authorized = {"Authorization": f"Bearer {SECRET}"}
+        assert requests.get(f"{base}/v1/models", headers=authorized, timeout=5).ok
+        faulty = {**authorized, "x-ttskit-faults": "first_audio_delay=600"}
+        refused = requests.post(
+            f"{base}/v1/audio/speech",
+            json={"model": "espeak", "voice": "en-us", "input": "Hi."},
+            headers=faulty,
+            timeout=10,
+        )
+        assert refused.json()["error"]["code"] == "faults_not_allowed"
+    finally:
+        output = _stop(process)
+    warned = "shows in the process list" in output
+    assert warned == (how == "argument")
+    assert output.count(SECRET) == 0

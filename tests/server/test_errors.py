@@ -12,6 +12,7 @@ import requests
 from .helpers import assert_error, speech_body, still_serving
 
 MISSING = object()
+JSON = {"Content-Type": "application/json"}
 
 
 def _body(**changes):
@@ -87,7 +88,9 @@ def test_bad_streaming_request_gets_a_status_not_an_event(espeak_server):
 
 def test_oversized_body_is_refused(espeak_server):
     body = json.dumps(speech_body(input="word " * 40_000)).encode()
-    response = requests.post(f"{espeak_server.base_url}/audio/speech", data=body, timeout=30)
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech", data=body, headers=JSON, timeout=30
+    )
     assert_error(response, 413, param=None, code="request_too_large")
     still_serving(espeak_server)
 
@@ -99,7 +102,9 @@ def test_oversized_chunked_body_is_refused(espeak_server):
             yield b"word " * 200
         yield b'"}'
 
-    response = requests.post(f"{espeak_server.base_url}/audio/speech", data=chunks(), timeout=30)
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech", data=chunks(), headers=JSON, timeout=30
+    )
     assert_error(response, 413, code="request_too_large")
     still_serving(espeak_server)
 
@@ -156,3 +161,124 @@ def test_junk_in_every_field_is_never_a_server_error(espeak_server):
             assert 400 <= response.status_code < 500, (field, junk, response.text)
     assert statuses >= {200, 400}
     still_serving(espeak_server)
+
+
+# --- inputs that once made the server fail -------------------------------------------------
+
+LONE_SURROGATE = '{"model": "espeak", "voice": "en-us", "input": "Hello \\ud800 there."}'
+SECOND_SENTENCE_SURROGATE = (
+    '{"model": "espeak", "voice": "en-us", "stream": true, '
+    '"input": "Hello there. And \\udfff here."}'
+)
+
+UNSAFE = {
+    # raw body -> (param, code)
+    "lone surrogate": (LONE_SURROGATE, "input", "invalid_unicode"),
+    "surrogate in a later sentence, streamed": (SECOND_SENTENCE_SURROGATE, "input", "invalid_unicode"),
+    "surrogate in the voice": ('{"model": "espeak", "voice": "\\ud83d", "input": "Hi."}', "voice", "invalid_unicode"),
+    "surrogate in a key": ('{"model": "espeak", "voice": "en-us", "input": "Hi.", "\\udc00": 1}', None, "invalid_unicode"),
+    "nested 1000 deep": ('{"model": "espeak", "voice": "en-us", "input": ' + "[" * 1000 + "]" * 1000 + "}", None, "nested_too_deep"),
+    "nested 100 deep": ('{"input": ' + "[" * 100 + "]" * 100 + "}", None, "nested_too_deep"),
+    "5000-digit integer": ('{"model": "espeak", "voice": "en-us", "input": "Hi.", "sample_rate": ' + "9" * 5000 + "}", None, "number_too_large"),
+    "NaN": ('{"model": "espeak", "voice": "en-us", "input": "Hi.", "speed": NaN}', None, "invalid_json"),
+    "Infinity": ('{"model": "espeak", "voice": "en-us", "input": "Hi.", "speed": -Infinity}', None, "invalid_json"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("raw, param, code", UNSAFE.values(), ids=list(UNSAFE))
+def test_unsafe_json_is_a_400(espeak_server, raw, param, code, caplog):
+    with caplog.at_level("INFO"):
+        response = requests.post(
+            f"{espeak_server.base_url}/audio/speech", data=raw, headers=JSON, timeout=30
+        )
+    error = assert_error(response, 400, param=param, code=code)
+    assert len(error["message"]) < 300
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    still_serving(espeak_server)
+
+
+def test_errors_do_not_echo_large_values(espeak_server):
+    for field in ("model", "voice"):
+        response = requests.post(
+            f"{espeak_server.base_url}/audio/speech",
+            json=speech_body(**{field: "x" * 60_000}),
+            timeout=30,
+        )
+        error = assert_error(response, response.status_code)
+        assert 400 <= response.status_code < 500
+        assert len(error["message"]) <= 1000
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data"],
+)  # fmt: skip
+def test_speech_needs_a_json_content_type(espeak_server, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = requests.post(
+        f"{espeak_server.base_url}/audio/speech",
+        data=json.dumps(speech_body()).encode(),
+        headers=headers,
+        timeout=30,
+    )
+    error = assert_error(response, 415, param="content-type", code="unsupported_media_type")
+    assert "application/json" in error["message"]
+
+
+def test_json_with_a_charset_or_a_json_suffix_is_json(espeak_server):
+    for content_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        response = requests.post(
+            f"{espeak_server.base_url}/audio/speech",
+            data=json.dumps(speech_body(input="Yes.")).encode(),
+            headers={"Content-Type": content_type},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+
+
+def _raw_exchange(server, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        # h11 holds at most 16 KiB of an unfinished head
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000,
+    ],
+    ids=["garbage", "header without colon", "bad content-length", "endless header"],
+)
+def test_malformed_http_gets_the_error_body(espeak_server, request_bytes):
+    answer = _raw_exchange(espeak_server, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"content-type: application/json" in head.lower()
+    error = json.loads(body)["error"]
+    assert error["code"] == "invalid_http" and error["type"] == "invalid_request_error"
+    still_serving(espeak_server)
+
+
+def test_an_unexpected_error_is_one_500_and_one_log_record(make_server, caplog):
+    server = make_server()
+    app = server.app
+
+    @app.get("/v1/broken")
+    async def broken() -> None:
+        raise KeyError("deliberately broken")
+
+    with caplog.at_level("INFO"):
+        response = requests.get(f"{server.base_url}/broken", timeout=10)
+    assert_error(response, 500, code="internal_error")
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert errors[0].name == "ttskit.server"

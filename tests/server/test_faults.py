@@ -180,3 +180,44 @@ def test_faults_validate_their_values():
         with pytest.raises(ValueError):
             Faults(**bad)
     assert not Faults(seed=1).active and Faults(cut_after=0).active
+
+
+def test_bad_fault_header_has_a_code(espeak_server):
+    response = _stream(espeak_server, headers={FAULTS_HEADER: "first_audio_delay=soon"})
+    assert_error(response, 400, param=FAULTS_HEADER, code="invalid_faults")
+
+
+def test_fault_header_only_where_allowed(make_server):
+    server = make_server(allow_fault_header=False)
+    response = _stream(server, headers={FAULTS_HEADER: "first_audio_delay=600"})
+    error = assert_error(response, 400, param=FAULTS_HEADER, code="faults_not_allowed")
+    assert "--allow-fault-header" in error["message"]
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus) as refused:
+        connect(server.websocket_url, additional_headers={FAULTS_HEADER: "cut_after=1"})
+    assert refused.value.response.status_code == 400
+    still_serving(server)
+
+
+@pytest.mark.parametrize("response_format", [None, "raw"])
+def test_cuts_log_no_uvicorn_error(make_server, caplog, response_format):
+    server = make_server(faults=Faults(cut_after=2))
+    stream = response_format is None
+    with (
+        caplog.at_level("INFO"),
+        pytest.raises(requests.exceptions.ChunkedEncodingError),
+        requests.post(
+            f"{server.base_url}/audio/speech",
+            json=speech_body(stream=stream, response_format=response_format),
+            stream=True,
+            timeout=30,
+        ) as response,
+    ):
+        for _ in response.iter_content(1024):
+            pass
+    # The cut is complete on the server before /health is answered on a new connection.
+    assert requests.get(f"{server.url}/health", timeout=10).ok
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    assert any("injected fault" in r.getMessage() for r in caplog.records)

@@ -264,3 +264,25 @@ def test_concurrent_piper_streams_sharing_cores_all_get_their_audio(piper_server
     # Two slots, three streams: one waited its turn, and all spoke both sentences.
     assert sorted(results) == sorted(texts)
     assert all(len(samples) / 24_000 > 2.0 for samples in results.values())
+
+
+def test_queue_deadline_and_retry_after_from_the_slot_deadline():
+    import asyncio
+
+    from ttskit.server.pool import QueueTimeout, SlotPool
+
+    now = [100.0]
+    pool = SlotPool([object()], queue_size=2, hold_seconds=60.0, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        engine = await pool.acquire()
+        now[0] += 20.0  # the holder has had its slot for 20 s of its 60
+        with pytest.raises(QueueTimeout) as waited:
+            await pool.acquire(timeout=0.01)
+        assert waited.value.retry_after == 40
+        assert pool.queued == 0  # the waiter that gave up left the queue
+        pool.release(engine)
+        assert await pool.acquire(timeout=0.01) is engine
+        assert pool.retry_after() == 60
+
+    asyncio.run(scenario())

@@ -129,7 +129,8 @@ def test_hosted_alias_speaks_with_a_local_voice(espeak_server):
     assert response.headers["x-ttskit-voice"] == "en-us"
 
 
-def test_curl_style_body_without_json_content_type(espeak_server):
+def test_curl_style_body_without_json_content_type_is_refused(espeak_server):
+    # A form or text/plain POST is what a web page can send without a preflight.
     import json
 
     import requests
@@ -140,4 +141,5 @@ def test_curl_style_body_without_json_content_type(espeak_server):
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         timeout=30,
     )
-    assert response.status_code == 200
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in response.json()["error"]["message"]

@@ -333,6 +333,17 @@ GARBAGE = [
     ('{"type": "input_text_buffer.append"}', "text", "invalid_type"),
     ('{"type": "input_text_buffer.commit", "context_id": 7}', "context_id", "invalid_value"),
     ('{"type": "input_text_buffer.commit", "context_id": ""}', "context_id", "invalid_value"),
+    ('{"type": "input_text_buffer.append", "text": "Hi \\ud800."}', "text", "invalid_unicode"),
+    (
+        '{"type": "input_text_buffer.append", "text": "Hi.", "x": ' + "[" * 1000 + "]" * 1000 + "}",
+        None,
+        "nested_too_deep",
+    ),
+    (
+        '{"type": "input_text_buffer.append", "text": "Hi.", "n": ' + "1" * 5000 + "}",
+        None,
+        "number_too_large",
+    ),
 ]
 
 
@@ -376,3 +387,61 @@ def test_streamed_items_sound_like_rest_audio(espeak_server):
         (item,) = collect_items(ws, 1).values()
     samples = audio.decode_pcm(item.pcm, encoding="pcm_s16le")
     assert np.isfinite(samples).all() and 0.5 < samples.size / 24000 < 3
+
+
+def test_a_surrogate_in_a_later_sentence_fails_only_its_append(espeak_server):
+    with open_ws(espeak_server, segment="sentence") as ws:
+        ws_recv(ws)
+        append(ws, "Hello there. ")
+        ws.send('{"type": "input_text_buffer.append", "text": "And \\udfff here."}')
+        events = ws_until(ws, "conversation.item.tts.failed")
+        failed = events[-1]
+        assert (failed["error"]["param"], failed["error"]["code"]) == ("text", "invalid_unicode")
+        ws_send(ws, type="input_text_buffer.commit")
+        events += ws_until(ws, "context.done")
+        assert [e for e in events if e["type"] == "conversation.item.audio_output.done"]
+
+
+@pytest.mark.parametrize("field", ["type", "context_id", "text", "session"])
+def test_errors_do_not_echo_large_fields(espeak_server, field):
+    big = "x" * 60_000
+    event = {"type": "tts_session.updated", "session": {"voice": "en-us"}}
+    event[field] = [big] if field == "text" else big
+    if field == "text":
+        event["type"] = "input_text_buffer.append"
+    with open_ws(espeak_server) as ws:
+        ws_recv(ws)
+        ws_send(ws, **event)
+        failed = ws_recv(ws)
+        assert failed["type"] == "conversation.item.tts.failed"
+        assert len(failed["error"]["message"]) < 300, failed["error"]["message"][:100]
+
+
+def test_frames_larger_than_a_request_body_close_the_connection(make_server):
+    server = make_server(max_input_chars=100)
+    with open_ws(server) as ws:
+        ws_recv(ws)
+        ws_send(ws, type="input_text_buffer.append", text="x" * 5_000_000)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws_recv(ws)
+        assert closed.value.rcvd.code == 1009  # message too big, and nothing echoed
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1"])
+def test_websocket_from_another_origin_is_refused(espeak_server, origin):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus) as refused:
+        connect(espeak_server.websocket_url, origin=origin)
+    assert refused.value.response.status_code == 403
+    assert b"origin_not_allowed" in refused.value.response.body
+
+
+def test_websocket_from_its_own_or_an_allowed_origin(make_server):
+    from websockets.sync.client import connect
+
+    server = make_server(cors_origins=["http://localhost:8888"])
+    for origin in (server.url, "http://localhost:8888", "HTTP://LOCALHOST:8888/"):
+        with connect(server.websocket_url, origin=origin) as ws:
+            assert ws_recv(ws)["type"] == "session.created"

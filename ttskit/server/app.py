@@ -15,7 +15,10 @@ from ..engines import Engine, available_engines, load_engine
 from . import catalog, speech, websocket
 from .errors import install_error_handlers
 from .faults import FaultInjector, Faults
+from .limits import DeadlineMiddleware, Limits
 from .middleware import ServerMiddleware
+from .openapi import install_openapi
+from .origin import OriginMiddleware, normalize_origin
 from .registry import Registry
 from .render import DEFAULT_DELTA_SECONDS, MAX_DELTA_SECONDS
 from .state import ServerState
@@ -41,6 +44,9 @@ def create_app(
     delta_seconds: float = DEFAULT_DELTA_SECONDS,
     lookahead: int = 4,
     max_contexts: int = 100,
+    limits: Limits | None = None,
+    allow_fault_header: bool = False,
+    cors_origins: Sequence[str] = (),
 ) -> FastAPI:
     """The speech API of PROTOCOL.md over the given engines.
 
@@ -67,6 +73,12 @@ def create_app(
         Segments a synthesis may run ahead of a slow client.
     max_contexts : int
         Contexts per WebSocket connection.
+    limits : Limits, optional
+        Deadlines for slow clients and long syntheses (see ``ttskit.server.limits``).
+    allow_fault_header : bool
+        Whether a request may bring its own faults in ``x-ttskit-faults``.
+    cors_origins : sequence of str
+        Web page origins that may call the server besides its own (``"*"`` for any).
 
     Returns
     -------
@@ -85,18 +97,25 @@ def create_app(
         raise ValueError(f"max_input_chars must be >= 1, got {max_input_chars!r}")
     if lookahead < 1:
         raise ValueError(f"lookahead must be >= 1, got {lookahead!r}")
+    limits = limits or Limits()
+    for origin in cors_origins:
+        if origin != "*":
+            normalize_origin(origin)  # a bad one is refused now, not at the first request
     registry = Registry(engines, aliases=aliases, queue_size=queue)
+    for model in registry.models.values():
+        model.pool.hold_seconds = limits.synthesis_timeout
     slots = sum(model.pool.size for model in registry.models.values())
     state = ServerState(
         registry=registry,
         executor=ThreadPoolExecutor(max_workers=slots, thread_name_prefix="ttskit-synth"),
-        faults=FaultInjector(faults),
+        faults=FaultInjector(faults, allow_header=allow_fault_header),
         api_key=api_key,
         max_input_chars=max_input_chars,
         max_body_bytes=max_body_bytes or max_input_chars * _BODY_BYTES_PER_CHAR + _BODY_BYTES_SLACK,
         delta_seconds=delta_seconds,
         lookahead=lookahead,
         max_contexts=max_contexts,
+        limits=limits,
     )
 
     @asynccontextmanager
@@ -115,7 +134,11 @@ def create_app(
     app.include_router(speech.router)
     app.include_router(websocket.router)
     app.include_router(catalog.router)
+    # Outermost last: deadlines bound every read and write, then ids, keys and errors.
+    app.add_middleware(OriginMiddleware, allowed_origins=cors_origins)
     app.add_middleware(ServerMiddleware, api_key=api_key)
+    app.add_middleware(DeadlineMiddleware, limits=limits)
+    install_openapi(app)
     return app
 
 

@@ -60,6 +60,7 @@ class LocalServer:
     ) -> None:
         import uvicorn
 
+        from .http import server_config
         from .middleware import redact_keys_in_logs
 
         self.app = app
@@ -70,7 +71,7 @@ class LocalServer:
         self._socket.bind((host, port))
         self.host = host
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(
+        config = server_config(
             app,
             log_level=log_level,
             # Logging stays the application's business; records go to the usual loggers.
@@ -177,6 +178,7 @@ def start_server(
     """
     from .app import build_app
 
+    app_options.setdefault("allow_fault_header", True)  # notebooks and tests inject faults
     app = build_app(engine, workers=workers, **app_options)
     return LocalServer(app, host=host, port=port, log_level=log_level).start()
 

@@ -7,7 +7,8 @@ handlers that ``install_error_handlers`` adds turn every one of them into::
                "code": "voice_not_found"}}
 
 with the status the protocol gives it, so that no request is answered with FastAPI's
-422 shape or a bare 500.
+422 shape or a bare 500. Messages quote bad values in short (``reprlib``) and are cut at
+``MAX_MESSAGE_CHARS``, so that an error never echoes a large input back.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from ..engines import EngineArgumentError, EngineError, UnknownVoice
-from .pool import PoolFull
+from .pool import PoolFull, QueueTimeout
+from .worker import SynthesisTimeout
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "WireError",
     "bad_request",
     "error_body",
@@ -37,20 +40,24 @@ __all__ = [
 
 _LOGGER = logging.getLogger("ttskit.server")
 
+#: longest error message sent; longer ones are cut
+MAX_MESSAGE_CHARS = 1000
+
 _TYPES = {
-    400: "invalid_request_error",
     401: "authentication_error",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    413: "invalid_request_error",
+    403: "permission_error",
     429: "rate_limit_error",
 }
 
 _CODES = {
+    400: "invalid_value",
     401: "invalid_api_key",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "request_too_large",
+    415: "unsupported_media_type",
     429: "rate_limit_exceeded",
     500: "internal_error",
     503: "overloaded",
@@ -88,6 +95,8 @@ class WireError(HTTPException):
         type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 1] + "\u2026"
         super().__init__(status_code, message, headers)
         self.message = message
         self.param = param
@@ -163,6 +172,19 @@ def wire_error_for(exc: BaseException) -> WireError:
             f"the server is busy ({exc}); retry shortly",
             headers={"Retry-After": "1", "retry-after-ms": "1000", "x-ratelimit-reset": "1"},
         )
+    if isinstance(exc, QueueTimeout):
+        seconds = int(exc.retry_after)
+        return WireError(
+            503,
+            f"the server is busy ({exc}); retry in {seconds} s",
+            headers={
+                "Retry-After": str(seconds),
+                "retry-after-ms": str(seconds * 1000),
+                "x-ratelimit-reset": str(seconds),
+            },
+        )
+    if isinstance(exc, SynthesisTimeout):
+        return WireError(503, str(exc), code="synthesis_timeout")
     if isinstance(exc, ValidationError):
         return from_validation_errors(exc.errors())
     if isinstance(exc, EngineArgumentError):
@@ -177,8 +199,10 @@ def wire_error_for(exc: BaseException) -> WireError:
 
 async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     error = wire_error_for(exc)
-    if error.status_code >= 500:
+    if error.status_code == 500:
         _LOGGER.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+    elif error.status_code > 500:  # overloaded: one line, no traceback
+        _LOGGER.warning("%s %s: %s", request.method, request.url.path, error.message)
     return error_response(error)
 
 
@@ -196,15 +220,15 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return error_response(from_validation_errors(list(exc.errors())))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    _LOGGER.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(wire_error_for(exc))
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    """Make every error of ``app`` answer with the wire's error body."""
-    for known in (WireError, UnknownVoice, PoolFull, EngineError, ValidationError):
-        app.add_exception_handler(known, _known_error)
+    """Make every error of ``app`` answer with the wire's error body.
+
+    Exceptions no handler knows are answered by ``ServerMiddleware`` (one log record
+    each), not by a handler here: Starlette re-raises after such a handler, and uvicorn
+    would log the same traceback a second time.
+    """
+    known = (WireError, UnknownVoice, PoolFull, QueueTimeout, SynthesisTimeout, EngineError)
+    for kind in (*known, ValidationError):
+        app.add_exception_handler(kind, _known_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)

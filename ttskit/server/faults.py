@@ -148,10 +148,21 @@ class RequestFaults:
 
 
 class FaultInjector:
-    """The server's faults, and one seeded random generator shared by its requests."""
+    """The server's faults, and one seeded random generator shared by its requests.
 
-    def __init__(self, faults: Faults | None = None) -> None:
+    Parameters
+    ----------
+    faults : Faults, optional
+        Faults of every request.
+    allow_header : bool
+        Whether requests may bring their own faults in ``x-ttskit-faults``. Off unless
+        asked for (``ttskit serve --allow-fault-header``; the embedded server allows it),
+        since a header that delays audio by minutes lets any client hold a slot.
+    """
+
+    def __init__(self, faults: Faults | None = None, *, allow_header: bool = False) -> None:
         self.faults = faults or Faults()
+        self.allow_header = allow_header
         self._draw = random.Random(self.faults.seed)
         self._lock = threading.Lock()
 
@@ -161,14 +172,27 @@ class FaultInjector:
         Raises
         ------
         WireError
-            400 for a header that does not parse.
+            400 for a header that does not parse, or on a server that does not allow it.
         """
         if not header:
             return RequestFaults(self.faults, self._draw, self._lock)
+        if not self.allow_header:
+            raise WireError(
+                400,
+                f"this server does not take faults from the {FAULTS_HEADER} header; "
+                "start it with 'ttskit serve --allow-fault-header' to allow it",
+                param=FAULTS_HEADER,
+                code="faults_not_allowed",
+            )
         try:
             faults = self.faults.updated(header)
         except ValueError as exc:
-            raise WireError(400, f"bad {FAULTS_HEADER} header: {exc}", param=FAULTS_HEADER) from exc
+            raise WireError(
+                400,
+                f"bad {FAULTS_HEADER} header: {exc}",
+                param=FAULTS_HEADER,
+                code="invalid_faults",
+            ) from exc
         if faults.seed is not None and faults.seed != self.faults.seed:
             return RequestFaults(faults, random.Random(faults.seed), threading.Lock())
         return RequestFaults(faults, self._draw, self._lock)

@@ -1,4 +1,5 @@
-"""Around every request: a request id, the API key check, and keys kept out of logs."""
+"""Around every request: a request id, the API key check, one answer for unexpected
+errors, and keys kept out of logs."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import redact
-from .errors import WireError, error_response
+from .errors import WireError, error_response, wire_error_for
+from .http import abort_connection
 
 __all__ = ["OPEN_PATHS", "RedactKeys", "ServerMiddleware", "redact_keys_in_logs"]
+
+_LOGGER = logging.getLogger("ttskit.server")
+_STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.close",
+                     "websocket.http.response.start"})  # fmt: skip
 
 #: paths that answer without a key, so that a supervisor can probe the server
 OPEN_PATHS = frozenset({"/health"})
@@ -33,7 +39,9 @@ def _offered_key(scope: Scope) -> str | None:
 
 
 class ServerMiddleware:
-    """Gives each HTTP answer an ``x-request-id`` and refuses requests without the key.
+    """Gives each HTTP answer an ``x-request-id``, refuses requests without the key,
+    answers an exception that nothing else handled with a 500 error body and one log
+    record, and cuts the connection of a response the app left unfinished.
 
     Parameters
     ----------
@@ -58,7 +66,35 @@ class ServerMiddleware:
             if offered is None or not hmac.compare_digest(offered.encode(), self._key):
                 await self._refuse(scope, receive, send, missing=offered is None)
                 return
-        await self.app(scope, receive, send)
+        await self._answer_errors(scope, receive, send)
+
+    async def _answer_errors(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = completed = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started, completed
+            started = started or message["type"] in _STARTS
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                completed = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+            if scope["type"] == "http" and started and not completed:
+                # A response left unfinished on purpose (an injected cut, a client that
+                # stopped reading): end the connection as a dropped network would.
+                abort_connection(scope)
+        except Exception as exc:
+            _LOGGER.error(
+                "%s %s failed", scope.get("method", "WebSocket"), scope["path"], exc_info=exc
+            )
+            if started:
+                # Too late for an error status: end the connection as a network failure would.
+                abort_connection(scope)
+            elif scope["type"] == "http":
+                await error_response(wire_error_for(exc))(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1011})
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, missing: bool) -> None:
         how = "send it as 'Authorization: Bearer <key>'"

@@ -17,7 +17,6 @@ Answers come in four kinds (PROTOCOL.md sections 1, 2 and 7):
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +39,7 @@ from .bodies import (
 )
 from .errors import WireError, bad_request
 from .faults import FAULTS_HEADER, RequestFaults
+from .payload import parse_json
 from .pool import SlotPool
 from .render import RenderedSegment, render_segment
 from .schemas import DEFAULT_SAMPLE_RATE, RESPONSE_FORMATS, SpeechRequest
@@ -102,6 +102,7 @@ async def create_speech(request: Request) -> Response:
         speed=speech.speed or 1.0,
         render=render,
         lookahead=state.lookahead,
+        **state.slot_deadlines(),
     )
     headers = {
         "x-ttskit-model": model.id,
@@ -252,12 +253,7 @@ async def _read_json(request: Request, limit: int) -> Any:
             param=None,
             code="missing",
         )
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad_request(
-            f"the request body is not valid JSON ({exc})", param=None, code="invalid_json"
-        ) from exc
+    return parse_json(raw)
 
 
 def _check_input(text: str, max_chars: int) -> None:

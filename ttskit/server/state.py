@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .faults import FaultInjector
+from .limits import Limits
 from .registry import Registry
 
 __all__ = ["ServerState"]
@@ -25,3 +26,11 @@ class ServerState:
     delta_seconds: float
     lookahead: int
     max_contexts: int
+    limits: Limits = Limits()
+
+    def slot_deadlines(self) -> dict[str, float]:
+        """``synthesize`` keywords: how long to wait for a slot, and to hold one."""
+        return {
+            "queue_timeout": self.limits.queue_timeout,
+            "synthesis_timeout": self.limits.synthesis_timeout,
+        }

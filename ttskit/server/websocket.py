@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import logging
+import reprlib
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
@@ -34,6 +35,7 @@ from starlette.websockets import WebSocketDisconnect
 from ..engines.text import sentence_end, split_words
 from .errors import WireError, bad_request, error_response, wire_error_for
 from .faults import FAULTS_HEADER, RequestFaults
+from .payload import parse_json
 from .registry import LocalModel
 from .render import audio_delta, audio_done, render_segment, word_timestamps
 from .schemas import SessionSettings
@@ -74,7 +76,9 @@ async def _deny(websocket: WebSocket, error: WireError) -> None:
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(error_response(error))
     else:
-        await websocket.close(code=_CLOSE_REFUSED, reason=error.message[:120])
+        await websocket.close(
+            code=_CLOSE_REFUSED, reason=error.message.encode()[:120].decode(errors="ignore")
+        )
 
 
 async def _open_session(
@@ -99,7 +103,9 @@ async def _check_voice(state: ServerState, model: LocalModel, voice: str, *, ali
     """The voice to speak with; raises ``UnknownVoice`` for one the engine lacks."""
     chosen = state.registry.voice_for(model, voice, aliased=aliased)
     if not model.lists(chosen):
-        await probe_voice(model.pool, state.executor, chosen)
+        await probe_voice(
+            model.pool, state.executor, chosen, queue_timeout=state.limits.queue_timeout
+        )
     return chosen
 
 
@@ -229,12 +235,7 @@ class Session:
                 param=None,
                 code="invalid_frame",
             )
-        try:
-            event = json.loads(message.get("text") or "")
-        except json.JSONDecodeError as exc:
-            raise bad_request(
-                f"the frame is not valid JSON ({exc})", param=None, code="invalid_json"
-            ) from exc
+        event = parse_json(message.get("text") or "", what="the frame")
         if not isinstance(event, dict):
             raise bad_request(
                 f"an event is a JSON object, got {type(event).__name__}",
@@ -246,7 +247,7 @@ class Session:
         if handler is None:
             known = sorted(self._HANDLERS)
             raise bad_request(
-                f"unknown event type {kind!r}; expected one of {known}",
+                f"unknown event type {reprlib.repr(kind)}; expected one of {known}",
                 param="type",
                 code="missing" if kind is None else "unknown_event_type",
             )
@@ -262,7 +263,7 @@ class Session:
         ):
             raise bad_request(
                 f"context_id must be a non-empty string of at most {_MAX_CONTEXT_ID_CHARS} "
-                f"characters, got {context_id!r}",
+                f"characters, got {reprlib.repr(context_id)}",
                 param="context_id",
                 code="invalid_value",
             )
@@ -288,7 +289,9 @@ class Session:
         text = event.get("text")
         if not isinstance(text, str):
             raise bad_request(
-                f"text must be a string, got {text!r}", param="text", code="invalid_type"
+                f"text must be a string, got {reprlib.repr(text)}",
+                param="text",
+                code="invalid_type",
             )
         context = self._context(context_id)
         limit = self.state.max_input_chars
@@ -353,7 +356,7 @@ class Session:
         changes = event.get("session")
         if not isinstance(changes, dict):
             raise bad_request(
-                f"session must be an object of settings, got {changes!r}",
+                f"session must be an object of settings, got {reprlib.repr(changes)}",
                 param="session",
                 code="invalid_type",
             )
@@ -406,6 +409,7 @@ class Session:
             speed=settings.speed,
             render=render,
             lookahead=state.lookahead,
+            **state.slot_deadlines(),
         )
         try:
             async for segment in segments:

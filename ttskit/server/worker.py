@@ -7,12 +7,17 @@ It stays at most ``lookahead`` segments ahead of the reader, so a slow client ho
 little memory, and it stops, closing the engine's generator, as soon as the reader goes
 away: when a client disconnects, the route's iterator is closed and sets ``stop``.
 The slot goes back to the pool only when the thread has let go of the engine.
+
+A request waits at most ``queue_timeout`` for a slot and holds it at most
+``synthesis_timeout``: past that, the thread stops after the segment in progress and the
+reader gets ``SynthesisTimeout`` (see ``ttskit.server.limits``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import TypeVar
@@ -20,7 +25,7 @@ from typing import TypeVar
 from ..engines import Segment
 from .pool import SlotPool
 
-__all__ = ["probe_voice", "synthesize"]
+__all__ = ["SynthesisTimeout", "probe_voice", "synthesize"]
 
 T = TypeVar("T")
 
@@ -36,6 +41,10 @@ class _Failure:
 _DONE = object()
 
 
+class SynthesisTimeout(Exception):
+    """A request held its synthesis slot longer than the server allows."""
+
+
 async def synthesize(
     pool: SlotPool,
     executor: Executor,
@@ -45,15 +54,28 @@ async def synthesize(
     speed: float,
     render: Callable[[Segment], T],
     lookahead: int = 4,
+    queue_timeout: float | None = None,
+    synthesis_timeout: float | None = None,
 ) -> AsyncIterator[T]:
     """Synthesize ``text`` with an engine of ``pool`` and yield ``render(segment)`` for each.
 
-    Waits for a slot first (``PoolFull`` when there is no room). Exceptions of the engine
-    or of ``render`` are raised here, in the reader's task. Closing the iterator stops
-    the synthesis after the segment in progress.
+    Waits for a slot first (``PoolFull`` when there is no room, ``QueueTimeout`` after
+    ``queue_timeout`` seconds). Exceptions of the engine or of ``render`` are raised here,
+    in the reader's task. Closing the iterator stops the synthesis after the segment in
+    progress; so does ``synthesis_timeout`` seconds with the slot, which raises
+    ``SynthesisTimeout``.
     """
-    engine = await pool.acquire()
+    engine = await pool.acquire(queue_timeout)
     loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    deadline = started + synthesis_timeout if synthesis_timeout is not None else None
+    too_long = SynthesisTimeout(
+        f"the synthesis held its slot for more than {synthesis_timeout} s and was stopped"
+    )
+
+    def overdue() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
     results: asyncio.Queue[object] = asyncio.Queue()
     stop = threading.Event()
     room = threading.Semaphore(lookahead)
@@ -66,7 +88,7 @@ async def synthesize(
 
     def wait_for_room() -> bool:
         while not room.acquire(timeout=_POLL_S):
-            if stop.is_set():
+            if stop.is_set() or overdue():
                 return False
         return not stop.is_set()
 
@@ -79,8 +101,13 @@ async def synthesize(
         try:
             for segment in segments:
                 if not wait_for_room():
+                    if overdue():
+                        hand_over(_Failure(too_long))
                     return
                 hand_over(render(segment))
+                if overdue():
+                    hand_over(_Failure(too_long))
+                    return
             hand_over(_DONE)
         except Exception as exc:
             hand_over(_Failure(exc))
@@ -93,7 +120,13 @@ async def synthesize(
     future.add_done_callback(lambda _: pool.release(engine))
     try:
         while True:
-            item = await results.get()
+            try:
+                async with asyncio.timeout_at(
+                    None if deadline is None else _loop_time(loop, deadline)
+                ):
+                    item = await results.get()
+            except TimeoutError:
+                raise too_long from None
             if item is _DONE:
                 return
             if isinstance(item, _Failure):
@@ -102,9 +135,18 @@ async def synthesize(
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+        room.release()  # wakes a thread waiting for room, so that it stops at once
 
 
-async def probe_voice(pool: SlotPool, executor: Executor, voice: str) -> None:
+def _loop_time(loop: asyncio.AbstractEventLoop, monotonic: float) -> float:
+    """``monotonic`` (time.monotonic) on the loop's clock, with a little grace so that the
+    thread, which ends the synthesis more cleanly, usually notices first."""
+    return loop.time() + (monotonic - time.monotonic()) + 2 * _POLL_S
+
+
+async def probe_voice(
+    pool: SlotPool, executor: Executor, voice: str, *, queue_timeout: float | None = None
+) -> None:
     """Ask an engine of ``pool`` whether it speaks ``voice``, before there is text to speak.
 
     Engines check the voice when ``synthesize`` is called, before any synthesis, so the
@@ -117,7 +159,7 @@ async def probe_voice(pool: SlotPool, executor: Executor, voice: str) -> None:
         if close is not None:
             close()
 
-    engine = await pool.acquire()
+    engine = await pool.acquire(queue_timeout)
     future = asyncio.get_running_loop().run_in_executor(executor, probe)
     future.add_done_callback(lambda _: pool.release(engine))
     # Shielded: cancelling the wait must not cancel the future, which would give the
