@@ -28,23 +28,6 @@ CHECKS = [
     negative_data_rejection,
 ]
 SPEECH = "POST /v1/audio/speech"
-_MPEG_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
-
-
-def known_gap(case) -> bool:
-    """A request that fails for a reason being fixed elsewhere, left out until it is.
-
-    mp3 takes the MPEG rates only; until the server resamples to the nearest one
-    (``ttskit.audio.nearest_encoder_rate``), other rates with mp3 are a 500.
-    """
-    from ttskit import audio
-
-    if hasattr(audio, "nearest_encoder_rate") or not isinstance(case.body, dict):
-        return False
-    rate = case.body.get("sample_rate")
-    return (
-        case.body.get("response_format") == "mp3" and rate is not None and rate not in _MPEG_RATES
-    )
 
 
 @dataclass
@@ -88,7 +71,7 @@ def fuzz(
 def _run(operation, mode, examples: int, session: requests.Session, result: FuzzResult) -> None:
     label = f"{operation.method.upper()} {operation.path}"
 
-    @given(case=operation.as_strategy(generation_mode=mode).filter(lambda c: not known_gap(c)))
+    @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=examples,
         deadline=None,

@@ -34,7 +34,8 @@ def test_the_schema_says_what_the_speech_endpoint_does(espeak_server):
     operation = published["paths"]["/v1/audio/speech"]["post"]
     answers = operation["responses"]
     assert set(answers["200"]["content"]) == {
-        "audio/wav", "audio/mpeg", "audio/flac", "application/octet-stream", "text/event-stream",
+        "audio/wav", "audio/mpeg", "audio/flac", "audio/ogg", "application/octet-stream",
+        "text/event-stream",
     }  # fmt: skip
     assert "422" not in answers
     assert {"400", "403", "404", "408", "413", "415", "429", "500", "503"} <= set(answers)

@@ -13,10 +13,10 @@ import threading
 
 import pytest
 import requests
+from ttskit.local import LocalServer
 
 from ttskit import audio
 from ttskit.engines import EngineError, load_engine
-from ttskit.local import LocalServer
 from ttskit.server import create_app
 
 from ..conftest import HOSTED_MODEL
@@ -213,7 +213,6 @@ class GatedEspeak:
 def gated():
     engine = GatedEspeak()
     with LocalServer(create_app({"gated": [engine]})) as server:
-        engine.segments_made = 0  # the server's start-up warm-up is not the test's
         yield engine, server
         engine.release.set()
 

@@ -19,7 +19,7 @@ from .limits import DeadlineMiddleware, Limits
 from .middleware import ServerMiddleware
 from .openapi import install_openapi
 from .origin import OriginMiddleware, normalize_origin
-from .registry import Registry
+from .registry import Registry, warm_up
 from .render import DEFAULT_DELTA_SECONDS, MAX_DELTA_SECONDS
 from .state import ServerState
 
@@ -184,5 +184,6 @@ def build_app(
         if name == "piper":
             kwargs.setdefault("threads", max(1, cores // slots))
         loaded = [load_engine(name, **kwargs) for _ in range(slots)]
+        warm_up(loaded[0])
         engines[loaded[0].model] = loaded
     return create_app(engines, **options)

@@ -9,7 +9,7 @@ hand-tightened copy:
 - the speech request with its constraints: ``model`` among those served, ``voice`` among
   the model's (any, for a hosted id aliased to a local model),
   ``input`` with at least one letter or digit and at most ``max_input_chars`` characters;
-- its answers: ``audio/wav``, ``audio/mpeg``, ``audio/flac``, ``application/octet-stream``
+- its answers: ``audio/wav``, ``audio/mpeg``, ``audio/flac``, ``audio/ogg``, ``application/octet-stream``
   and ``text/event-stream``;
 - every error status each path can send, with the error body.
 """
@@ -72,6 +72,7 @@ _SPEECH_ANSWER = {
         "audio/wav": _BINARY,
         "audio/mpeg": _BINARY,
         "audio/flac": _BINARY,
+        "audio/ogg": _BINARY,
         "application/octet-stream": _BINARY,
         "text/event-stream": {
             # One Server-Sent Event (OpenAPI 3.1 has ``schema`` describe each event): its

@@ -16,7 +16,7 @@ from .errors import WireError
 from .pool import SlotPool
 from .render import render_segment
 
-__all__ = ["LocalModel", "Registry"]
+__all__ = ["LocalModel", "Registry", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,19 @@ def _share_cores(slots: Sequence[Engine]) -> None:
         share(slots)
 
 
-def _warm_up(engine: Engine, voice: str) -> None:
-    # The first synthesis of a process pays for what engines and rendering set up on first
-    # use (piper's phonemizer, onnxruntime's first run, importing soxr): a second or so
-    # with piper. Paying it here, while the server starts, keeps it out of the first
-    # request.
+def warm_up(engine: Engine) -> None:
+    """Synthesize and render one word, so that the server's first request costs what later
+    ones do.
+
+    The first synthesis of a process pays for what engines and rendering set up on first
+    use (piper's phonemizer, onnxruntime's first run, importing soxr): a second or so with
+    piper. ``build_app`` pays it while the server starts.
+    """
+    voice = _default_voice(engine, tuple(engine.voices()))
     for segment in engine.synthesize("Hello.", voice=voice):
-        render_segment(segment, sample_rate=DEFAULT_SAMPLE_RATE, encoding="pcm_s16le", delta_seconds=0.1)
+        render_segment(
+            segment, sample_rate=DEFAULT_SAMPLE_RATE, encoding="pcm_s16le", delta_seconds=0.1
+        )
 
 
 def _default_voice(engine: Engine, voices: Sequence[Voice]) -> str:
@@ -77,9 +83,6 @@ class Registry:
         Hosted model id -> local model id.
     queue_size : int
         Requests that may wait for a slot, per model.
-
-    Each model's first slot synthesizes a word once here, so that the server's first
-    request costs what later ones do.
     """
 
     def __init__(
@@ -100,7 +103,6 @@ class Registry:
             if not voices:
                 raise ValueError(f"the {model_id!r} engine lists no voices")
             default_voice = _default_voice(slots[0], voices)
-            _warm_up(slots[0], default_voice)
             self.models[model_id] = LocalModel(
                 id=model_id,
                 pool=SlotPool(slots, queue_size=queue_size),
