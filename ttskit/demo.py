@@ -1,0 +1,237 @@
+"""``ttskit demo``: ttskit's three jobs in small, on the embedded server, in one report.
+
+1. explore: a few sentences streamed with word timestamps (``speech.wav``, ``words.csv``);
+2. measure: a short latency experiment, eSpeak NG and Piper, REST vs SSE vs WebSocket,
+   at concurrency 1, 2 and 4 (``latency.parquet``);
+3. generate: a small dataset in Hugging Face's audiofolder layout (``dataset/``);
+
+then ``report.html``, one self-contained page (players, waveform with words, latency plots
+and tables, the dataset's quality table) beside those files.
+
+The demo runs against the embedded local server unless it is given a client, so it works
+offline whatever the environment says; a client for another endpoint runs the same steps.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .client import Client
+    from .results import Speech
+
+__all__ = ["DEMO_TEXT", "DATASET_TEXTS", "DemoResult", "run_demo"]
+
+DEMO_TEXT = (
+    "Hello from ttskit. This sentence was synthesized offline, streamed to you as it was "
+    "made, and timed word by word. The same code runs against the hosted API."
+)
+
+#: The small dataset's texts: a few kinds a speech recipe meets (numbers, a question, names).
+DATASET_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Is the meeting at three thirty or at four?",
+    "Dr. Smith paid $42.50 for 3 books on May 5th.",
+    "Turn left on Elm Street, then right at the station.",
+    "Please call me back when you have a minute.",
+    "Rainfall this year was twelve percent above average.",
+)
+
+# The latency experiment: short and medium texts, two repetitions per cell, so that it
+# finishes in well under a minute on two cores and still shows the shape of each curve.
+_BENCH_TRANSPORTS = ("rest", "sse", "ws")
+_BENCH_CONCURRENCY = (1, 2, 4)
+_BENCH_REPEATS = 2
+_BENCH_KINDS = ("short", "medium")
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th { background: #f3f3f3; }
+img { max-width: 100%; display: block; margin: 1em 0; }
+pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 12px; }
+.note { color: #555; }
+"""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo wrote and measured."""
+
+    out: Path
+    report: Path
+    speech: Speech
+    latency: pd.DataFrame
+    dataset: pd.DataFrame
+    seconds: float
+
+    def summary(self) -> str:
+        """A few lines for a terminal: what was made, the headline figures, where it is."""
+        from . import bench
+
+        speech = self.speech
+        ok = self.latency[~self.latency["warmup"].astype(bool)]
+        table = bench.summary(ok, by=["model", "transport"], percentiles=(50,))
+        best = table.sort_values("first_audio_p50_s").iloc[0]
+        flagged = int(self.dataset["suspicious"].sum()) if "suspicious" in self.dataset else 0
+        lines = [
+            f"speech:  {speech.duration:.1f} s of audio, {len(speech.words)} words, first audio "
+            f"after {_ms(speech.timing.first_audio_s)} ({speech.model}/{speech.voice})",
+            f"latency: {len(ok)} requests; fastest first audio p50 "
+            f"{_ms(best['first_audio_p50_s'])} ({best['model']} over {best['transport']})",
+            f"dataset: {len(self.dataset)} items, "
+            f"{self.dataset['duration'].sum():.1f} s of audio, {flagged} flagged",
+            f"report:  {self.report}  ({self.seconds:.0f} s)",
+        ]
+        return "\n".join(lines)
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _models(client: Client) -> list[str]:
+    """The engines to compare: espeak and piper when the endpoint serves them."""
+    served = set(client.models()["id"])
+    wanted = [model for model in ("espeak", "piper") if model in served]
+    return wanted or [client.model]
+
+
+def run_demo(
+    out: str | Path = "demo-output",
+    *,
+    client: Client | None = None,
+    text: str = DEMO_TEXT,
+    progress: bool = True,
+) -> DemoResult:
+    """Run the three jobs in small and write ``out/report.html`` with what they made.
+
+    Parameters
+    ----------
+    out : str or Path
+        Folder for the files (made if missing; the demo's own files in it are replaced).
+    client : Client, optional
+        Where to send the requests; the embedded local server (Piper when installed) if
+        None, whatever ``TTSKIT_BASE_URL`` says.
+    text : str
+        What the first step says.
+    progress : bool
+        Show a progress bar (``tqdm.auto``).
+
+    Returns
+    -------
+    DemoResult
+    """
+    from tqdm.auto import tqdm
+
+    from . import bench, dataset
+    from .client import local
+
+    if not text.strip():
+        raise InvalidArgument("the demo's text is empty; pass some words to say")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    steps = tqdm(total=4, desc="ttskit demo", unit="step", disable=not progress)
+    try:
+        if client is None:
+            steps.set_postfix_str("starting the local server")
+            client = local()
+        steps.set_postfix_str("speaking")
+        speech = client.speak(text, alignment="word")
+        speech.save(folder / "speech.wav")
+        speech.words.to_csv(folder / "words.csv", index=False)
+        steps.update()
+
+        steps.set_postfix_str("measuring latency")
+        targets = [(client, model, None) for model in _models(client)]
+        latency = bench.run(
+            targets,
+            bench.builtin_texts(_BENCH_KINDS),
+            transports=_BENCH_TRANSPORTS,
+            concurrency=_BENCH_CONCURRENCY,
+            repeats=_BENCH_REPEATS,
+            progress=False,
+        )
+        bench.save(latency, folder / "latency.parquet")
+        steps.update()
+
+        steps.set_postfix_str("generating a dataset")
+        table = dataset.generate(
+            list(DATASET_TEXTS),
+            [client.voice],
+            folder / "dataset",
+            client=client,
+            splits={"train": 0.67, "test": 0.33},
+            overwrite=True,
+            progress=False,
+        )
+        steps.update()
+
+        steps.set_postfix_str("writing the report")
+        report = folder / "report.html"
+        seconds = time.perf_counter() - started
+        report.write_text(_page(speech, latency, table, folder, seconds), encoding="utf-8")
+        steps.update()
+    finally:
+        steps.close()
+    return DemoResult(folder, report, speech, latency, table, time.perf_counter() - started)
+
+
+def _page(
+    speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Path, seconds: float
+) -> str:
+    from .bench.report import sections
+    from .display import speech_html
+
+    quality = [
+        column
+        for column in (
+            "text",
+            "voice",
+            "split",
+            "duration",
+            "leading_silence",
+            "trailing_silence",
+            "peak",
+            "loudness_lufs",
+            "words_per_second",
+            "suspicious",
+            "issues",
+        )
+        if column in table.columns
+    ]
+    files = ", ".join(
+        f"<code>{html.escape(name)}</code>"
+        for name in ("speech.wav", "words.csv", "latency.parquet", "dataset/")
+    )
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>ttskit demo</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>ttskit demo</h1>",
+        f"<p class='note'>Made in {seconds:.0f} s against {html.escape(str(speech.endpoint))}. "
+        f"Beside this page in <code>{html.escape(str(folder))}</code>: {files}.</p>",
+        "<h2>1. Explore: speech with word timestamps</h2>",
+        speech_html(speech),
+        speech.words.to_html(index=False, float_format=lambda v: f"{v:.3f}"),
+        "<h2>2. Measure: latency by engine, transport and concurrency</h2>",
+        *sections(latency),
+        "<h2>3. Generate: a dataset with quality columns</h2>",
+        f"<p>{len(table)} items in Hugging Face's audiofolder layout; "
+        "<code>datasets.load_dataset('audiofolder', data_dir=...)</code> loads the folder, and "
+        "<code>ttskit.dataset.load(...)</code> reads this table back.</p>",
+        table[quality].to_html(index=False, float_format=lambda v: f"{v:.3g}"),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
