@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import redact
 from .stats import STALL_BUFFERS_MS, stall_count
-from .transports import Outcome, Target, redact
+from .transports import Outcome, Target
 
 __all__ = ["COLUMNS", "Trial", "frame", "row"]
 

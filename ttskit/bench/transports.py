@@ -16,38 +16,32 @@ context per request).
 
 from __future__ import annotations
 
-import email.utils
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
 from .. import __version__
+from ..client.request import SpeechRequest
+from ..client.streaming import SpeechStream
+from ..client.transport import api_error, iter_body, request_id, translate
 from ..errors import (
     APIError,
-    ConnectError,
     InvalidArgument,
-    ReadError,
     StreamInterrupted,
-    TimeoutError,
     TransportError,
     TTSKitError,
-    api_error_for_status,
 )
 
-__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "redact", "send"]
+__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "send"]
 
 TRANSPORTS = ("rest", "sse", "chunked", "ws", "ws-keep")
 HOSTED_HOSTS = ("api.together.ai", "api.together.xyz")
 HOSTED_DEFAULT = ("canopylabs/orpheus-3b-0.1-ft", "tara")
 STREAM_RATE = 24000  # what the SSE and chunked requests ask for, and OpenAI's pcm is
-
-
-def redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret and text else text
 
 
 @dataclass(frozen=True)
@@ -137,101 +131,29 @@ class WorkerState:
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
-
-
-def _request_id(headers: Mapping[str, str]) -> str | None:
-    for name in ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray"):
-        if headers.get(name):
-            return headers[name]
-    return None
-
-
-def _api_error(response: requests.Response, secret: str | None) -> APIError:
-    status = response.status_code
-    message = response.text[:300] or f"HTTP {status}"
-    body = None
-    try:
-        body = response.json()
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict) and error.get("message"):
-            message = str(error["message"])
-    except ValueError:
-        pass
-    return api_error_for_status(status)(
-        redact(message, secret),
-        status_code=status,
-        request_id=_request_id(response.headers),
-        body=body if isinstance(body, dict) else None,
-        retry_after=_retry_after(response.headers),
-    )
-
-
-def _translate(exc: BaseException, what: str, secret: str | None) -> TTSKitError:
-    message = redact(f"{what}: {type(exc).__name__}: {exc}", secret)
-    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
-        return TimeoutError(message)
-    if "Timeout" in type(exc).__name__:  # urllib3's ReadTimeoutError while reading the body
-        return TimeoutError(message)
-    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
-        exc, requests.exceptions.ChunkedEncodingError
-    ):
-        return ConnectError(message)
-    return ReadError(message)
-
-
-def _body(response: requests.Response, what: str, secret: str | None) -> Iterator[bytes]:
-    """The body as it comes off the socket, one read (or one HTTP chunk) at a time."""
-    raw = response.raw
-    try:
-        if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
-            yield from raw.read_chunked(None, decode_content=True)
-        elif getattr(raw, "read1", None) is None:  # urllib3 1.x
-            yield from response.iter_content(chunk_size=None)
-        else:
-            while data := raw.read1(65536, decode_content=True):
-                yield data
-            raw.release_conn()
-    except TTSKitError:
-        raise
-    except Exception as exc:
-        raise _translate(exc, what, secret) from exc
-    finally:
-        response.close()
-
-
-def _http_body(
-    transport: str, model: str, voice: str, text: str
-) -> tuple[dict, str | None, int | None]:
-    body: dict[str, Any] = {"model": model, "input": text, "voice": voice}
+def _http_request(transport: str, model: str, voice: str, text: str, hosted: bool) -> tuple:
+    """The checked request, its JSON body, and the raw format its audio comes in."""
     if transport == "rest":
-        body["response_format"] = "wav"
-        return body, None, None
-    if transport == "sse":
-        body.update(
-            stream=True,
-            response_format="raw",
-            response_encoding="pcm_s16le",
-            sample_rate=STREAM_RATE,
+        request = SpeechRequest.build(
+            text, model=model, voice=voice, hosted=hosted, response_format="wav", stream=False
         )
-        return body, "pcm_s16le", STREAM_RATE
-    # OpenAI's dialect: 16-bit PCM at 24 kHz, sent as it is made.
-    body.update(response_format="pcm", stream_format="audio")
-    return body, "pcm_s16le", STREAM_RATE
+        return request, request.body(), None, None
+    request = SpeechRequest.build(
+        text,
+        model=model,
+        voice=voice,
+        hosted=hosted,
+        response_format="raw",
+        response_encoding="pcm_s16le",
+        sample_rate=STREAM_RATE,
+        stream=True,
+    )
+    body = request.body()
+    if transport == "chunked":
+        # OpenAI's dialect: 16-bit PCM at 24 kHz, sent as it is made.
+        body = {"model": model, "input": text, "voice": voice}
+        body.update(response_format="pcm", stream_format="audio")
+    return request, body, "pcm_s16le", STREAM_RATE
 
 
 def _pool(session: requests.Session, url: str) -> Any:
@@ -252,12 +174,10 @@ def _http(
     timeout: float,
     clock: Callable[[], float],
 ) -> Outcome:
-    from .. import SpeechStream
-
     url = f"{target.base_url}/audio/speech"
     what = f"POST {url}"
     secret = target.api_key
-    body, encoding, rate = _http_body(transport, model, voice, text)
+    request, body, encoding, rate = _http_request(transport, model, voice, text, target.hosted)
     headers = {"User-Agent": f"ttskit/{__version__} bench", **target.headers}
     if secret:
         headers["Authorization"] = f"Bearer {secret}"
@@ -271,35 +191,33 @@ def _http(
     outcome = Outcome(started=started)
     try:
         try:
-            request = session.prepare_request(
+            prepared = session.prepare_request(
                 requests.Request("POST", url, json=body, headers=headers)
             )
-            response = session.send(request, timeout=timeout, **{**settings, "stream": True})
+            response = session.send(prepared, timeout=timeout, **{**settings, "stream": True})
         except requests.exceptions.RequestException as exc:
-            raise _translate(exc, what, secret) from exc
+            raise translate(exc, what, secret) from exc
         outcome.headers_s = clock() - started
         outcome.connection_reused = False if cold else pool.num_connections == opened
         outcome.status = response.status_code
-        outcome.request_id = _request_id(response.headers)
+        outcome.request_id = request_id(response.headers)
         outcome.server = response.headers.get("server")
         if not response.ok:
-            error = _api_error(response, secret)
+            error = api_error(response, secret)
             response.close()
             outcome.retry_after_s = error.retry_after
             outcome.done_s = clock() - started
             raise error
         stream = SpeechStream(
-            _body(response, what, secret),
+            iter_body(response, what, secret, deadline=started + timeout, clock=clock),
             content_type=response.headers.get("Content-Type", ""),
+            request=request,
             encoding=encoding,
             sample_rate=rate,
             started=started,
             headers_s=outcome.headers_s,
             clock=clock,
             close=response.close,
-            text=text,
-            model=model,
-            voice=voice,
             endpoint=target.base_url,
         )
         with stream:
