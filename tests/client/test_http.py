@@ -443,3 +443,20 @@ def test_a_partial_speech_lists_only_the_words_it_has(espeak_server) -> None:
     assert partial.duration > 0
     assert (partial.words["end"] <= partial.duration + 1e-9).all()
     assert partial.words["word"].tolist() == ["Hi"]
+
+
+def test_a_session_counts_the_connections_it_opens(espeak_server) -> None:
+    from ttskit.client.endpoint import choose_endpoint
+    from ttskit.client.session import HTTPSession
+
+    session = HTTPSession(
+        choose_endpoint(espeak_server.base_url), timeout=30, max_retries=0, max_retry_wait=0
+    )
+    assert session.connections_opened == 0
+    for _ in range(3):
+        session.get_json("/models")
+    assert session.connections_opened == 1  # kept alive and reused
+    session.close()
+    session.get_json("/models")
+    assert session.connections_opened == 1  # a new pool, with its own first connection
+    session.close()

@@ -1,12 +1,12 @@
 """How one benchmark request goes over the wire, for every transport the harness speaks.
 
-The harness talks to an endpoint the way any client would: over HTTP with ``requests`` and
-over the WebSocket with ttskit's ``RealtimeSession``, and it turns each answer's bytes into
-audio and timing with the same recorder as ``Client.stream`` (``ttskit.SpeechStream``). It
-does the HTTP itself, rather than through ``Client.speak``, because a benchmark needs what
-the Client does not offer per request: a new connection for a cold request, OpenAI's
-chunked ``stream_format: "audio"`` body, no hidden retries (a 429 must be a row), and
-whether the connection was reused.
+The harness talks to an endpoint with the client's own parts: each request is a
+``SpeechRequest`` sent by the client's ``HTTPSession`` (without retries: a 429 must be a
+row) and read by ``SpeechStream``, the recorder behind ``Client.stream``; the WebSocket is
+the client's ``RealtimeSession``. It holds the sessions itself rather than calling
+``Client.stream`` because a benchmark needs what a call does not say: a new connection
+for a cold request, whether a warm one was reused, the status, request id and server of
+every answer, and OpenAI's chunked ``stream_format: "audio"`` body.
 
 Transports: ``rest`` (a WAV body, not streamed), ``sse`` (``stream: true``), ``chunked``
 (OpenAI's ``stream_format: "audio"`` with 16-bit PCM, read as it arrives), ``ws`` (one
@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from .. import __version__
+from ..client.endpoint import choose_endpoint
 from ..client.request import SpeechRequest
+from ..client.session import HTTPSession
 from ..client.streaming import SpeechStream
-from ..client.transport import api_error, iter_body, request_id, translate
+from ..client.transport import iter_body, request_id
 from ..errors import (
     APIError,
     InvalidArgument,
@@ -100,29 +100,25 @@ class Outcome:
 
 
 class WorkerState:
-    """What one worker thread keeps between requests: its HTTP pool and open WebSockets."""
+    """What one worker thread keeps between requests: its HTTP sessions and open WebSockets."""
 
     def __init__(self) -> None:
-        self.session: requests.Session | None = None
+        self.sessions: dict[int, HTTPSession] = {}
         self.sockets: dict[tuple[int, str, str], Any] = {}
         self.contexts = 0
-        self.environment: dict[str, dict[str, Any]] = {}
 
-    def http(self) -> requests.Session:
-        if self.session is None:
-            self.session = requests.Session()
-        return self.session
-
-    def settings(self, session: requests.Session, url: str) -> dict[str, Any]:
-        """Proxy and certificate settings from the environment, read once per endpoint
-        (requests would scan ``os.environ`` on every request)."""
-        if url not in self.environment:
-            self.environment[url] = session.merge_environment_settings(url, {}, None, None, None)
-        return self.environment[url]
+    def http(
+        self, index: int, target: Target, timeout: float, clock: Callable[[], float]
+    ) -> HTTPSession:
+        """The kept-alive session of the worker for target ``index``."""
+        if index not in self.sessions:
+            self.sessions[index] = _http_session(target, timeout, clock, cold=False)
+        return self.sessions[index]
 
     def close(self) -> None:
-        if self.session is not None:
-            self.session.close()
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
         for socket in self.sockets.values():
             socket.close()
         self.sockets.clear()
@@ -156,15 +152,27 @@ def _http_request(transport: str, model: str, voice: str, text: str, hosted: boo
     return request, body, "pcm_s16le", STREAM_RATE
 
 
-def _pool(session: requests.Session, url: str) -> Any:
-    adapter = session.get_adapter(url)
-    manager = getattr(adapter, "poolmanager", None)
-    return manager.connection_from_url(url) if manager is not None else None
+def _http_session(
+    target: Target, timeout: float, clock: Callable[[], float], *, cold: bool
+) -> HTTPSession:
+    """The client's HTTP session for ``target``, without retries: a 429 must be a row."""
+    headers = {"User-Agent": f"ttskit/{__version__} bench", **target.headers}
+    if cold:
+        headers["Connection"] = "close"
+    return HTTPSession(
+        choose_endpoint(target.base_url, target.api_key),
+        timeout=timeout,
+        max_retries=0,
+        max_retry_wait=0.0,
+        clock=clock,
+        headers=headers,
+    )
 
 
 def _http(
     state: WorkerState,
     target: Target,
+    target_index: int,
     model: str,
     voice: str,
     text: str,
@@ -174,47 +182,42 @@ def _http(
     timeout: float,
     clock: Callable[[], float],
 ) -> Outcome:
-    url = f"{target.base_url}/audio/speech"
-    what = f"POST {url}"
-    secret = target.api_key
     request, body, encoding, rate = _http_request(transport, model, voice, text, target.hosted)
-    headers = {"User-Agent": f"ttskit/{__version__} bench", **target.headers}
-    if secret:
-        headers["Authorization"] = f"Bearer {secret}"
-    session = requests.Session() if cold else state.http()
-    if cold:
-        headers["Connection"] = "close"
-    pool = None if cold else _pool(session, url)
-    opened = pool.num_connections if pool is not None else 0
-    settings = state.settings(session, target.base_url)
-    started = clock()
-    outcome = Outcome(started=started)
+    outcome = Outcome(started=clock())
+
+    def sending() -> None:
+        outcome.started = clock()  # latencies count from when the request went on the wire
+
+    http = None
     try:
+        if cold:
+            http = _http_session(target, timeout, clock, cold=True)
+        session = http or state.http(target_index, target, timeout, clock)
+        opened = session.connections_opened
         try:
-            prepared = session.prepare_request(
-                requests.Request("POST", url, json=body, headers=headers)
+            response = session.send(
+                "POST", "/audio/speech", json=body, stream=True, on_send=sending
             )
-            response = session.send(prepared, timeout=timeout, **{**settings, "stream": True})
-        except requests.exceptions.RequestException as exc:
-            raise translate(exc, what, secret) from exc
-        outcome.headers_s = clock() - started
-        outcome.connection_reused = False if cold else pool.num_connections == opened
+        except APIError as exc:
+            outcome.headers_s = outcome.done_s = clock() - outcome.started
+            outcome.status, outcome.request_id = exc.status_code, exc.request_id
+            outcome.retry_after_s = exc.retry_after
+            raise
+        outcome.headers_s = clock() - outcome.started
+        outcome.connection_reused = not cold and session.connections_opened == opened
         outcome.status = response.status_code
         outcome.request_id = request_id(response.headers)
         outcome.server = response.headers.get("server")
-        if not response.ok:
-            error = api_error(response, secret)
-            response.close()
-            outcome.retry_after_s = error.retry_after
-            outcome.done_s = clock() - started
-            raise error
+        what = f"POST {target.base_url}/audio/speech"
         stream = SpeechStream(
-            iter_body(response, what, secret, deadline=started + timeout, clock=clock),
+            iter_body(
+                response, what, target.api_key, deadline=outcome.started + timeout, clock=clock
+            ),
             content_type=response.headers.get("Content-Type", ""),
             request=request,
             encoding=encoding,
             sample_rate=rate,
-            started=started,
+            started=outcome.started,
             headers_s=outcome.headers_s,
             clock=clock,
             close=response.close,
@@ -229,8 +232,8 @@ def _http(
     except (TTSKitError, OSError) as exc:
         outcome.error = exc
     finally:
-        if cold:
-            session.close()
+        if http is not None:
+            http.close()
     return outcome
 
 
@@ -353,7 +356,16 @@ def send(
     """Send one request and measure it; failures are in ``Outcome.error``, never raised."""
     if transport in ("rest", "sse", "chunked"):
         return _http(
-            state, target, model, voice, text, transport, cold=cold, timeout=timeout, clock=clock
+            state,
+            target,
+            target_index,
+            model,
+            voice,
+            text,
+            transport,
+            cold=cold,
+            timeout=timeout,
+            clock=clock,
         )
     if transport in ("ws", "ws-keep"):
         return _ws(
