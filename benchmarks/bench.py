@@ -54,10 +54,21 @@ def espeak_server(workers: int) -> tuple[subprocess.Popen, str]:
 
 
 CANNED = r"""
-import asyncio, sys
+import asyncio, base64, sys
 from ttskit import audio
-wav = audio.wav_bytes(audio.sine(440.0, duration=0.5, sample_rate=24000), sample_rate=24000)
-head = (b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n" % len(wav))
+tone = audio.sine(440.0, duration=0.5, sample_rate=24000)
+wav = audio.wav_bytes(tone, sample_rate=24000)
+rest = b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n" % len(wav)
+rest += wav
+# The local server's SSE answer: one event per HTTP chunk, 0.1 s of PCM in each.
+pcm = (tone * 32767).astype("<i2").tobytes()
+events = [
+    b'data: {"type":"conversation.item.audio_output.delta","item_id":"tts_1","delta":"%s"}\n\n'
+    % base64.b64encode(pcm[i : i + 4800])
+    for i in range(0, len(pcm), 4800)
+] + [b"data: [DONE]\n\n"]
+sse = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+sse += b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
 async def serve(reader, writer):
     try:
         while True:
@@ -66,8 +77,8 @@ async def serve(reader, writer):
             for line in headers.split(b"\r\n"):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
-            await reader.readexactly(length)
-            writer.write(head + wav)
+            body = await reader.readexactly(length)
+            writer.write(sse if b'"stream": true' in body else rest)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()

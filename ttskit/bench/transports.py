@@ -35,6 +35,7 @@ from ..errors import (
     TransportError,
     TTSKitError,
 )
+from ..results import AudioChunk
 
 __all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "send"]
 
@@ -223,12 +224,16 @@ def _http(
             close=response.close,
             endpoint=target.base_url,
         )
+        # Arrivals come from the events, so that no table of chunks is built per request.
+        arrivals, lengths = outcome.arrivals, outcome.lengths
         with stream:
             try:
-                for _ in stream:
-                    pass
+                for event in stream:
+                    if isinstance(event, AudioChunk):
+                        arrivals.append(event.arrival_s)
+                        lengths.append(len(event.audio))
             finally:
-                _take_timing(outcome, stream.timing)
+                _take_timing(outcome, stream.timing, chunks=False)
     except (TTSKitError, OSError) as exc:
         outcome.error = exc
     finally:
@@ -237,14 +242,15 @@ def _http(
     return outcome
 
 
-def _take_timing(outcome: Outcome, timing: Any) -> None:
+def _take_timing(outcome: Outcome, timing: Any, *, chunks: bool = True) -> None:
     outcome.headers_s = timing.headers_s if timing.headers_s is not None else outcome.headers_s
     outcome.first_byte_s = timing.first_byte_s
     outcome.first_audio_s = timing.first_audio_s
     outcome.first_audible_s = timing.first_audible_s
     outcome.done_s = timing.done_s if timing.done_s is not None else outcome.done_s
-    outcome.arrivals = timing.chunks["arrival_s"].tolist()
-    outcome.lengths = timing.chunks["n_samples"].tolist()
+    if chunks:
+        outcome.arrivals = timing.chunks["arrival_s"].tolist()
+        outcome.lengths = timing.chunks["n_samples"].tolist()
     outcome.sample_rate = int(timing.sample_rate or 0)
 
 
