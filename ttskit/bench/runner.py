@@ -172,8 +172,9 @@ def run(
     seed : int
         Seed of the shuffled order and of the arrival schedules.
     api_key : str, optional
-        Key for the targets (``$TOGETHER_API_KEY`` for the hosted API when None). Never
-        written to the frame or its metadata.
+        Key for the targets (``$TOGETHER_API_KEY`` for the hosted API when None); a
+        ``Client`` target sends its own key unless this is given. Never written to the
+        frame or its metadata.
     headers : dict, optional
         Extra headers of every request.
     max_in_flight : int

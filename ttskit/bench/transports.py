@@ -16,14 +16,13 @@ context per request).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..client.endpoint import choose_endpoint
+from ..client.endpoint import Endpoint, choose_endpoint, is_hosted
 from ..client.request import SpeechRequest
 from ..client.session import HTTPSession
 from ..client.streaming import SpeechStream
@@ -40,7 +39,6 @@ from ..results import AudioChunk
 __all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "send"]
 
 TRANSPORTS = ("rest", "sse", "chunked", "ws", "ws-keep")
-HOSTED_HOSTS = ("api.together.ai", "api.together.xyz")
 HOSTED_DEFAULT = ("canopylabs/orpheus-3b-0.1-ft", "tara")
 STREAM_RATE = 24000  # what the SSE and chunked requests ask for, and OpenAI's pcm is
 
@@ -61,6 +59,9 @@ class Target:
         Extra headers of every request, e.g. the local server's ``x-ttskit-faults``.
     name : str, optional
         Label in the ``target`` column (the base URL when None).
+    endpoint : ttskit.client.Endpoint, optional
+        A client's endpoint: its key (unless ``api_key`` is given) and URL credentials go
+        with each request as the client sends them, and are never read into a row.
     """
 
     base_url: str
@@ -69,6 +70,7 @@ class Target:
     api_key: str | None = field(default=None, repr=False, compare=False)
     headers: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
+    endpoint: Endpoint | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -76,7 +78,11 @@ class Target:
 
     @property
     def hosted(self) -> bool:
-        return any(host in self.base_url for host in HOSTED_HOSTS)
+        return is_hosted(self.base_url)
+
+    def connect_to(self) -> Endpoint:
+        """The endpoint requests go to, with the key they carry."""
+        return choose_endpoint(self.endpoint or self.base_url, self.api_key)
 
 
 @dataclass
@@ -161,7 +167,7 @@ def _http_session(
     if cold:
         headers["Connection"] = "close"
     return HTTPSession(
-        choose_endpoint(target.base_url, target.api_key),
+        target.connect_to(),
         timeout=timeout,
         max_retries=0,
         max_retry_wait=0.0,
@@ -212,7 +218,11 @@ def _http(
         what = f"POST {target.base_url}/audio/speech"
         stream = SpeechStream(
             iter_body(
-                response, what, target.api_key, deadline=outcome.started + timeout, clock=clock
+                response,
+                what,
+                session.endpoint.api_key,
+                deadline=outcome.started + timeout,
+                clock=clock,
             ),
             content_type=response.headers.get("Content-Type", ""),
             request=request,
@@ -261,8 +271,7 @@ def client_for(target: Target, timeout: float, clock: Callable[[], float]) -> An
     from .. import Client
 
     return Client(
-        target.base_url,
-        api_key=target.api_key,
+        target.connect_to(),
         timeout=timeout,
         max_retries=0,
         clock=clock,
@@ -386,10 +395,3 @@ def send(
             clock=clock,
         )
     raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
-
-
-def default_api_key(target_url: str) -> str | None:
-    """``$TOGETHER_API_KEY`` for the hosted API only, so a key never goes elsewhere by accident."""
-    if any(host in target_url for host in HOSTED_HOSTS):
-        return os.environ.get("TOGETHER_API_KEY") or None
-    return None
