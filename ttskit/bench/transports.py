@@ -286,11 +286,13 @@ def _ws(
     model: str,
     voice: str,
     text: str,
+    transport: str,
     *,
-    keep: bool,
+    cold: bool,
     timeout: float,
     clock: Callable[[], float],
 ) -> Outcome:
+    keep = transport == "ws-keep" and not cold
     started = clock()
     outcome = Outcome(started=started)
     key = (target_index, model, voice)
@@ -369,29 +371,18 @@ def send(
     clock: Callable[[], float] = time.perf_counter,
 ) -> Outcome:
     """Send one request and measure it; failures are in ``Outcome.error``, never raised."""
-    if transport in ("rest", "sse", "chunked"):
-        return _http(
-            state,
-            target,
-            target_index,
-            model,
-            voice,
-            text,
-            transport,
-            cold=cold,
-            timeout=timeout,
-            clock=clock,
-        )
-    if transport in ("ws", "ws-keep"):
-        return _ws(
-            state,
-            target,
-            target_index,
-            model,
-            voice,
-            text,
-            keep=transport == "ws-keep" and not cold,
-            timeout=timeout,
-            clock=clock,
-        )
-    raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+    if transport not in TRANSPORTS:
+        raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+    over = _ws if transport.startswith("ws") else _http
+    return over(
+        state,
+        target,
+        target_index,
+        model,
+        voice,
+        text,
+        transport,
+        cold=cold,
+        timeout=timeout,
+        clock=clock,
+    )
