@@ -6,9 +6,10 @@
    concurrency 1 and 16; and the harness agrees with a raw-socket client sending the same
    requests (medians within 1 ms, p95 within 3 ms), run side by side so that both see the
    same server and machine load: one worker each at concurrency 1, eight each at 16.
-2. The harness is not the bottleneck: requests per second against espeak with short texts
-   (target >= 200), and the harness's own CPU per request; the same against a canned
-   server that answers at once, which shows the harness's own ceiling.
+2. The harness is not the bottleneck: requests per second against espeak with the
+   built-in short texts over REST and SSE (target >= 200), and the harness's own CPU per
+   request; the same against a canned server that answers at once (a WAV, or the local
+   server's SSE events), which shows the harness's own ceiling.
 3. Stall counts equal a direct millisecond-by-millisecond simulation of a player on
    random hand-built arrival schedules (target: all equal).
 4. Open loop: one request in flight at a time (a server of capacity 1 / service time),
@@ -54,10 +55,21 @@ def espeak_server(workers: int) -> tuple[subprocess.Popen, str]:
 
 
 CANNED = r"""
-import asyncio, sys
+import asyncio, base64, sys
 from ttskit import audio
-wav = audio.wav_bytes(audio.sine(440.0, duration=0.5, sample_rate=24000), sample_rate=24000)
-head = (b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n" % len(wav))
+tone = audio.sine(440.0, duration=0.5, sample_rate=24000)
+wav = audio.wav_bytes(tone, sample_rate=24000)
+rest = b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n" % len(wav)
+rest += wav
+# The local server's SSE answer: one event per HTTP chunk, 0.1 s of PCM in each.
+pcm = (tone * 32767).astype("<i2").tobytes()
+events = [
+    b'data: {"type":"conversation.item.audio_output.delta","item_id":"tts_1","delta":"%s"}\n\n'
+    % base64.b64encode(pcm[i : i + 4800])
+    for i in range(0, len(pcm), 4800)
+] + [b"data: [DONE]\n\n"]
+sse = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+sse += b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
 async def serve(reader, writer):
     try:
         while True:
@@ -66,8 +78,8 @@ async def serve(reader, writer):
             for line in headers.split(b"\r\n"):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
-            await reader.readexactly(length)
-            writer.write(head + wav)
+            body = await reader.readexactly(length)
+            writer.write(sse if b'"stream": true' in body else rest)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()
@@ -211,31 +223,34 @@ def bench_injected_delay() -> None:
 
 
 def bench_throughput() -> None:
+    texts = bench.builtin_texts(["short"])
     for name, (child, url) in (
         ("espeak, short texts", espeak_server(workers=2)),
         ("canned server", start_child(CANNED)),
     ):
         try:
             best = None
-            for concurrency in (4, 8, 16):
-                df = bench.run(
-                    (url, "espeak", "en-us"),
-                    SHORT,
-                    repeats=100,
-                    transports=["rest"],
-                    concurrency=concurrency,
-                    progress=False,
-                )
-                rows = df[~df["warmup"]]
-                span = (rows["scheduled_s"] + rows["done_s"]).max() - rows["scheduled_s"].min()
-                rate = len(rows) / span
-                cpu = df.attrs["bench"]["harness_cpu_per_request_s"]
-                print(
-                    f"[2] {name}, REST, c={concurrency:2d}: {rate:6.0f} requests/s, "
-                    f"{rows['ok'].mean():.0%} ok, harness CPU {cpu * 1000:.2f} ms per request "
-                    f"(ceiling {1 / cpu:.0f} requests/s per core)"
-                )
-                best = max(best or 0, rate)
+            for transport in ("rest", "sse"):
+                for concurrency in (4, 16):
+                    df = bench.run(
+                        (url, "espeak", "en-us"),
+                        texts,
+                        repeats=100,
+                        transports=[transport],
+                        concurrency=concurrency,
+                        progress=False,
+                    )
+                    rows = df[~df["warmup"]]
+                    span = (rows["scheduled_s"] + rows["done_s"]).max() - rows["scheduled_s"].min()
+                    rate = len(rows) / span
+                    cpu = df.attrs["bench"]["harness_cpu_per_request_s"]
+                    print(
+                        f"[2] {name}, {transport.upper()}, c={concurrency:2d}: {rate:6.0f} "
+                        f"requests/s, {rows['ok'].mean():.0%} ok, harness CPU "
+                        f"{cpu * 1000:.2f} ms per request (ceiling {1 / cpu:.0f} requests/s "
+                        "per core)"
+                    )
+                    best = max(best or 0, rate)
             print(f"[2] {name}: best {best:.0f} requests/s (target >= 200)")
         finally:
             stop(child)

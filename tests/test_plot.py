@@ -54,10 +54,12 @@ def bench_frame() -> pd.DataFrame:
                     {
                         "concurrency": concurrency,
                         "voice": voice,
-                        "text_chars": 20 * (i + 1),
+                        "transport": "sse",
+                        "characters": 20 * (i + 1),
                         "first_audio_s": 0.05 * concurrency + 0.01 * rng.random(),
                         "done_s": 0.5 * concurrency,
                         "audio_s": 2.0,
+                        "scheduled_s": 10.0 * concurrency + 0.5 * concurrency * i,
                     }
                 )
     return pd.DataFrame(rows)
@@ -182,18 +184,18 @@ def test_timeline_rejects_other_objects():
 
 def test_ecdf_one_line_per_group_rising_to_one():
     df = bench_frame()
-    ax = plot.ttfb_ecdf(df, by="voice")
+    ax = plot.first_audio_ecdf(df, by="voice")
     assert [line.get_label() for line in ax.lines] == ["alpha", "beta"]
     for line in ax.lines:
         assert len(line.get_ydata()) == 31
         assert line.get_ydata()[-1] == 1.0
         assert np.all(np.diff(line.get_xdata()) >= 0)
-    assert len(plot.ttfb_ecdf(df).lines) == 1
+    assert len(plot.first_audio_ecdf(df, by=None).lines) == 1
 
 
 def test_box_per_group():
     df = bench_frame()
-    ax = plot.ttfb_box(df, by="concurrency", patch_artist=True)
+    ax = plot.first_audio_box(df, by="concurrency", patch_artist=True)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4"]
     assert len(ax.patches) == 3
     horizontal = {
@@ -203,7 +205,7 @@ def test_box_per_group():
     }
     for median in df.groupby("concurrency")["first_audio_s"].median():
         assert round(median, 9) in horizontal
-    single = plot.ttfb_box(df, by=None)
+    single = plot.first_audio_box(df, by=None)
     assert [t.get_text() for t in single.get_xticklabels()] == ["first_audio_s"]
 
 
@@ -213,43 +215,31 @@ def test_latency_vs_length_scatter_per_group():
     assert len(ax.collections[0].get_offsets()) == 30
 
 
-def test_throughput_from_wall_span_when_start_times_are_known():
+def test_load_curve_throughput_is_audio_over_the_wall_span():
     df = pd.DataFrame(
         {
             "concurrency": [1, 1, 2, 2],
+            "first_audio_s": [0.1, 0.2, 0.3, 0.4],
             "audio_s": [2.0, 2.0, 2.0, 2.0],
-            "started_s": [0.0, 1.0, 0.0, 0.5],
+            "scheduled_s": [0.0, 1.0, 0.0, 0.5],
             "done_s": [1.0, 1.0, 1.0, 1.5],
         }
     )
-    ax = plot.throughput_vs_concurrency(df)
-    (line,) = ax.lines
+    ax = plot.load_curve(df, percentiles=(50, 90))
+    assert [line.get_label() for line in ax.lines] == ["p50", "p90"]
+    assert ax.lines[1].get_ydata().tolist() == pytest.approx([0.19, 0.39])
+    (line,) = ax.right_axis.lines
     assert line.get_xdata().tolist() == [1, 2]
     assert line.get_ydata().tolist() == pytest.approx([4.0 / 2.0, 4.0 / 2.0])
 
 
-def test_throughput_estimated_without_start_times():
-    ax = plot.throughput_vs_concurrency(bench_frame(), by="voice")
-    for line in ax.lines:
-        # Each request: 2 s of audio in 0.5 * c seconds, times c requests in flight.
-        assert line.get_ydata().tolist() == pytest.approx([4.0, 4.0, 4.0])
-
-
-def test_percentiles_vs_concurrency():
-    df = bench_frame()
-    ax = plot.percentiles_vs_concurrency(df, percentiles=(50, 90))
-    assert [line.get_label() for line in ax.lines] == ["p50", "p90"]
-    expected = df.groupby("concurrency")["first_audio_s"].quantile(0.9).tolist()
-    assert ax.lines[1].get_ydata().tolist() == pytest.approx(expected)
-
-
 @pytest.mark.parametrize(
-    "draw",
-    [plot.ttfb_ecdf, plot.ttfb_box, plot.latency_vs_length, plot.percentiles_vs_concurrency],
+    "draw", [plot.first_audio_ecdf, plot.first_audio_box, plot.latency_vs_length, plot.load_curve]
 )
 def test_missing_column_is_named(draw):
+    frame = pd.DataFrame({"transport": ["a"], "concurrency": [1], "characters": [3]})
     with pytest.raises(InvalidArgument, match="'first_audio_s'"):
-        draw(pd.DataFrame({"voice": ["a"], "concurrency": [1], "text_chars": [3]}))
+        draw(frame)
 
 
 # --- the common contract --------------------------------------------------------------------
@@ -259,11 +249,10 @@ CALLS = [
     (plot.waveform, lambda: make_speech(1.0)),
     (plot.spectrogram, lambda: make_speech(1.0)),
     (plot.timeline, stalling_timing),
-    (plot.ttfb_ecdf, bench_frame),
-    (plot.ttfb_box, bench_frame),
+    (plot.first_audio_ecdf, bench_frame),
+    (plot.first_audio_box, bench_frame),
     (plot.latency_vs_length, bench_frame),
-    (plot.throughput_vs_concurrency, bench_frame),
-    (plot.percentiles_vs_concurrency, bench_frame),
+    (plot.load_curve, bench_frame),
 ]
 
 
@@ -285,13 +274,13 @@ def test_kwargs_reach_matplotlib():
     image = plot.spectrogram(make_speech(1.0), cmap="gray").get_images()[0]
     assert image.get_cmap().name == "gray"
     assert plot.timeline(stalling_timing(), linewidth=3).lines[0].get_linewidth() == 3
-    assert plot.ttfb_ecdf(bench_frame(), linestyle=":").lines[0].get_linestyle() == ":"
-    assert plot.ttfb_box(bench_frame(), widths=0.2).get_xticks().size == 2
+    ecdf = plot.first_audio_ecdf(bench_frame(), by="voice", linestyle=":")
+    assert ecdf.lines[0].get_linestyle() == ":"
+    assert plot.first_audio_box(bench_frame(), by="voice", widths=0.2).get_xticks().size == 2
     assert (
         plot.latency_vs_length(bench_frame(), marker="x", s=40).collections[0].get_sizes()[0] == 40
     )
-    assert plot.throughput_vs_concurrency(bench_frame(), marker="s").lines[0].get_marker() == "s"
-    assert plot.percentiles_vs_concurrency(bench_frame(), color="k").lines[0].get_color() == "k"
+    assert plot.load_curve(bench_frame(), color="k").lines[0].get_color() == "k"
 
 
 # --- frames of ttskit.bench.run ----------------------------------------------------------------
@@ -345,8 +334,8 @@ def test_first_audio_box_per_group_from_zero():
     assert ax.get_ylim()[0] == 0.0 and ax.get_title().startswith("first_audio_s by transport")
 
 
-def test_latency_by_length_axes_from_zero():
-    ax = plot.latency_by_length(run_frame())
+def test_latency_vs_length_leaves_out_warmup_and_failures_axes_from_zero():
+    ax = plot.latency_vs_length(run_frame())
     assert ax.get_xlim()[0] == 0.0 and ax.get_ylim()[0] == 0.0
     assert ax.get_xlabel() == "characters"
     assert len(ax.collections[0].get_offsets()) == 48 - 2
@@ -363,6 +352,13 @@ def test_load_curve_draws_percentiles_and_throughput():
     assert throughput[0] == pytest.approx(28.0 / span)
     assert ax.get_ylim()[0] == 0.0 and ax.right_axis.get_ylim()[0] == 0.0
     assert "concurrency" in ax.get_title()
+
+
+def test_load_curve_of_a_run_where_every_request_failed_is_empty_and_says_so():
+    df = run_frame().assign(ok=False, first_audio_s=np.nan)
+    ax = plot.load_curve(df)
+    assert not ax.lines and not ax.right_axis.lines
+    assert "47 failed or silent left out" in ax.get_title()
 
 
 def test_slowest_arrivals_draws_the_slowest_requests():

@@ -5,12 +5,10 @@ figure when None), passes ``**kwargs`` to its main matplotlib call, and returns 
 
 - One Speech: :func:`waveform` and :func:`spectrogram` with the words' spans;
   :func:`timeline` of when the audio arrived against when a player needed it.
-- Benchmark frames (one row per request): :func:`ttfb_ecdf`, :func:`ttfb_box`,
-  :func:`latency_vs_length`, :func:`throughput_vs_concurrency`,
-  :func:`percentiles_vs_concurrency`.
-- Frames of ``ttskit.bench.run`` (titled, axes from zero): :func:`first_audio_ecdf`,
-  :func:`first_audio_box`, :func:`latency_by_length`, :func:`load_curve`,
-  :func:`slowest_arrivals`.
+- Benchmark frames, one row per request as ``ttskit.bench.run`` returns them (titled,
+  axes from zero, warm-ups and failures left out): :func:`first_audio_ecdf`,
+  :func:`first_audio_box`, :func:`latency_vs_length`, :func:`load_curve` (percentiles
+  and throughput against concurrency or rate), :func:`slowest_arrivals`.
 
 >>> import matplotlib
 >>> matplotlib.use("Agg")
@@ -43,16 +41,11 @@ if TYPE_CHECKING:
 __all__ = [
     "first_audio_box",
     "first_audio_ecdf",
-    "latency_by_length",
     "latency_vs_length",
     "load_curve",
-    "percentiles_vs_concurrency",
     "slowest_arrivals",
     "spectrogram",
-    "throughput_vs_concurrency",
     "timeline",
-    "ttfb_box",
-    "ttfb_ecdf",
     "waveform",
 ]
 
@@ -367,215 +360,7 @@ def timeline(
     return ax
 
 
-def ttfb_ecdf(
-    df: pd.DataFrame,
-    *,
-    by: str | None = None,
-    column: str = "first_audio_s",
-    ax: Axes | None = None,
-    **kwargs: Any,
-) -> Axes:
-    """Plot the empirical CDF of a latency column, one step line per group.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        One row per request. Missing values (failed requests) are left out.
-    by : str, optional
-        Column to group by (``"voice"``, ``"transport"``, ...); one line per value.
-    column : str
-        The latency in seconds.
-    ax : matplotlib Axes, optional
-    **kwargs
-        Passed to each ``ax.step``.
-
-    Returns
-    -------
-    matplotlib Axes
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"first_audio_s": [0.1, 0.2, 0.15, 0.3], "voice": list("aabb")})
-    >>> len(ttfb_ecdf(df, by="voice").lines)
-    2
-    """
-    _require(df, column)
-    ax = _axes(ax)
-    for label, rows in _groups(df, by):
-        values = np.sort(rows[column].dropna().to_numpy(float))
-        if not values.size:
-            continue
-        fraction = np.arange(values.size + 1) / values.size
-        ax.step(np.r_[values[0], values], fraction, where="post", label=label, **kwargs)
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel(column)
-    ax.set_ylabel("fraction of requests")
-    if by is not None:
-        ax.legend(title=by, fontsize="small")
-    return ax
-
-
-def ttfb_box(
-    df: pd.DataFrame,
-    *,
-    by: str | None = "voice",
-    column: str = "first_audio_s",
-    ax: Axes | None = None,
-    **kwargs: Any,
-) -> Axes:
-    """Box plot of a latency column per group (one box for the whole frame if ``by`` is None).
-
-    ``**kwargs`` go to ``ax.boxplot``.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"first_audio_s": [0.1, 0.2, 0.15, 0.3], "voice": list("aabb")})
-    >>> [t.get_text() for t in ttfb_box(df).get_xticklabels()]
-    ['a', 'b']
-    """
-    _require(df, column)
-    ax = _axes(ax)
-    groups = [(label, rows[column].dropna().to_numpy(float)) for label, rows in _groups(df, by)]
-    ax.boxplot([values for _, values in groups], **kwargs)
-    ax.set_xticks(
-        np.arange(1, len(groups) + 1), [column if label is None else label for label, _ in groups]
-    )
-    ax.set_ylabel(column)
-    if by is not None:
-        ax.set_xlabel(by)
-    return ax
-
-
-def latency_vs_length(
-    df: pd.DataFrame,
-    *,
-    x: str = "text_chars",
-    y: str = "first_audio_s",
-    by: str | None = None,
-    ax: Axes | None = None,
-    **kwargs: Any,
-) -> Axes:
-    """Scatter a latency against input length, one colour per group.
-
-    ``**kwargs`` go to each ``ax.scatter``.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"text_chars": [10, 100, 1000], "first_audio_s": [0.1, 0.12, 0.3]})
-    >>> len(latency_vs_length(df).collections)
-    1
-    """
-    _require(df, x, y)
-    ax = _axes(ax)
-    kwargs.setdefault("s", 12)
-    for label, rows in _groups(df, by):
-        ax.scatter(rows[x], rows[y], label=label, **kwargs)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    if by is not None:
-        ax.legend(title=by, fontsize="small")
-    return ax
-
-
-def throughput_vs_concurrency(
-    df: pd.DataFrame,
-    *,
-    concurrency: str = "concurrency",
-    audio: str = "audio_s",
-    started: str = "started_s",
-    done: str = "done_s",
-    by: str | None = None,
-    ax: Axes | None = None,
-    **kwargs: Any,
-) -> Axes:
-    """Plot audio seconds delivered per wall second at each concurrency level.
-
-    When the frame has ``started`` (each request's start, in seconds on one clock shared by
-    the run), throughput at a level is the total audio of its requests divided by the wall
-    span from the first start to the last finish (``started + done``): what the server
-    sustained. Without it, it is estimated as the mean per-request ``audio / done`` times
-    the concurrency, which assumes the requests overlapped all the time.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        One row per request with columns ``concurrency``, ``audio``, ``done`` (and
-        ``started`` if known).
-    by : str, optional
-        One line per value of this column.
-    **kwargs
-        Passed to each ``ax.plot``.
-
-    Returns
-    -------
-    matplotlib Axes
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"concurrency": [1, 1, 2, 2], "audio_s": [2.0] * 4,
-    ...                    "started_s": [0.0, 1.0, 0.0, 0.0], "done_s": [1.0] * 4})
-    >>> ax = throughput_vs_concurrency(df)
-    >>> ax.lines[0].get_ydata().tolist()
-    [2.0, 4.0]
-    """
-    _require(df, concurrency, audio, done)
-    ax = _axes(ax)
-    has_start = started in df.columns
-    kwargs.setdefault("marker", "o")
-    for label, rows in _groups(df, by):
-        levels, values = [], []
-        for level, at_level in rows.groupby(concurrency, sort=True):
-            if has_start:
-                span = (at_level[started] + at_level[done]).max() - at_level[started].min()
-                value = at_level[audio].sum() / span if span > 0 else np.nan
-            else:
-                value = (at_level[audio] / at_level[done]).mean() * float(level)
-            levels.append(level)
-            values.append(float(value))
-        ax.plot(levels, values, label=label, **kwargs)
-    ax.set_xlabel(concurrency)
-    ax.set_ylabel("audio seconds per wall second")
-    if by is not None:
-        ax.legend(title=by, fontsize="small")
-    return ax
-
-
-def percentiles_vs_concurrency(
-    df: pd.DataFrame,
-    *,
-    column: str = "first_audio_s",
-    concurrency: str = "concurrency",
-    percentiles: Sequence[float] = (50, 90, 99),
-    ax: Axes | None = None,
-    **kwargs: Any,
-) -> Axes:
-    """Plot percentiles of a latency column against concurrency, one line per percentile.
-
-    ``**kwargs`` go to each ``ax.plot``.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"concurrency": [1, 1, 4, 4], "first_audio_s": [0.1, 0.2, 0.3, 0.5]})
-    >>> [line.get_label() for line in percentiles_vs_concurrency(df).lines]
-    ['p50', 'p90', 'p99']
-    """
-    _require(df, column, concurrency)
-    ax = _axes(ax)
-    table = (
-        df.groupby(concurrency, sort=True)[column]
-        .quantile([p / 100 for p in percentiles])
-        .unstack()
-    )
-    kwargs.setdefault("marker", "o")
-    for p, q in zip(percentiles, table.columns, strict=True):
-        ax.plot(table.index, table[q], label=f"p{p:g}", **kwargs)
-    ax.set_xlabel(concurrency)
-    ax.set_ylabel(column)
-    ax.legend(fontsize="small")
-    return ax
-
-
-# --- benchmark frames of ttskit.bench.run ------------------------------------------------------
+# --- benchmark frames: one row per request, as ttskit.bench.run returns -------------------------
 
 
 def _measured_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -588,10 +373,11 @@ def _measured_rows(df: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def _failed_note(df: pd.DataFrame, shown: pd.DataFrame) -> str:
+def _title(ax: Axes, text: str, df: pd.DataFrame, shown: pd.DataFrame) -> None:
+    """Title the plot, saying how many measured requests were left out as failed or silent."""
     measured = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
     left_out = len(measured) - len(shown)
-    return f" ({left_out} failed or silent left out)" if left_out else ""
+    ax.set_title(text + (f" ({left_out} failed or silent left out)" if left_out else ""))
 
 
 def first_audio_ecdf(
@@ -602,22 +388,52 @@ def first_audio_ecdf(
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """ECDF of first audio (or another latency) per group, from a ``ttskit.bench.run`` frame.
+    """Empirical CDF of first audio (or another latency column), one step line per group.
 
-    Warm-up requests and requests that failed or were silent are left out (the title says
-    how many); the x axis starts at zero so that distances between groups read honestly.
+    Warm-up requests and requests that failed or were silent (columns ``warmup`` and
+    ``ok``, when the frame has them) are left out, and the title says how many; the x axis
+    starts at zero so that distances between groups read honestly.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per request, e.g. from :func:`ttskit.bench.run`.
+    by : str, optional
+        Column to group by (``"voice"``, ``"transport"``, ...); one line for all when None.
+    column : str
+        The latency in seconds.
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to each ``ax.step``.
+
+    Returns
+    -------
+    matplotlib Axes
 
     Examples
     --------
     >>> df = pd.DataFrame({"first_audio_s": [0.1, 0.2, 0.15, 0.3], "transport": list("aabb"),
     ...                    "ok": [True] * 4, "warmup": [False] * 4})
-    >>> first_audio_ecdf(df).get_title()
-    'first_audio_s by transport'
+    >>> ax = first_audio_ecdf(df)
+    >>> len(ax.lines), ax.get_title()
+    (2, 'first_audio_s by transport')
     """
+    _require(df, column)
     shown = _measured_rows(df)
-    ax = ttfb_ecdf(shown, by=by, column=column, ax=ax, **kwargs)
+    ax = _axes(ax)
+    for label, rows in _groups(shown, by):
+        values = np.sort(rows[column].dropna().to_numpy(float))
+        if not values.size:
+            continue
+        fraction = np.arange(values.size + 1) / values.size
+        ax.step(np.r_[values[0], values], fraction, where="post", label=label, **kwargs)
     ax.set_xlim(left=0.0)
-    ax.set_title(f"{column}{'' if by is None else f' by {by}'}{_failed_note(df, shown)}")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel(column)
+    ax.set_ylabel("fraction of requests")
+    if by is not None and ax.lines:
+        ax.legend(title=by, fontsize="small")
+    _title(ax, f"{column}{'' if by is None else f' by {by}'}", df, shown)
     return ax
 
 
@@ -631,20 +447,33 @@ def first_audio_box(
 ) -> Axes:
     """Box plot of first audio (or another latency) per group, y axis from zero.
 
+    Rows are chosen as in :func:`first_audio_ecdf`; one box for all when ``by`` is None.
+    ``**kwargs`` go to ``ax.boxplot``.
+
     Examples
     --------
     >>> df = pd.DataFrame({"first_audio_s": [0.1, 0.2, 0.15, 0.3], "voice": list("aabb")})
-    >>> float(first_audio_box(df, by="voice").get_ylim()[0])
-    0.0
+    >>> ax = first_audio_box(df, by="voice")
+    >>> [t.get_text() for t in ax.get_xticklabels()], float(ax.get_ylim()[0])
+    (['a', 'b'], 0.0)
     """
+    _require(df, column)
     shown = _measured_rows(df)
-    ax = ttfb_box(shown, by=by, column=column, ax=ax, **kwargs)
+    ax = _axes(ax)
+    groups = [(label, rows[column].dropna().to_numpy(float)) for label, rows in _groups(shown, by)]
+    ax.boxplot([values for _, values in groups], **kwargs)
+    ax.set_xticks(
+        np.arange(1, len(groups) + 1), [column if label is None else label for label, _ in groups]
+    )
     ax.set_ylim(bottom=0.0)
-    ax.set_title(f"{column}{'' if by is None else f' by {by}'}{_failed_note(df, shown)}")
+    ax.set_ylabel(column)
+    if by is not None:
+        ax.set_xlabel(by)
+    _title(ax, f"{column}{'' if by is None else f' by {by}'}", df, shown)
     return ax
 
 
-def latency_by_length(
+def latency_vs_length(
     df: pd.DataFrame,
     *,
     x: str = "characters",
@@ -653,18 +482,30 @@ def latency_by_length(
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """Scatter a latency against the text's length, both axes from zero.
+    """Scatter a latency against the text's length, one colour per group, axes from zero.
+
+    Rows are chosen as in :func:`first_audio_ecdf`. ``**kwargs`` go to each ``ax.scatter``.
 
     Examples
     --------
     >>> df = pd.DataFrame({"characters": [10, 100, 1000], "first_audio_s": [0.1, 0.12, 0.3]})
-    >>> latency_by_length(df).get_title()
-    'first_audio_s against characters'
+    >>> ax = latency_vs_length(df)
+    >>> len(ax.collections), ax.get_title()
+    (1, 'first_audio_s against characters')
     """
-    ax = latency_vs_length(_measured_rows(df), x=x, y=y, by=by, ax=ax, **kwargs)
+    _require(df, x, y)
+    shown = _measured_rows(df)
+    ax = _axes(ax)
+    kwargs.setdefault("s", 12)
+    for label, rows in _groups(shown, by):
+        ax.scatter(rows[x], rows[y], label=label, **kwargs)
     ax.set_xlim(left=0.0)
     ax.set_ylim(bottom=0.0)
-    ax.set_title(f"{y} against {x}")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if by is not None and ax.collections:
+        ax.legend(title=by, fontsize="small")
+    _title(ax, f"{y} against {x}", df, shown)
     return ax
 
 
@@ -682,7 +523,9 @@ def load_curve(
     ``level`` is ``"concurrency"`` or ``"rate"`` (whichever the frame swept when None).
     Throughput is audio seconds delivered per wall second at each level: the audio of
     its successful requests over the span from the first scheduled start to the last
-    finish. Both axes start at zero. The right axis is ``ax.right_axis``.
+    finish (``scheduled_s + done_s``), what the server sustained. Both axes start at
+    zero; the right axis is ``ax.right_axis``. ``**kwargs`` go to each percentile's
+    ``ax.plot``.
 
     Examples
     --------
@@ -700,22 +543,30 @@ def load_curve(
     _require(df, level, column, "done_s", "audio_s", "scheduled_s")
     shown = _measured_rows(df)
     shown = shown[shown[level].notna()]
-    ax = percentiles_vs_concurrency(
-        shown, column=column, concurrency=level, percentiles=percentiles, ax=ax, **kwargs
-    )
+    ax = _axes(ax)
     right = ax.twinx()
-    levels, values = [], []
-    for value, rows in shown.groupby(level, sort=True):
-        span = (rows["scheduled_s"] + rows["done_s"]).max() - rows["scheduled_s"].min()
-        levels.append(float(value))
-        values.append(float(rows["audio_s"].sum() / span) if span > 0 else np.nan)
-    right.plot(levels, values, color="0.3", linestyle=":", marker="s", label="throughput")
+    kwargs.setdefault("marker", "o")
+    if len(shown):
+        by_level = shown.groupby(level, sort=True)
+        quantiles = by_level[column].quantile([p / 100 for p in percentiles]).unstack()
+        levels = quantiles.index.to_numpy(float)
+        for p, q in zip(percentiles, quantiles.columns, strict=True):
+            ax.plot(levels, quantiles[q].to_numpy(float), label=f"p{p:g}", **kwargs)
+        span = (shown["scheduled_s"] + shown["done_s"]).groupby(shown[level]).max() - by_level[
+            "scheduled_s"
+        ].min()
+        audio = by_level["audio_s"].sum()
+        throughput = (audio / span.where(span > 0)).to_numpy(float)
+        right.plot(levels, throughput, color="0.3", linestyle=":", marker="s", label="throughput")
+        ax.legend(loc="upper left", fontsize="small")
+        right.legend(loc="upper right", fontsize="small")
+    ax.set_xlabel(level)
+    ax.set_ylabel(column)
     right.set_ylabel("audio seconds per wall second")
     right.set_ylim(bottom=0.0)
-    right.legend(loc="upper right", fontsize="small")
     ax.set_ylim(bottom=0.0)
     ax.set_xlim(left=0.0)
-    ax.set_title(f"{column} percentiles and throughput against {level}")
+    _title(ax, f"{column} percentiles and throughput against {level}", df, shown)
     ax.right_axis = right
     return ax
 

@@ -48,6 +48,7 @@ def test_bench_prints_a_summary_writes_parquet_and_a_report(espeak_server, tmp_p
     # warm-ups, then transports x levels x voices x texts x repeats
     assert len(df) == 2 + 2 * 2 * 2 * 2 * 2
     assert set(df["voice"]) == {"en-us", "en-gb"}
+    assert df["ok"].all(), df["error_message"].dropna().unique()
 
     report = run("bench", "report", str(results))
     assert report.returncode == 0, report.stderr

@@ -14,10 +14,9 @@ from .conftest import SHORT
 
 
 def test_parquet_round_trip_keeps_rows_and_metadata_and_never_the_key(auth_server, tmp_path):
+    # The client's requests carry its key; the harness is not given it.
     client = ttskit.Client(auth_server.base_url, api_key=API_KEY, model="espeak", voice="en-us")
-    df = bench.run(
-        client, SHORT, api_key=API_KEY, repeats=1, transports=["sse", "ws"], progress=False
-    )
+    df = bench.run(client, SHORT, repeats=1, transports=["rest", "sse", "ws"], progress=False)
     assert df["ok"].all(), df["error_message"].tolist()
     path = bench.save(df, tmp_path / "results.parquet")
     assert API_KEY.encode() not in path.read_bytes()

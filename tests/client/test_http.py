@@ -3,6 +3,7 @@ errors and retries."""
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 
@@ -444,3 +445,36 @@ def test_a_partial_speech_lists_only_the_words_it_has(espeak_server) -> None:
     assert partial.duration > 0
     assert (partial.words["end"] <= partial.duration + 1e-9).all()
     assert partial.words["word"].tolist() == ["Hi"]
+
+
+def test_a_session_counts_the_connections_it_opens(espeak_server) -> None:
+    from ttskit.client.endpoint import choose_endpoint
+    from ttskit.client.session import HTTPSession
+
+    session = HTTPSession(
+        choose_endpoint(espeak_server.base_url), timeout=30, max_retries=0, max_retry_wait=0
+    )
+    assert session.connections_opened == 0
+    for _ in range(3):
+        session.get_json("/models")
+    assert session.connections_opened == 1  # kept alive and reused
+    session.close()
+    session.get_json("/models")
+    assert session.connections_opened == 1  # a new pool, with its own first connection
+    session.close()
+
+
+def test_netrc_credentials_are_read_once_and_sent_with_every_request(
+    replay: ReplayServer, tmp_path, monkeypatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login me password netrc-secret\n", encoding="utf-8")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = Client(replay.base_url, model="replay", voice="alice")
+    netrc.unlink()  # read when the client was made, not per request
+    client.models()
+    client.models()
+    expected = "Basic " + base64.b64encode(b"me:netrc-secret").decode()
+    assert [r.headers.get("authorization") for r in replay.received] == [expected, expected]
+    client.close()

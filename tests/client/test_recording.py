@@ -45,3 +45,18 @@ def test_snapshots_do_not_stop_the_recording() -> None:
 def test_audio_needs_a_sample_rate() -> None:
     with pytest.raises(AssertionError):
         Recorder().add(np.ones(3, np.float32), 0.0)
+
+
+@pytest.mark.parametrize("onset", [0, 1, 239, 240, 1919, 1920, 9000, 23999, None])
+def test_a_chunk_is_audible_exactly_when_audio_first_audible_says_so(onset) -> None:
+    from ttskit import audio
+    from ttskit.client.recording import SILENCE_DB, _audible
+
+    rate = 24000
+    samples = np.full(24000, 1e-4, np.float32)  # far below -40 dBFS
+    if onset is not None:
+        samples[onset:] = audio.sine(440.0, duration=1.0, sample_rate=rate)[: 24000 - onset]
+    for length in (len(samples), 24000 - 7, 250):
+        part = samples[:length]
+        expected = audio.first_audible(part, sample_rate=rate, threshold_db=SILENCE_DB)
+        assert _audible(part, rate) is (expected is not None)

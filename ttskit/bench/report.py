@@ -52,7 +52,7 @@ def _figures(df: pd.DataFrame, group: str) -> list[str]:
         plot.first_audio_box(df, by=group, ax=axes[1])
         images.append(_png(figure))
         figure, ax = plt.subplots(figsize=(12, 4), layout="constrained")
-        plot.latency_by_length(df, by=group, ax=ax)
+        plot.latency_vs_length(df, by=group, ax=ax)
         images.append(_png(figure))
     level = "rate" if measured["rate"].notna().any() else "concurrency"
     if measured[level].nunique() > 1:

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import redact
 from .stats import STALL_BUFFERS_MS, stall_count
-from .transports import Outcome, Target, redact
+from .transports import Outcome, Target
 
 __all__ = ["COLUMNS", "Trial", "frame", "row"]
 
@@ -130,7 +131,9 @@ def row(
         silent=silent,
         ok=error is None and not silent,
         error=None if error is None else type(error).__name__,
-        error_message=None if error is None else redact(str(error), target.api_key),
+        error_message=None
+        if error is None
+        else redact(str(error), target.api_key or getattr(target.endpoint, "api_key", None)),
         status=outcome.status,
         request_id=outcome.request_id,
         retry_after_s=np.nan if outcome.retry_after_s is None else outcome.retry_after_s,

@@ -102,13 +102,15 @@ class _Recorder:
         from tqdm.auto import tqdm
 
         self.rows: list[dict[str, Any]] = []
+        self.cpu_s = 0.0  # CPU seconds of the workers' threads, spent on the requests
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.bar = tqdm(total=total, disable=not progress, unit="req", desc="ttskit bench")
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], cpu_s: float) -> None:
         with self.lock:
             self.rows.append(row)
+            self.cpu_s += cpu_s
             self.bar.update(1)
             if not row["ok"]:
                 errors = sum(1 for r in self.rows if not r["ok"])
@@ -170,8 +172,9 @@ def run(
     seed : int
         Seed of the shuffled order and of the arrival schedules.
     api_key : str, optional
-        Key for the targets (``$TOGETHER_API_KEY`` for the hosted API when None). Never
-        written to the frame or its metadata.
+        Key for the targets (``$TOGETHER_API_KEY`` for the hosted API when None); a
+        ``Client`` target sends its own key unless this is given. Never written to the
+        frame or its metadata.
     headers : dict, optional
         Extra headers of every request.
     max_in_flight : int
@@ -280,12 +283,13 @@ def run(
     cold = connection == "cold"
     servers: set[str] = set()
     origin = clock()
-    cpu0 = time.process_time()
+    dispatcher_cpu0 = time.thread_time()
     interrupted = False
 
     def one(
         transport: str, level: float, trial: Trial, scheduled: float | None, warm: bool
     ) -> float | None:
+        cpu0 = time.thread_time()
         target = resolved[trial.target]
         state = getattr(local, "state", None)
         if state is None:
@@ -321,7 +325,8 @@ def run(
                 scheduled=outcome.started if scheduled is None else scheduled,
                 origin=origin,
                 warmup=warm,
-            )
+            ),
+            time.thread_time() - cpu0,
         )
         if outcome.status == 429:
             return min(outcome.retry_after_s or 1.0, MAX_BACKOFF_S)
@@ -375,7 +380,8 @@ def run(
         recorder.bar.close()
         for state in states:
             state.close()
-    cpu = time.process_time() - cpu0
+    # The harness's own CPU: its threads' only, not an embedded server's in this process.
+    cpu = recorder.cpu_s + time.thread_time() - dispatcher_cpu0
     wall = clock() - origin
     with recorder.lock:
         rows = list(recorder.rows)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ConfigurationError, InvalidArgument
-from .transports import HOSTED_DEFAULT, Target, client_for, default_api_key
+from .transports import HOSTED_DEFAULT, Target, client_for
 
 __all__ = ["complete", "resolve_targets"]
 
@@ -22,8 +22,13 @@ def _one_target(item: Any, api_key: str | None, headers: dict[str, str]) -> Targ
         target = item
     elif isinstance(item, str):
         target = Target(item.rstrip("/"))
-    elif hasattr(item, "base_url") and hasattr(item, "speak"):  # a ttskit.Client
-        target = Target(item.base_url, getattr(item, "model", None), getattr(item, "voice", None))
+    elif hasattr(item, "endpoint") and hasattr(item, "speak"):  # a ttskit.Client
+        target = Target(
+            item.base_url,
+            getattr(item, "model", None),
+            getattr(item, "voice", None),
+            endpoint=item.endpoint,
+        )
     else:
         raise InvalidArgument(
             f"a target is a ttskit.Client, a base URL, a (client, model, voice) tuple or a "
@@ -33,16 +38,17 @@ def _one_target(item: Any, api_key: str | None, headers: dict[str, str]) -> Targ
         raise InvalidArgument(
             f"target base URL {target.base_url!r} is not http(s), e.g. 'http://127.0.0.1:8000/v1'"
         )
-    key = target.api_key or api_key or default_api_key(target.base_url)
     if target.hosted and not target.base_url.startswith("https://"):
         raise InvalidArgument(f"{target.base_url} would send the API key in cleartext; use https")
-    return replace(
+    target = replace(
         target,
         model=model or target.model,
         voice=voice or target.voice,
-        api_key=key,
+        api_key=target.api_key or api_key,
         headers={**headers, **dict(target.headers)},
     )
+    target.connect_to()  # a hosted target without a key fails here, before any request
+    return target
 
 
 def resolve_targets(
@@ -50,8 +56,8 @@ def resolve_targets(
 ) -> list[Target]:
     """``targets`` as a list of :class:`Target` (no request sent).
 
-    A ``Client`` does not hand out its key: give ``api_key=`` (``$TOGETHER_API_KEY`` is
-    used for the hosted API).
+    A ``Client``'s requests carry its own key, which is never read into the rows; a URL's
+    carry ``api_key=`` (``$TOGETHER_API_KEY`` for the hosted API).
     """
     items = targets if isinstance(targets, list) else [targets]
     if not items:

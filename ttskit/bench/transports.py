@@ -1,12 +1,12 @@
 """How one benchmark request goes over the wire, for every transport the harness speaks.
 
-The harness talks to an endpoint the way any client would: over HTTP with ``requests`` and
-over the WebSocket with ttskit's ``RealtimeSession``, and it turns each answer's bytes into
-audio and timing with the same recorder as ``Client.stream`` (``ttskit.SpeechStream``). It
-does the HTTP itself, rather than through ``Client.speak``, because a benchmark needs what
-the Client does not offer per request: a new connection for a cold request, OpenAI's
-chunked ``stream_format: "audio"`` body, no hidden retries (a 429 must be a row), and
-whether the connection was reused.
+The harness talks to an endpoint with the client's own parts: each request is a
+``SpeechRequest`` sent by the client's ``HTTPSession`` (without retries: a 429 must be a
+row) and read by ``SpeechStream``, the recorder behind ``Client.stream``; the WebSocket is
+the client's ``RealtimeSession``. It holds the sessions itself rather than calling
+``Client.stream`` because a benchmark needs what a call does not say: a new connection
+for a cold request, whether a warm one was reused, the status, request id and server of
+every answer, and OpenAI's chunked ``stream_format: "audio"`` body.
 
 Transports: ``rest`` (a WAV body, not streamed), ``sse`` (``stream: true``), ``chunked``
 (OpenAI's ``stream_format: "audio"`` with 16-bit PCM, read as it arrives), ``ws`` (one
@@ -16,38 +16,31 @@ context per request).
 
 from __future__ import annotations
 
-import email.utils
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from .. import __version__
+from ..client.endpoint import Endpoint, choose_endpoint, is_hosted
+from ..client.request import SpeechRequest
+from ..client.session import HTTPSession
+from ..client.streaming import SpeechStream
+from ..client.transport import iter_body, request_id
 from ..errors import (
     APIError,
-    ConnectError,
     InvalidArgument,
-    ReadError,
     StreamInterrupted,
-    TimeoutError,
     TransportError,
     TTSKitError,
-    api_error_for_status,
 )
+from ..results import AudioChunk
 
-__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "redact", "send"]
+__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "send"]
 
 TRANSPORTS = ("rest", "sse", "chunked", "ws", "ws-keep")
-HOSTED_HOSTS = ("api.together.ai", "api.together.xyz")
 HOSTED_DEFAULT = ("canopylabs/orpheus-3b-0.1-ft", "tara")
 STREAM_RATE = 24000  # what the SSE and chunked requests ask for, and OpenAI's pcm is
-
-
-def redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret and text else text
 
 
 @dataclass(frozen=True)
@@ -66,6 +59,9 @@ class Target:
         Extra headers of every request, e.g. the local server's ``x-ttskit-faults``.
     name : str, optional
         Label in the ``target`` column (the base URL when None).
+    endpoint : ttskit.client.Endpoint, optional
+        A client's endpoint: its key (unless ``api_key`` is given) and URL credentials go
+        with each request as the client sends them, and are never read into a row.
     """
 
     base_url: str
@@ -74,6 +70,7 @@ class Target:
     api_key: str | None = field(default=None, repr=False, compare=False)
     headers: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
+    endpoint: Endpoint | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -81,7 +78,11 @@ class Target:
 
     @property
     def hosted(self) -> bool:
-        return any(host in self.base_url for host in HOSTED_HOSTS)
+        return is_hosted(self.base_url)
+
+    def connect_to(self) -> Endpoint:
+        """The endpoint requests go to, with the key they carry."""
+        return choose_endpoint(self.endpoint or self.base_url, self.api_key)
 
 
 @dataclass
@@ -106,29 +107,25 @@ class Outcome:
 
 
 class WorkerState:
-    """What one worker thread keeps between requests: its HTTP pool and open WebSockets."""
+    """What one worker thread keeps between requests: its HTTP sessions and open WebSockets."""
 
     def __init__(self) -> None:
-        self.session: requests.Session | None = None
+        self.sessions: dict[int, HTTPSession] = {}
         self.sockets: dict[tuple[int, str, str], Any] = {}
         self.contexts = 0
-        self.environment: dict[str, dict[str, Any]] = {}
 
-    def http(self) -> requests.Session:
-        if self.session is None:
-            self.session = requests.Session()
-        return self.session
-
-    def settings(self, session: requests.Session, url: str) -> dict[str, Any]:
-        """Proxy and certificate settings from the environment, read once per endpoint
-        (requests would scan ``os.environ`` on every request)."""
-        if url not in self.environment:
-            self.environment[url] = session.merge_environment_settings(url, {}, None, None, None)
-        return self.environment[url]
+    def http(
+        self, index: int, target: Target, timeout: float, clock: Callable[[], float]
+    ) -> HTTPSession:
+        """The kept-alive session of the worker for target ``index``."""
+        if index not in self.sessions:
+            self.sessions[index] = _http_session(target, timeout, clock, cold=False)
+        return self.sessions[index]
 
     def close(self) -> None:
-        if self.session is not None:
-            self.session.close()
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
         for socket in self.sockets.values():
             socket.close()
         self.sockets.clear()
@@ -137,112 +134,52 @@ class WorkerState:
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
-
-
-def _request_id(headers: Mapping[str, str]) -> str | None:
-    for name in ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray"):
-        if headers.get(name):
-            return headers[name]
-    return None
-
-
-def _api_error(response: requests.Response, secret: str | None) -> APIError:
-    status = response.status_code
-    message = response.text[:300] or f"HTTP {status}"
-    body = None
-    try:
-        body = response.json()
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict) and error.get("message"):
-            message = str(error["message"])
-    except ValueError:
-        pass
-    return api_error_for_status(status)(
-        redact(message, secret),
-        status_code=status,
-        request_id=_request_id(response.headers),
-        body=body if isinstance(body, dict) else None,
-        retry_after=_retry_after(response.headers),
-    )
-
-
-def _translate(exc: BaseException, what: str, secret: str | None) -> TTSKitError:
-    message = redact(f"{what}: {type(exc).__name__}: {exc}", secret)
-    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
-        return TimeoutError(message)
-    if "Timeout" in type(exc).__name__:  # urllib3's ReadTimeoutError while reading the body
-        return TimeoutError(message)
-    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
-        exc, requests.exceptions.ChunkedEncodingError
-    ):
-        return ConnectError(message)
-    return ReadError(message)
-
-
-def _body(response: requests.Response, what: str, secret: str | None) -> Iterator[bytes]:
-    """The body as it comes off the socket, one read (or one HTTP chunk) at a time."""
-    raw = response.raw
-    try:
-        if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
-            yield from raw.read_chunked(None, decode_content=True)
-        elif getattr(raw, "read1", None) is None:  # urllib3 1.x
-            yield from response.iter_content(chunk_size=None)
-        else:
-            while data := raw.read1(65536, decode_content=True):
-                yield data
-            raw.release_conn()
-    except TTSKitError:
-        raise
-    except Exception as exc:
-        raise _translate(exc, what, secret) from exc
-    finally:
-        response.close()
-
-
-def _http_body(
-    transport: str, model: str, voice: str, text: str
-) -> tuple[dict, str | None, int | None]:
-    body: dict[str, Any] = {"model": model, "input": text, "voice": voice}
+def _http_request(transport: str, model: str, voice: str, text: str, hosted: bool) -> tuple:
+    """The checked request, its JSON body, and the raw format its audio comes in."""
     if transport == "rest":
-        body["response_format"] = "wav"
-        return body, None, None
-    if transport == "sse":
-        body.update(
-            stream=True,
-            response_format="raw",
-            response_encoding="pcm_s16le",
-            sample_rate=STREAM_RATE,
+        request = SpeechRequest.build(
+            text, model=model, voice=voice, hosted=hosted, response_format="wav", stream=False
         )
-        return body, "pcm_s16le", STREAM_RATE
-    # OpenAI's dialect: 16-bit PCM at 24 kHz, sent as it is made.
-    body.update(response_format="pcm", stream_format="audio")
-    return body, "pcm_s16le", STREAM_RATE
+        return request, request.body(), None, None
+    request = SpeechRequest.build(
+        text,
+        model=model,
+        voice=voice,
+        hosted=hosted,
+        response_format="raw",
+        response_encoding="pcm_s16le",
+        sample_rate=STREAM_RATE,
+        stream=True,
+    )
+    body = request.body()
+    if transport == "chunked":
+        # OpenAI's dialect: 16-bit PCM at 24 kHz, sent as it is made.
+        body = {"model": model, "input": text, "voice": voice}
+        body.update(response_format="pcm", stream_format="audio")
+    return request, body, "pcm_s16le", STREAM_RATE
 
 
-def _pool(session: requests.Session, url: str) -> Any:
-    adapter = session.get_adapter(url)
-    manager = getattr(adapter, "poolmanager", None)
-    return manager.connection_from_url(url) if manager is not None else None
+def _http_session(
+    target: Target, timeout: float, clock: Callable[[], float], *, cold: bool
+) -> HTTPSession:
+    """The client's HTTP session for ``target``, without retries: a 429 must be a row."""
+    headers = {"User-Agent": f"ttskit/{__version__} bench", **target.headers}
+    if cold:
+        headers["Connection"] = "close"
+    return HTTPSession(
+        target.connect_to(),
+        timeout=timeout,
+        max_retries=0,
+        max_retry_wait=0.0,
+        clock=clock,
+        headers=headers,
+    )
 
 
 def _http(
     state: WorkerState,
     target: Target,
+    target_index: int,
     model: str,
     voice: str,
     text: str,
@@ -252,78 +189,78 @@ def _http(
     timeout: float,
     clock: Callable[[], float],
 ) -> Outcome:
-    from .. import SpeechStream
+    request, body, encoding, rate = _http_request(transport, model, voice, text, target.hosted)
+    outcome = Outcome(started=clock())
 
-    url = f"{target.base_url}/audio/speech"
-    what = f"POST {url}"
-    secret = target.api_key
-    body, encoding, rate = _http_body(transport, model, voice, text)
-    headers = {"User-Agent": f"ttskit/{__version__} bench", **target.headers}
-    if secret:
-        headers["Authorization"] = f"Bearer {secret}"
-    session = requests.Session() if cold else state.http()
-    if cold:
-        headers["Connection"] = "close"
-    pool = None if cold else _pool(session, url)
-    opened = pool.num_connections if pool is not None else 0
-    settings = state.settings(session, target.base_url)
-    started = clock()
-    outcome = Outcome(started=started)
+    def sending() -> None:
+        outcome.started = clock()  # latencies count from when the request went on the wire
+
+    http = None
     try:
+        if cold:
+            http = _http_session(target, timeout, clock, cold=True)
+        session = http or state.http(target_index, target, timeout, clock)
+        opened = session.connections_opened
         try:
-            request = session.prepare_request(
-                requests.Request("POST", url, json=body, headers=headers)
+            response = session.send(
+                "POST", "/audio/speech", json=body, stream=True, on_send=sending
             )
-            response = session.send(request, timeout=timeout, **{**settings, "stream": True})
-        except requests.exceptions.RequestException as exc:
-            raise _translate(exc, what, secret) from exc
-        outcome.headers_s = clock() - started
-        outcome.connection_reused = False if cold else pool.num_connections == opened
+        except APIError as exc:
+            outcome.headers_s = outcome.done_s = clock() - outcome.started
+            outcome.status, outcome.request_id = exc.status_code, exc.request_id
+            outcome.retry_after_s = exc.retry_after
+            raise
+        outcome.headers_s = clock() - outcome.started
+        outcome.connection_reused = not cold and session.connections_opened == opened
         outcome.status = response.status_code
-        outcome.request_id = _request_id(response.headers)
+        outcome.request_id = request_id(response.headers)
         outcome.server = response.headers.get("server")
-        if not response.ok:
-            error = _api_error(response, secret)
-            response.close()
-            outcome.retry_after_s = error.retry_after
-            outcome.done_s = clock() - started
-            raise error
+        what = f"POST {target.base_url}/audio/speech"
         stream = SpeechStream(
-            _body(response, what, secret),
+            iter_body(
+                response,
+                what,
+                session.endpoint.api_key,
+                deadline=outcome.started + timeout,
+                clock=clock,
+            ),
             content_type=response.headers.get("Content-Type", ""),
+            request=request,
             encoding=encoding,
             sample_rate=rate,
-            started=started,
+            started=outcome.started,
             headers_s=outcome.headers_s,
             clock=clock,
             close=response.close,
-            text=text,
-            model=model,
-            voice=voice,
             endpoint=target.base_url,
         )
+        # Arrivals come from the events, so that no table of chunks is built per request.
+        arrivals, lengths = outcome.arrivals, outcome.lengths
         with stream:
             try:
-                for _ in stream:
-                    pass
+                for event in stream:
+                    if isinstance(event, AudioChunk):
+                        arrivals.append(event.arrival_s)
+                        lengths.append(len(event.audio))
             finally:
-                _take_timing(outcome, stream.timing)
+                _take_timing(outcome, stream.timing, chunks=False)
     except (TTSKitError, OSError) as exc:
         outcome.error = exc
     finally:
-        if cold:
-            session.close()
+        if http is not None:
+            http.close()
     return outcome
 
 
-def _take_timing(outcome: Outcome, timing: Any) -> None:
+def _take_timing(outcome: Outcome, timing: Any, *, chunks: bool = True) -> None:
     outcome.headers_s = timing.headers_s if timing.headers_s is not None else outcome.headers_s
     outcome.first_byte_s = timing.first_byte_s
     outcome.first_audio_s = timing.first_audio_s
     outcome.first_audible_s = timing.first_audible_s
     outcome.done_s = timing.done_s if timing.done_s is not None else outcome.done_s
-    outcome.arrivals = timing.chunks["arrival_s"].tolist()
-    outcome.lengths = timing.chunks["n_samples"].tolist()
+    if chunks:
+        outcome.arrivals = timing.chunks["arrival_s"].tolist()
+        outcome.lengths = timing.chunks["n_samples"].tolist()
     outcome.sample_rate = int(timing.sample_rate or 0)
 
 
@@ -334,8 +271,7 @@ def client_for(target: Target, timeout: float, clock: Callable[[], float]) -> An
     from .. import Client
 
     return Client(
-        target.base_url,
-        api_key=target.api_key,
+        target.connect_to(),
         timeout=timeout,
         max_retries=0,
         clock=clock,
@@ -350,11 +286,13 @@ def _ws(
     model: str,
     voice: str,
     text: str,
+    transport: str,
     *,
-    keep: bool,
+    cold: bool,
     timeout: float,
     clock: Callable[[], float],
 ) -> Outcome:
+    keep = transport == "ws-keep" and not cold
     started = clock()
     outcome = Outcome(started=started)
     key = (target_index, model, voice)
@@ -433,27 +371,18 @@ def send(
     clock: Callable[[], float] = time.perf_counter,
 ) -> Outcome:
     """Send one request and measure it; failures are in ``Outcome.error``, never raised."""
-    if transport in ("rest", "sse", "chunked"):
-        return _http(
-            state, target, model, voice, text, transport, cold=cold, timeout=timeout, clock=clock
-        )
-    if transport in ("ws", "ws-keep"):
-        return _ws(
-            state,
-            target,
-            target_index,
-            model,
-            voice,
-            text,
-            keep=transport == "ws-keep" and not cold,
-            timeout=timeout,
-            clock=clock,
-        )
-    raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
-
-
-def default_api_key(target_url: str) -> str | None:
-    """``$TOGETHER_API_KEY`` for the hosted API only, so a key never goes elsewhere by accident."""
-    if any(host in target_url for host in HOSTED_HOSTS):
-        return os.environ.get("TOGETHER_API_KEY") or None
-    return None
+    if transport not in TRANSPORTS:
+        raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+    over = _ws if transport.startswith("ws") else _http
+    return over(
+        state,
+        target,
+        target_index,
+        model,
+        voice,
+        text,
+        transport,
+        cold=cold,
+        timeout=timeout,
+        clock=clock,
+    )

@@ -59,15 +59,33 @@ class HTTPSession:
         self._session.headers.update(headers or {})
         if endpoint.api_key:
             self._session.headers["Authorization"] = f"Bearer {endpoint.api_key}"
-        # Proxy and certificate settings from the environment, read once: requests would
-        # otherwise scan os.environ on every request.
+        # Proxy and certificate settings from the environment, and ~/.netrc, read once:
+        # requests would otherwise scan os.environ and stat ~/.netrc on every request.
         self._environment = self._session.merge_environment_settings(
             endpoint.base_url, {}, None, None, None
         )
+        if self._session.auth is None:  # what requests does per request when trust_env
+            self._session.auth = requests.utils.get_netrc_auth(endpoint.base_url)
+        self._session.trust_env = False
 
     def close(self) -> None:
         """Close the kept-alive connections."""
         self._session.close()
+
+    @property
+    def connections_opened(self) -> int:
+        """How many connections the session's pools have opened (since it was made or last
+        closed): unchanged across a request that reused a kept-alive connection."""
+        opened = 0
+        for adapter in self._session.adapters.values():
+            pools = getattr(adapter, "poolmanager", None)
+            if pools is None:
+                continue
+            # urllib3's pool container cannot be iterated, only asked for its keys.
+            for key in pools.pools.keys():  # noqa: SIM118
+                pool = pools.pools.get(key)
+                opened += getattr(pool, "num_connections", 0) if pool is not None else 0
+        return opened
 
     def _backoff(self, attempt: int, asked: float | None) -> float:
         if asked is not None:

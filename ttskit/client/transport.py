@@ -26,7 +26,7 @@ from ..errors import (
     redact,
 )
 
-__all__ = ["api_error", "iter_body", "retry_after", "translate"]
+__all__ = ["api_error", "iter_body", "request_id", "retry_after", "translate"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-together-request-id", "cf-ray")
 # "[Errno 111] Connection refused" inside urllib3's messages, the reason a person needs.
@@ -143,9 +143,6 @@ def api_error(response: requests.Response, secret: str | None, hint: str = "") -
         error = parsed.get("error", parsed.get("detail", parsed))
         details = error if isinstance(error, dict) else {"message": str(error)}
     message = str(details.get("message") or response.text[:500] or response.reason or "")
-    request_id = next(
-        (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers), None
-    )
     if body is not None:
         body = json.loads(redact(json.dumps(body), secret))
 
@@ -160,10 +157,15 @@ def api_error(response: requests.Response, secret: str | None, hint: str = "") -
         type=field("type"),
         code=field("code"),
         param=field("param"),
-        request_id=request_id,
+        request_id=request_id(response.headers),
         body=body,
         retry_after=retry_after(response.headers),
     )
+
+
+def request_id(headers: Any) -> str | None:
+    """The request id a server or its proxy gave the answer, if any."""
+    return next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
 
 
 def _seconds(value: str) -> float | None:
