@@ -504,47 +504,45 @@ def _voices(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_TEXT = (
-    "Hello from ttskit. This sentence was synthesized offline, streamed to you as it was "
-    "made, and timed word by word. The same code runs against the hosted API."
-)
-
-
 def add_demo(subparsers: argparse._SubParsersAction) -> None:
-    """``ttskit demo``: stream a paragraph from the embedded server, save it, show its timing."""
+    """``ttskit demo``: ttskit's three jobs in small, into one report page."""
     parser = subparsers.add_parser(
         "demo",
-        help="stream a paragraph and show its timing",
-        description="Stream a paragraph from the embedded server (or --base-url), print each\n"
-        "sentence as it arrives, write the audio and show its word timestamps and timing.",
+        help="speak, measure latency and build a small dataset; write a report page",
+        description="On the embedded local server (or --base-url): speak a few sentences with\n"
+        "word timestamps, run a short latency experiment (eSpeak NG and Piper; REST, SSE and\n"
+        "WebSocket; concurrency 1, 2 and 4) and generate a small dataset, then write\n"
+        "OUTPUT/report.html with players, plots and tables, and the files beside it.",
         formatter_class=_FORMATTER,
     )
-    parser.add_argument("-o", "--output", default="demo.wav", help="where to write the audio")
-    parser.add_argument("--text", default=DEMO_TEXT, help="what to say")
-    _add_endpoint_arguments(parser)
+    parser.add_argument(
+        "-o", "--output", default="demo-output", help="folder for the report and its files"
+    )
+    parser.add_argument("--text", default=None, help="what the first step says")
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        help="another endpoint, e.g. 'together' (default: the embedded local server, "
+        "whatever $TTSKIT_BASE_URL says)",
+    )
     parser.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from .demo import DEMO_TEXT, run_demo
     from .errors import TTSKitError
-    from .results import WordTimestamps
 
     try:
-        with _client(args) as client:
-            print(f"endpoint: {client.base_url} ({client.source})")
-            with client.stream(args.text, alignment="word") as stream:
-                for event in stream:
-                    # One line per sentence as it arrives, rather than one per audio delta.
-                    if isinstance(event, WordTimestamps):
-                        words = " ".join(event.words["word"])
-                        print(f"  {event.arrival_s * 1000:7.1f} ms  {words}")
-                speech = stream.speech()
-            path = speech.save(args.output)
+        client = None
+        if args.base_url is not None:
+            from .client import Client
+
+            client = Client(base_url=args.base_url)
+        result = run_demo(args.output, client=client, text=args.text or DEMO_TEXT)
     except TTSKitError as exc:
         print(f"ttskit demo: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(speech.words.head(8).to_string(index=False))
-    print(_speech_summary(speech, path))
+    print(result.summary())
     return 0
 
 

@@ -225,7 +225,7 @@ def _page(
         speech_html(speech),
         speech.words.to_html(index=False, float_format=lambda v: f"{v:.3f}"),
         "<h2>2. Measure: latency by engine, transport and concurrency</h2>",
-        *sections(latency),
+        *sections(latency, level=3),
         "<h2>3. Generate: a dataset with quality columns</h2>",
         f"<p>{len(table)} items in Hugging Face's audiofolder layout; "
         "<code>datasets.load_dataset('audiofolder', data_dir=...)</code> loads the folder, and "
@@ -234,4 +234,3 @@ def _page(
         "</body></html>",
     ]
     return "\n".join(parts)
-

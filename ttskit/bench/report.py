@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import InvalidArgument
 from .stats import summary
 
-__all__ = ["report"]
+__all__ = ["report", "sections"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -85,36 +85,56 @@ def report(df: pd.DataFrame | str | Path, path: str | Path | None = None) -> str
         from .store import load
 
         df = load(df)
-    if "ok" not in df.columns:
-        raise InvalidArgument("report needs the frame of ttskit.bench.run (no 'ok' column)")
-    metadata = df.attrs.get("bench", {})
-    level = "rate" if df["rate"].notna().any() else "concurrency"
-    groups = [c for c in ("target", "voice", "transport") if df[c].nunique() > 1] or ["transport"]
-    group = groups[-1]
-    table = summary(df, by=[*groups, level], percentiles=(50, 90, 95, 99))
-    compact = [c for c in table.columns if not c.endswith(("_lo", "_hi"))]
-    errors = df[df["error"].notna()].groupby(["error", "status"], dropna=False).size()
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>ttskit bench report</title>",
         f"<style>{_STYLE}</style></head><body>",
         "<h1>ttskit bench report</h1>",
-        f"<p>{len(df)} requests ({int(df['warmup'].sum())} warm-up), "
-        f"{int((~df['ok'].astype(bool)).sum())} failed or silent. Latencies count from each "
-        "request's scheduled start; percentiles are over successful requests, goodput over "
-        "all (first audio within the objective and no stall at a 100 ms buffer).</p>",
-        "<h2>Summary</h2>",
-        table[compact].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"),
-        "<h2>Plots</h2>",
-        *_figures(df, group),
-        "<h2>Confidence intervals</h2>",
-        table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"),
-        "<h2>Errors</h2>",
-        errors.rename("requests").to_frame().to_html() if len(errors) else "<p>None.</p>",
-        "<h2>Run</h2>",
-        f"<pre>{html.escape(json.dumps(metadata, indent=2, default=str))}</pre>",
+        *sections(df),
         "</body></html>",
     ]
     page = "\n".join(parts)
     if path is not None:
         Path(path).write_text(page, encoding="utf-8")
     return page
+
+
+def sections(df: pd.DataFrame, *, level: int = 2) -> list[str]:
+    """The report's body as HTML fragments: summary, plots, intervals, errors, the run.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Rows of :func:`ttskit.bench.run`.
+    level : int
+        HTML heading level of the sections, so that another page can nest them.
+
+    Returns
+    -------
+    list of str
+    """
+    if "ok" not in df.columns:
+        raise InvalidArgument("report needs the frame of ttskit.bench.run (no 'ok' column)")
+    metadata = df.attrs.get("bench", {})
+    sweep = "rate" if df["rate"].notna().any() else "concurrency"
+    candidates = ("target", "model", "voice", "transport")
+    groups = [c for c in candidates if df[c].nunique() > 1] or ["transport"]
+    table = summary(df, by=[*groups, sweep], percentiles=(50, 90, 95, 99))
+    compact = [c for c in table.columns if not c.endswith(("_lo", "_hi"))]
+    errors = df[df["error"].notna()].groupby(["error", "status"], dropna=False).size()
+    h = f"h{level}"
+    return [
+        f"<p>{len(df)} requests ({int(df['warmup'].sum())} warm-up), "
+        f"{int((~df['ok'].astype(bool)).sum())} failed or silent. Latencies count from each "
+        "request's scheduled start; percentiles are over successful requests, goodput over "
+        "all (first audio within the objective and no stall at a 100 ms buffer).</p>",
+        f"<{h}>Summary</{h}>",
+        table[compact].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"),
+        f"<{h}>Plots</{h}>",
+        *_figures(df, groups[-1]),
+        f"<{h}>Confidence intervals</{h}>",
+        table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"),
+        f"<{h}>Errors</{h}>",
+        errors.rename("requests").to_frame().to_html() if len(errors) else "<p>None.</p>",
+        f"<{h}>Run</{h}>",
+        f"<pre>{html.escape(json.dumps(metadata, indent=2, default=str))}</pre>",
+    ]
