@@ -1,4 +1,4 @@
-"""The ``ttskit`` command: ``serve``, ``say``, ``voices`` and ``demo``.
+"""The ``ttskit`` command: ``serve``, ``say``, ``voices``, ``dataset`` and ``demo``.
 
 Each subcommand is a function ``add_<name>(subparsers)`` that adds its parser and sets
 ``handler`` to a function taking the parsed arguments and returning the exit status.
@@ -320,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in (add_serve, add_say, add_voices, add_demo):
+    from .dataset.cli import add_dataset
+
+    for add in (add_serve, add_say, add_voices, add_dataset, add_demo):
         add(subparsers)
     return parser
 
