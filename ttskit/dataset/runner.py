@@ -22,7 +22,7 @@ from ..errors import (
 from .ids import check_splits, item_id, split_of
 from .inputs import read_texts
 from .layout import Layout, write_atomic
-from .manifest import frame
+from .manifest import COLUMNS, frame
 from .worker import ClientSpec, Job, Outcome, make_item
 
 __all__ = ["Summary", "generate"]
@@ -435,6 +435,8 @@ def generate(
             reason = (outcome.error or "").split(":", 1)[0]
             summary.failures[reason] = summary.failures.get(reason, 0) + 1
         record["attempts"] = outcome.attempts
+        # The manifest's column order, then the carried columns.
+        record = {c: record[c] for c in COLUMNS if c in record}
         record.update(plan.carried)
         layout.journal.append(record)
 
