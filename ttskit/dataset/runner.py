@@ -339,11 +339,7 @@ def generate(
     model = _resolve_model(parent, model)
     resolved = _resolve_voices(parent, model, voice_list)
 
-    own_executor = executor is None
-    pool: cf.Executor = executor or cf.ThreadPoolExecutor(
-        max_workers=workers, thread_name_prefix="ttskit-dataset"
-    )
-    in_process = isinstance(pool, cf.ThreadPoolExecutor)
+    in_process = executor is None or isinstance(executor, cf.ThreadPoolExecutor)
     source: Any = parent
     if not in_process:
         source = spec or ClientSpec.from_client(parent)
@@ -361,16 +357,7 @@ def generate(
         "speed": speed,
         "language": language,
     }
-    job_options = {
-        "format": format,
-        "sample_rate": sample_rate,
-        "alignment": bool(alignment),
-        "loudness": loudness,
-        "speed": speed,
-        "language": language,
-        "retries": retries,
-        "retry_backoff": float(retry_backoff),
-    }
+    job_options = {**params, "retries": retries, "retry_backoff": float(retry_backoff)}
     plans = list(
         _plans(
             given.table,
@@ -396,6 +383,10 @@ def generate(
 
     from tqdm.auto import tqdm
 
+    own_executor = executor is None
+    pool: cf.Executor = executor or cf.ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="ttskit-dataset"
+    )
     bar = tqdm(
         total=len(pending), unit="item", desc="dataset", disable=not progress, smoothing=0.05
     )
