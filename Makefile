@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 COMPAT_VENV ?= .venv-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
 
-.PHONY: demo test test-browser test-compat lint bench soak install clean
+.PHONY: demo test test-browser test-compat test-hf lint bench soak install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,28 @@ test-compat: $(COMPAT_STAMP)
 
 test-browser: $(STAMP)
 	bash tests/browser/run.sh
+
+# Hugging Face `datasets` loading a generated folder for real. datasets 5 decodes audio
+# through torchcodec, whose PyPI wheel links torch's CUDA build (it runs on the CPU) and
+# FFmpeg's shared libraries, so this lives in a venv of its own instead of `make test`.
+HF_VENV ?= .venv-hf
+HF_BIN := $(HF_VENV)/bin
+HF_STAMP := $(HF_VENV)/.installed
+
+$(HF_BIN)/python:
+	$(PYTHON) -m venv $(HF_VENV)
+	$(HF_BIN)/python -m pip install -q --upgrade pip
+
+$(HF_STAMP): pyproject.toml | $(HF_BIN)/python
+	command -v ffmpeg >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; } || \
+		{ echo "test-hf needs FFmpeg's libraries: apt-get install ffmpeg" >&2; exit 1; }
+	$(HF_BIN)/python -m pip install -q torch==2.14.1
+	$(HF_BIN)/python -m pip install -q -e '.[server,dataset]' pytest pytest-timeout datasets torchcodec
+	touch $(HF_STAMP)
+
+test-hf: $(HF_STAMP)
+	$(HF_BIN)/python -m pytest -q tests/dataset/test_huggingface.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check ttskit tests benchmarks

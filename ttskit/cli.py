@@ -1,4 +1,4 @@
-"""The ``ttskit`` command: ``serve``, ``say``, ``voices``, ``demo`` and ``bench``.
+"""The ``ttskit`` command: ``serve``, ``say``, ``voices``, ``bench``, ``dataset`` and ``demo``.
 
 Each subcommand is a function ``add_<name>(subparsers)`` that adds its parser and sets
 ``handler`` to a function taking the parsed arguments and returning the exit status.
@@ -553,6 +553,13 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     add(subparsers)
 
 
+def add_dataset(subparsers: argparse._SubParsersAction) -> None:
+    """``ttskit dataset`` and its exports (see ``ttskit.dataset.cli``)."""
+    from .dataset.cli import add_dataset as add
+
+    add(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ttskit`` argument parser with every subcommand."""
     from . import __version__
@@ -566,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ttskit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in (add_serve, add_say, add_voices, add_demo, add_bench):
+    for add in (add_serve, add_say, add_voices, add_bench, add_dataset, add_demo):
         add(subparsers)
     return parser
 

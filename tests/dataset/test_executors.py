@@ -1,0 +1,85 @@
+"""The same run on a process pool and on a real Dask cluster, through ClientSpec."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import pickle
+
+import pytest
+
+import ttskit
+from ttskit import dataset
+from ttskit.errors import ConfigurationError
+
+from .conftest import TEXTS, VOICES, options
+
+API_KEY = "dataset-key-5678"
+
+
+def test_client_spec_pickles_and_hides_its_key():
+    spec = dataset.ClientSpec("http://127.0.0.1:9/v1", api_key=API_KEY, headers={"x-a": "1"})
+    assert API_KEY not in repr(spec) and API_KEY not in str(spec) and "'***'" in repr(spec)
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    client = spec.connect()
+    assert client.base_url == "http://127.0.0.1:9/v1" and API_KEY not in repr(client)
+
+
+def test_client_spec_from_a_client_keeps_endpoint_and_timeouts(espeak_server):
+    client = ttskit.Client(espeak_server.base_url, timeout=12.5, max_retries=4)
+    spec = dataset.ClientSpec.from_client(client)
+    assert (spec.base_url, spec.timeout, spec.max_retries, spec.api_key) == (
+        espeak_server.base_url,
+        12.5,
+        4,
+        None,
+    )
+
+
+def test_process_pool(client, tmp_path):
+    threads = dataset.generate(TEXTS[:3], VOICES, tmp_path / "threads", client=client, **options())
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        table = dataset.generate(
+            TEXTS[:3], VOICES, tmp_path / "processes", client=client, **options(executor=pool)
+        )
+    assert (table["status"] == "ok").all() and len(table) == 6
+    # The same items, whichever executor made them.
+    assert sorted(table["id"]) == sorted(threads["id"])
+    assert table.set_index("id")["duration"].to_dict() == pytest.approx(
+        threads.set_index("id")["duration"].to_dict(), abs=0.02
+    )
+
+
+def test_dask_local_cluster_with_a_key(auth_server, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from tests.conftest import API_KEY as SERVER_KEY
+
+    spec = dataset.ClientSpec(auth_server.base_url, api_key=SERVER_KEY)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None, processes=True
+        ) as cluster,
+        distributed.Client(cluster) as dask_client,
+    ):
+        executor = dask_client.get_executor()
+        table = dataset.generate(
+            TEXTS,
+            VOICES,
+            tmp_path / "dask",
+            client=spec,
+            model="espeak",
+            **options(executor=executor),
+        )
+        assert (table["status"] == "ok").all() and len(table) == len(TEXTS) * len(VOICES)
+        assert table["timestamps_cover"].all()
+
+        # A Client cannot hand its key to other processes: refused before the run.
+        keyed = ttskit.Client(auth_server.base_url, api_key=SERVER_KEY, model="espeak")
+        with pytest.raises(ConfigurationError, match="ClientSpec"):
+            dataset.generate(
+                TEXTS[:1],
+                ["en-us"],
+                tmp_path / "refused",
+                client=keyed,
+                **options(executor=executor),
+            )

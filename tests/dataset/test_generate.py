@@ -1,0 +1,188 @@
+"""generate() against the real eSpeak server: layout, resuming, bad input, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+import ttskit
+from ttskit import dataset
+from ttskit.dataset.manifest import COLUMNS
+from ttskit.errors import InvalidArgument
+from ttskit.server import Faults
+
+from .conftest import TEXTS, VOICES, options
+
+
+def metadata_rows(folder) -> list[dict]:
+    lines = (folder / "metadata.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_audiofolder_layout_with_quality_columns(client, tmp_path):
+    out = tmp_path / "ds"
+    texts = pd.DataFrame(
+        {"id": [f"s{i}" for i in range(3)], "text": TEXTS[:3], "topic": list("abc")}
+    )
+    table = dataset.generate(texts, VOICES, out, client=client, **options())
+
+    assert len(table) == 6 and (table["status"] == "ok").all()
+    assert list(table.columns[: len(COLUMNS)]) == COLUMNS
+    assert list(table.columns[len(COLUMNS) :]) == ["topic", "path"]
+    assert set(table["voice"]) == set(VOICES) and set(table["text_id"]) == {"s0", "s1", "s2"}
+    assert table["endpoint"].iloc[0] == client.base_url
+    assert table["duration"].between(1.0, 6.0).all() and table["timestamps_cover"].all()
+    assert not table["suspicious"].any(), table[["text", "issues"]]
+    assert table["loudness_lufs"].between(-40, -5).all()
+
+    # Nothing but audio and one metadata file outside the hidden bookkeeping folder.
+    visible = sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if ".ttskit" not in p.parts
+    )
+    assert visible == sorted(["data", "data/metadata.jsonl", *table["file_name"]])
+    rows = metadata_rows(out / "data")
+    assert [list(r)[0] for r in rows] == ["file_name"] * 6
+    assert {r["file_name"] for r in rows} == {name.split("/")[1] for name in table["file_name"]}
+    first = rows[0]
+    assert {"text", "voice", "model", "endpoint", "sample_rate", "duration", "topic"} <= set(first)
+    assert not {"status", "error", "split", "path"} & set(first)
+    words = json.loads(first["words"])
+    assert words and set(words[0]) == {"word", "start", "end"}
+
+    for path, rate, duration in table[["path", "sample_rate", "duration"]].itertuples(index=False):
+        info = sf.info(path)
+        assert info.samplerate == rate and info.channels == 1 and info.format == "FLAC"
+        assert info.frames == round(duration * rate)
+
+    loaded = dataset.load(out)
+    pd.testing.assert_frame_equal(
+        loaded.sort_values("id").reset_index(drop=True),
+        table.sort_values("id").reset_index(drop=True),
+    )
+    summary = table.attrs["summary"]
+    assert (summary.items, summary.made, summary.done_before, summary.failed) == (6, 6, 0, 0)
+    assert "6 of 6 items done" in str(summary)
+
+
+def test_rerun_skips_what_is_done_and_a_changed_parameter_makes_new_items(client, tmp_path):
+    out = tmp_path / "ds"
+    first = dataset.generate(TEXTS[:2], ["en-us"], out, client=client, **options())
+    mtimes = {p: p.stat().st_mtime_ns for p in map(__import__("pathlib").Path, first["path"])}
+    again = dataset.generate(TEXTS[:3], ["en-us"], out, client=client, **options())
+    assert (again.attrs["summary"].done_before, again.attrs["summary"].made) == (2, 1)
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+    assert set(first["id"]) < set(again["id"])
+
+    changed = dataset.generate(
+        TEXTS[:2], ["en-us"], out, client=client, **options(sample_rate=16000)
+    )
+    assert changed.attrs["summary"].made == 2 and not set(changed["id"]) & set(first["id"])
+    assert (changed["sample_rate"] == 16000).all()
+    # The folder keeps every item made in it.
+    assert len(dataset.load(out)) == 5 and len(metadata_rows(out / "data")) == 5
+
+
+def test_bad_input_is_counted_and_made_once(client, tmp_path):
+    texts = [TEXTS[0], "  ", "", TEXTS[0], f"  {TEXTS[0]} ", TEXTS[1]]
+    table = dataset.generate(texts, ["en-us", "en-us"], tmp_path / "ds", client=client, **options())
+    summary = table.attrs["summary"]
+    assert len(table) == 2 and table["id"].is_unique
+    assert (summary.texts, summary.empty, summary.duplicates, summary.voices) == (6, 2, 2, 1)
+    assert "2 empty skipped, 2 duplicates made once" in str(summary)
+
+
+def test_an_unknown_voice_fails_before_anything_is_made(client, tmp_path):
+    out = tmp_path / "ds"
+    with pytest.raises(InvalidArgument, match=r"'en-us\+f99'.*close ones: en-us\+f"):
+        dataset.generate(TEXTS, ["en-us", "en-us+f99"], out, client=client, **options())
+    assert not out.exists()
+
+
+def test_a_folder_holding_something_else_is_refused_unless_overwritten(client, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidArgument, match="not a ttskit dataset.*overwrite=True"):
+        dataset.generate(TEXTS[:1], ["en-us"], out, client=client, **options())
+    assert (out / "notes.txt").read_text() == "mine"
+    table = dataset.generate(TEXTS[:1], ["en-us"], out, client=client, **options(overwrite=True))
+    assert not (out / "notes.txt").exists() and len(table) == 1
+
+
+def test_splits_keep_every_text_in_one_split(client, tmp_path):
+    out = tmp_path / "ds"
+    splits = {"train": 0.5, "test": 0.5}
+    table = dataset.generate(TEXTS, VOICES, out, client=client, **options(splits=splits))
+    assert set(table["split"]) == {"train", "test"}
+    assert table.groupby("text")["split"].nunique().eq(1).all()
+    for split, part in table.groupby("split"):
+        assert all(name.startswith(f"{split}/") for name in part["file_name"])
+        assert len(metadata_rows(out / split)) == len(part)
+    assert not (out / "data").exists()
+    with pytest.raises(InvalidArgument, match="was made with splits"):
+        dataset.generate(TEXTS, VOICES, out, client=client, **options(splits={"train": 1.0}))
+
+
+def test_loudness_normalization_and_wav(client, tmp_path):
+    table = dataset.generate(
+        TEXTS[:3],
+        ["en-us"],
+        tmp_path / "ds",
+        client=client,
+        **options(loudness=-30.0, format="wav"),
+    )
+    assert table["loudness_lufs"].between(-30.3, -29.7).all()
+    assert (table["gain_db"] < 0).all()
+    assert all(sf.info(p).format == "WAV" for p in table["path"])
+
+
+def test_failures_are_rows_and_a_rerun_retries_them(make_server, espeak_server, tmp_path):
+    out = tmp_path / "ds"
+    refusing = make_server(faults=Faults(error_rate=1.0, error_status=503, retry_after=0))
+    spec = dataset.ClientSpec(refusing.base_url, max_retries=0)
+    table = dataset.generate(
+        TEXTS[:2], ["en-us"], out, client=spec, model="espeak", **options(retries=2)
+    )
+    assert (table["status"] == "failed").all() and table["file_name"].isna().all()
+    assert (table["attempts"] == 3).all()
+    assert table["error"].str.startswith("ServiceUnavailableError").all()
+    summary = table.attrs["summary"]
+    assert summary.failed == 2 and "run the same command again" in str(summary)
+    assert not (out / "data" / "metadata.jsonl").exists()
+    assert dataset.load(out).empty and len(dataset.load(out, failed=True)) == 2
+
+    healthy = ttskit.Client(espeak_server.base_url)
+    again = dataset.generate(TEXTS[:2], ["en-us"], out, client=healthy, model="espeak", **options())
+    assert (again["status"] == "ok").all() and list(again["id"]) == list(table["id"])
+    assert len(dataset.load(out, failed=True)) == 2
+
+
+def test_flaky_server_items_succeed_on_retry(make_server, tmp_path):
+    flaky = make_server(faults=Faults(error_rate=0.5, error_status=500, seed=7))
+    spec = dataset.ClientSpec(flaky.base_url, max_retries=0)
+    table = dataset.generate(
+        TEXTS, ["en-us"], tmp_path / "ds", client=spec, model="espeak", **options(retries=12)
+    )
+    assert (table["status"] == "ok").all()
+    assert (table["attempts"] > 1).any()
+
+
+def test_a_request_the_server_refuses_is_not_retried(make_server, tmp_path):
+    strict = make_server(max_input_chars=30)
+    spec = dataset.ClientSpec(strict.base_url)
+    table = dataset.generate(
+        ["Short one.", "This sentence is longer than thirty characters."],
+        ["en-us"],
+        tmp_path / "ds",
+        client=spec,
+        model="espeak",
+        **options(retries=5),
+    )
+    by_text = table.set_index("text")
+    assert by_text.loc["Short one.", "status"] == "ok"
+    refused = by_text.loc["This sentence is longer than thirty characters."]
+    assert refused["status"] == "failed" and refused["attempts"] == 1
+    assert refused["error"].startswith("BadRequestError")

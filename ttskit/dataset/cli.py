@@ -1,0 +1,190 @@
+"""``ttskit dataset``: ``generate`` from the command line, with a summary at the end.
+
+Exit status: 0 when every item is done, 1 when some failed (rerun to retry them), 2 for
+bad arguments, 130 when interrupted (rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+__all__ = ["add_dataset", "run"]
+
+
+def _split(value: str) -> tuple[str, float]:
+    name, equals, fraction = value.partition("=")
+    try:
+        if not equals:
+            raise ValueError(value)
+        return name, float(fraction)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=FRACTION, got {value!r}") from None
+
+
+def add_dataset(subparsers: argparse._SubParsersAction) -> None:
+    """``ttskit dataset``: texts x voices into a Hugging Face audiofolder dataset."""
+    parser = subparsers.add_parser(
+        "dataset",
+        help="generate a speech dataset from texts and voices",
+        description="Synthesize every text with every voice into a dataset folder that "
+        "Hugging Face datasets loads (audiofolder), with quality columns; rerun to resume.",
+    )
+    parser.add_argument("texts", help="a .txt (one text per line), .csv or .jsonl file")
+    parser.add_argument("out", help="the dataset folder")
+    parser.add_argument(
+        "--voice",
+        action="append",
+        default=[],
+        help="a voice (repeatable, or comma-separated; default: the model's first)",
+    )
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        help="API root such as http://127.0.0.1:8000/v1 (default: $TTSKIT_BASE_URL, else the "
+        "hosted API when $TOGETHER_API_KEY is set, else an embedded local server)",
+    )
+    parser.add_argument("--model", default=None, help="model id (default: the endpoint's first)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("TTSKIT_API_KEY"),
+        help="key for a server started with --api-key (default: $TTSKIT_API_KEY; the hosted "
+        "API reads $TOGETHER_API_KEY)",
+    )
+    parser.add_argument("--format", default="flac", choices=["flac", "wav", "ogg", "mp3"])
+    parser.add_argument("--sample-rate", type=int, default=None, help="Hz (default: the server's)")
+    parser.add_argument(
+        "--no-alignment", action="store_true", help="do not ask for word timestamps"
+    )
+    parser.add_argument(
+        "--loudness", type=float, default=None, metavar="LUFS", help="normalize to this loudness"
+    )
+    parser.add_argument("--speed", type=float, default=None, help="speaking rate, 1.0 is normal")
+    parser.add_argument("--language", default=None, help="language code, e.g. en")
+    parser.add_argument(
+        "--split",
+        type=_split,
+        action="append",
+        default=[],
+        metavar="NAME=FRACTION",
+        help="a split by text, e.g. --split train=0.9 --split test=0.1",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="requests at once (default: 4)")
+    parser.add_argument(
+        "--executor",
+        choices=["threads", "processes", "dask"],
+        default="threads",
+        help="where items are made (default: threads of this process)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="with --executor dask: a scheduler such as tcp://10.0.0.5:8786 "
+        "(default: a local cluster of --workers processes)",
+    )
+    parser.add_argument("--retries", type=int, default=3, help="further attempts per item")
+    parser.add_argument(
+        "--retry-backoff", type=float, default=1.0, help="seconds before the first retry"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="delete what is in the folder first"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--ljspeech", metavar="DEST", help="also export LJSpeech to DEST")
+    parser.add_argument("--piper", metavar="DEST", help="also export Piper training data to DEST")
+    parser.set_defaults(handler=run)
+
+
+def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The executor for ``--executor``, and a function that closes it after the run."""
+    if args.executor == "threads":
+        return None, None
+    if args.executor == "processes":
+        import concurrent.futures as cf
+        import multiprocessing
+
+        # Spawned, not forked: this process runs threads (perhaps the embedded server).
+        pool = cf.ProcessPoolExecutor(
+            max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")
+        )
+        return pool, pool.shutdown
+    try:
+        import distributed
+    except ImportError as exc:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError("--executor dask needs dask: pip install 'ttskit[dask]'") from exc
+    if args.scheduler:
+        dask_client = distributed.Client(args.scheduler)
+        return dask_client.get_executor(), dask_client.close
+    cluster = distributed.LocalCluster(
+        n_workers=args.workers, threads_per_worker=1, dashboard_address=None
+    )
+    dask_client = distributed.Client(cluster)
+
+    def close() -> None:
+        dask_client.close()
+        cluster.close()
+
+    return dask_client.get_executor(), close
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``ttskit dataset`` with parsed arguments; returns the exit status."""
+    from ttskit import Client
+    from ttskit.errors import TTSKitError
+
+    from . import ClientSpec, export_ljspeech, export_piper, generate
+
+    voices = [v.strip() for value in args.voice for v in value.split(",") if v.strip()]
+    splits = dict(args.split) or None
+    closer = None
+    try:
+        client = Client(base_url=args.base_url, api_key=args.api_key or None, model=args.model)
+        executor, closer = _executor(args)
+        target: Any = client
+        if executor is not None:
+            target = ClientSpec.from_client(client, api_key=args.api_key or None)
+        manifest = generate(
+            args.texts,
+            voices or None,
+            args.out,
+            client=target,
+            model=args.model,
+            format=args.format,
+            sample_rate=args.sample_rate,
+            alignment=not args.no_alignment,
+            loudness=args.loudness,
+            speed=args.speed,
+            language=args.language,
+            workers=args.workers,
+            executor=executor,
+            retries=args.retries,
+            retry_backoff=args.retry_backoff,
+            splits=splits,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt as exc:
+        print(f"ttskit dataset: {exc or 'interrupted'}", file=sys.stderr)
+        return 130
+    except (TTSKitError, ValueError) as exc:
+        print(f"ttskit dataset: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if closer is not None:
+            closer()
+    summary = manifest.attrs["summary"]
+    print(summary)
+    try:
+        if args.ljspeech:
+            print(f"LJSpeech: {export_ljspeech(args.out, args.ljspeech)}")
+        if args.piper:
+            print(f"Piper: {export_piper(args.out, args.piper)}")
+    except (TTSKitError, ValueError) as exc:
+        print(f"ttskit dataset: export: {exc}", file=sys.stderr)
+        return 2
+    return 1 if summary.failed else 0

@@ -1,0 +1,223 @@
+"""The dataset folder on disk, written so that a crash at any moment loses nothing.
+
+::
+
+    out/
+      data/                   audio and metadata (or one folder per split: train/, test/)
+        3f2a...e1.flac
+        metadata.jsonl        Hugging Face audiofolder metadata: file_name first
+      .ttskit/                hidden, so that `datasets` and other tools skip it
+        dataset.json          settings fixed for the folder (its splits)
+        journal               one JSON line per finished item: the truth
+
+A file is written under a hidden temporary name and renamed into place. An item is
+done when its journal line is complete and its audio file exists; the audio is renamed
+before the line is appended, so a crash leaves at most an audio file without a line (an
+orphan) or a temporary file, both removed by ``recover``. The metadata files are
+rebuilt from the journal. Only this process writes here: workers hand back bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgument
+
+__all__ = ["Journal", "Layout", "write_atomic"]
+
+STATE_DIR = ".ttskit"
+SETTINGS_FILE = "dataset.json"
+JOURNAL_FILE = "journal"
+METADATA_FILE = "metadata.jsonl"
+TEMP_SUFFIX = ".partial"
+DEFAULT_DIR = "data"
+#: Row fields kept out of the Hugging Face metadata: bookkeeping, or said by the folder.
+NOT_METADATA = ("status", "error", "attempts", "split", "path")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file and a rename."""
+    temp = path.with_name(f".{path.name}{TEMP_SUFFIX}")
+    with open(temp, "wb") as file:
+        file.write(data)
+    os.replace(temp, path)
+
+
+class Journal:
+    """The append-only record of finished items: one JSON object per line, by ``id``.
+
+    A line cut short by a crash is not a record: reading stops trusting the file at the
+    first line that does not parse, and ``rewrite`` drops it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        """The last record of each item id."""
+        records: dict[str, dict[str, Any]] = {}
+        if not self.path.exists():
+            return records
+        with open(self.path, "rb") as file:
+            for line in file:
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    break
+                if isinstance(record, dict) and isinstance(record.get("id"), str):
+                    records[record["id"]] = record
+        return records
+
+    def rewrite(self, records: Iterable[dict[str, Any]]) -> None:
+        """Replace the journal with ``records``, atomically."""
+        self.close()
+        lines = "".join(_line(r) for r in records)
+        write_atomic(self.path, lines.encode("utf-8"))
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add ``record`` as one complete line, handed to the OS before returning."""
+        if self._file is None:
+            self._file = open(self.path, "ab")  # noqa: SIM115 - kept open across appends
+        self._file.write(_line(record).encode("utf-8"))
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+class Layout:
+    """Paths of a dataset folder, and the operations that keep it consistent.
+
+    Parameters
+    ----------
+    root : path
+        The dataset folder (``out``).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.state = self.root / STATE_DIR
+        self.journal = Journal(self.state / JOURNAL_FILE)
+
+    # --- the folder ---------------------------------------------------------------------
+
+    def is_dataset(self) -> bool:
+        return self.state.is_dir()
+
+    def prepare(self, *, settings: dict[str, Any], overwrite: bool = False) -> None:
+        """Make the folder ready to write: refuse a folder that holds something else,
+        empty it when ``overwrite``, and check that ``settings`` match its own."""
+        if self.root.exists() and not self.root.is_dir():
+            raise InvalidArgument(f"out={str(self.root)!r} is a file, not a folder")
+        if overwrite and self.root.is_dir():
+            for child in self.root.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        if self.root.is_dir() and any(self.root.iterdir()) and not self.is_dataset():
+            raise InvalidArgument(
+                f"out={str(self.root)!r} holds files that are not a ttskit dataset; choose a "
+                "new or empty folder, or pass overwrite=True to delete what is there"
+            )
+        self.state.mkdir(parents=True, exist_ok=True)
+        settings_path = self.state / SETTINGS_FILE
+        if settings_path.exists():
+            kept = json.loads(settings_path.read_text(encoding="utf-8"))
+            for key, value in settings.items():
+                if key in kept and kept[key] != value:
+                    raise InvalidArgument(
+                        f"out={str(self.root)!r} was made with {key}={kept[key]!r}, not "
+                        f"{value!r}; use the same, another folder, or overwrite=True"
+                    )
+        write_atomic(settings_path, json.dumps(settings, indent=2).encode("utf-8"))
+
+    def audio_dir(self, split: str | None) -> Path:
+        return self.root / (split or DEFAULT_DIR)
+
+    def file_name(self, item_id: str, format: str, split: str | None) -> str:
+        """The audio file's path relative to the dataset folder, with ``/``."""
+        return f"{split or DEFAULT_DIR}/{item_id}.{format}"
+
+    def settings(self) -> dict[str, Any]:
+        path = self.state / SETTINGS_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def audio_dirs(self) -> list[Path]:
+        """Existing folders that hold this dataset's audio: ``data/`` or the split folders."""
+        splits = self.settings().get("splits") or {}
+        names = list(splits) if splits else [DEFAULT_DIR]
+        return [self.root / name for name in names if (self.root / name).is_dir()]
+
+    # --- crash recovery -----------------------------------------------------------------
+
+    def recover(self) -> dict[str, dict[str, Any]]:
+        """Bring the folder back to a consistent state and return its records.
+
+        Removes temporary files, audio files that no complete record names, and
+        records of done items whose audio file is gone; rewrites the journal without
+        a torn last line.
+        """
+        records = self.journal.read()
+        wanted = {
+            r["file_name"]
+            for r in records.values()
+            if r.get("status") == "ok" and r.get("file_name")
+        }
+        for folder in [self.state, *self.audio_dirs()]:
+            for path in folder.iterdir():
+                if path.name.endswith(TEMP_SUFFIX) or (
+                    folder != self.state
+                    and path.is_file()
+                    and path.name != METADATA_FILE
+                    and f"{folder.name}/{path.name}" not in wanted
+                ):
+                    path.unlink()
+        kept = {
+            item_id: record
+            for item_id, record in records.items()
+            if record.get("status") != "ok" or (self.root / record["file_name"]).is_file()
+        }
+        self.journal.rewrite(kept.values())
+        return kept
+
+    # --- metadata -----------------------------------------------------------------------
+
+    def write_metadata(self, records: Iterable[dict[str, Any]]) -> None:
+        """Write ``metadata.jsonl`` into each audio folder from the done ``records``.
+
+        ``file_name`` is relative to the metadata file, as Hugging Face's audiofolder
+        expects; folders left without items lose their metadata file.
+        """
+        lines: dict[str, list[str]] = {}
+        for record in records:
+            if record.get("status") != "ok":
+                continue
+            folder, _, name = record["file_name"].partition("/")
+            row = {"file_name": name}
+            row.update(
+                (k, v) for k, v in record.items() if k != "file_name" and k not in NOT_METADATA
+            )
+            lines.setdefault(folder, []).append(_line(row))
+        for folder in self.audio_dirs():
+            if folder.name not in lines:
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / METADATA_FILE).unlink()
+        for folder, rows in lines.items():
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+            write_atomic(self.root / folder / METADATA_FILE, "".join(rows).encode("utf-8"))

@@ -1,0 +1,91 @@
+"""The manifest: one row per item, as a pandas DataFrame, read back without ``datasets``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InvalidArgument
+from .layout import Layout
+from .quality import QUALITY_COLUMNS
+
+__all__ = ["COLUMNS", "frame", "load"]
+
+#: The manifest's own columns, in order; carried input columns follow, then ``path``.
+COLUMNS = [
+    "file_name",
+    "id",
+    "text_id",
+    "text",
+    "voice",
+    "model",
+    "endpoint",
+    "sample_rate",
+    "format",
+    "split",
+    "status",
+    "error",
+    "attempts",
+    "words",
+    *QUALITY_COLUMNS,
+    "gain_db",
+]
+
+
+def frame(records: Iterable[dict[str, Any]], root: str | os.PathLike[str]) -> pd.DataFrame:
+    """The manifest of ``records`` (journal rows) of the dataset at ``root``.
+
+    ``file_name`` is relative to ``root``; ``path`` is the audio file's absolute path
+    (None for a failed item).
+    """
+    rows = list(records)
+    carried: list[str] = []
+    for row in rows:
+        carried.extend(k for k in row if k not in COLUMNS and k not in carried)
+    table = pd.DataFrame.from_records(rows, columns=[*COLUMNS, *carried])
+    base = os.path.abspath(root)
+    table["path"] = [
+        os.path.join(base, *name.split("/")) if isinstance(name, str) else None
+        for name in table["file_name"]
+    ]
+    return table
+
+
+def load(out: str | os.PathLike[str], *, failed: bool = False) -> pd.DataFrame:
+    """The manifest of a dataset folder made by ``generate``, without ``datasets``.
+
+    Parameters
+    ----------
+    out : path
+        The dataset folder.
+    failed : bool
+        Also return the rows of items that failed (``status == "failed"``, with their
+        ``error``), which the folder's metadata leaves out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per item, in the order they were made: ``file_name`` (relative to
+        ``out``), ``id``, ``text``, ``voice``, the quality columns, the carried input
+        columns, and ``path`` to open the audio.
+
+    Examples
+    --------
+    >>> table = load("my_dataset")  # doctest: +SKIP
+    >>> table.sort_values("loudness_lufs").head()  # doctest: +SKIP
+    """
+    layout = Layout(out)
+    if not layout.is_dataset():
+        raise InvalidArgument(
+            f"{str(out)!r} is not a dataset made by ttskit.dataset.generate (no .ttskit folder)"
+        )
+    records = [
+        r
+        for r in layout.journal.read().values()
+        if (r.get("status") == "ok" and (layout.root / r["file_name"]).is_file())
+        or (failed and r.get("status") != "ok")
+    ]
+    return frame(records, layout.root)

@@ -1,0 +1,471 @@
+"""``generate``: texts x voices into a dataset folder, resumable, on any executor."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import difflib
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .. import audio as _audio
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidArgument,
+    NotFoundError,
+)
+from .ids import check_splits, item_id, split_of
+from .inputs import read_texts
+from .layout import Layout, write_atomic
+from .manifest import COLUMNS, frame
+from .worker import ClientSpec, Job, Outcome, make_item
+
+__all__ = ["Summary", "generate"]
+
+
+@dataclass
+class Summary:
+    """What a run did; ``generate`` puts it in ``manifest.attrs["summary"]``."""
+
+    out: str
+    texts: int = 0
+    empty: int = 0
+    duplicates: int = 0
+    voices: int = 0
+    items: int = 0
+    done_before: int = 0
+    made: int = 0
+    failed: int = 0
+    audio_seconds: float = 0.0
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+    failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        return self.done_before + self.made
+
+    def __str__(self) -> str:
+        lines = [
+            f"dataset {self.out}: {self.done} of {self.items} items done "
+            f"({self.texts - self.empty - self.duplicates} texts x {self.voices} voices)",
+            f"  this run: {self.made} made ({self.audio_seconds / 3600:.3f} h of audio) in "
+            f"{self.elapsed_s:.1f} s, {self.failed} failed, {self.done_before} already there",
+            f"  input: {self.texts} texts, {self.empty} empty skipped, "
+            f"{self.duplicates} duplicates made once",
+        ]
+        for error, count in sorted(self.failures.items(), key=lambda kv: -kv[1])[:5]:
+            lines.append(f"  failed x{count}: {error}")
+        if self.interrupted or self.failed:
+            lines.append("  run the same command again to resume: finished items are kept")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Plan:
+    """One item of this run: its job and what the parent adds to the worker's row."""
+
+    job: Job
+    text_id: str
+    split: str | None
+    carried: dict[str, Any]
+
+
+def _require(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigurationError(
+            f"dataset generation needs {module}: pip install 'ttskit[dataset]'"
+        )
+
+
+def _voice_list(voices: Any) -> list[str | None]:
+    if voices is None:
+        return [None]
+    if isinstance(voices, str):
+        voices = [voices]
+    listed = list(dict.fromkeys(voices))
+    bad = [v for v in listed if not isinstance(v, str) or not v.strip()]
+    if bad or not listed:
+        raise InvalidArgument(f"voices={voices!r} must be a voice name or a list of them")
+    return listed
+
+
+def _clients(client: Any) -> tuple[Any, ClientSpec | None]:
+    """This process's client, and the description given for other processes (if any)."""
+    if isinstance(client, ClientSpec):
+        return client.connect(), client
+    if client is None:
+        from ttskit import Client
+
+        return Client(), None
+    if not hasattr(client, "speak") or not hasattr(client, "base_url"):
+        raise InvalidArgument(
+            f"client must be a ttskit.Client or a ttskit.dataset.ClientSpec, got "
+            f"{type(client).__name__}"
+        )
+    return client, None
+
+
+def _resolve_model(client: Any, model: str | None) -> str:
+    if model:
+        return model
+    if client.model:
+        return str(client.model)
+    if getattr(client, "hosted", False):
+        raise InvalidArgument(
+            "model=None: name the model to generate with, e.g. "
+            "model='canopylabs/orpheus-3b-0.1-ft', so that item ids do not depend on defaults"
+        )
+    listed = client.models()
+    if listed.empty:
+        raise ConfigurationError(f"{client.base_url} lists no models; pass model=")
+    return str(listed["id"].iloc[0])
+
+
+def _resolve_voices(client: Any, model: str, voices: list[str | None]) -> list[str]:
+    """The voices, checked against the endpoint's list before anything is generated."""
+    try:
+        listed = client.voices(model)
+    except NotFoundError:
+        listed = pd.DataFrame(columns=["model", "id", "name"])
+    known = set(listed["name"].astype(str)) | set(listed["id"].astype(str))
+    resolved: list[str] = []
+    for voice in voices:
+        if voice is None:
+            if listed.empty:
+                raise InvalidArgument(
+                    f"{client.base_url} lists no voices for {model!r}; pass voices="
+                )
+            voice = str(listed["name"].iloc[0])
+        elif known and voice not in known:
+            close = difflib.get_close_matches(voice, sorted(known), n=5, cutoff=0.5)
+            hint = f"close ones: {', '.join(close)}" if close else f"{len(known)} voices"
+            raise InvalidArgument(
+                f"voice {voice!r} is not a voice of model {model!r} at {client.base_url} "
+                f"({hint}); see client.voices({model!r})"
+            )
+        resolved.append(voice)
+    return list(dict.fromkeys(resolved))
+
+
+def _check_worker_client(spec: ClientSpec, model: str) -> None:
+    """Fail now, not on every item, when workers built from ``spec`` cannot authenticate."""
+    try:
+        with spec.connect() as client:
+            client.voices(model)
+    except AuthenticationError as exc:
+        raise ConfigurationError(
+            f"workers in other processes connect to {spec.base_url} without an accepted API "
+            "key (a Client does not hand out its key); pass "
+            "client=ttskit.dataset.ClientSpec(base_url, api_key=...)"
+        ) from exc
+    except NotFoundError:
+        pass
+
+
+def _check_options(
+    format: str, workers: int, retries: int, retry_backoff: float, loudness: float | None
+) -> str:
+    key = str(format).lower().lstrip(".")
+    if key not in _audio.FILE_FORMATS:
+        raise InvalidArgument(f"format={format!r} is not one of {list(_audio.FILE_FORMATS)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidArgument(f"workers={workers!r} must be an int >= 1")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument(f"retries={retries!r} must be an int >= 0")
+    if not isinstance(retry_backoff, int | float) or retry_backoff < 0:
+        raise InvalidArgument(f"retry_backoff={retry_backoff!r} must be seconds >= 0")
+    if loudness is not None and (
+        isinstance(loudness, bool)
+        or not isinstance(loudness, int | float)
+        or not -70 < loudness < 0
+    ):
+        raise InvalidArgument(f"loudness={loudness!r} must be a target in LUFS, e.g. -23")
+    return key
+
+
+def _plans(
+    table: pd.DataFrame,
+    voices: list[str],
+    *,
+    model: str,
+    splits: dict[str, float] | None,
+    params: dict[str, Any],
+    job_options: dict[str, Any],
+) -> Iterator[_Plan]:
+    carried = [c for c in table.columns if c not in ("text_id", "text")]
+    for values in table.to_dict("records"):
+        text = values["text"]
+        split = split_of(text, splits) if splits else None
+        extra = {c: _json_value(values[c]) for c in carried}
+        for voice in voices:
+            yield _Plan(
+                job=Job(
+                    item_id=item_id(text, voice, model, params),
+                    text=text,
+                    voice=voice,
+                    model=model,
+                    **job_options,
+                ),
+                text_id=str(values["text_id"]),
+                split=split,
+                carried=extra,
+            )
+
+
+def _json_value(value: Any) -> Any:
+    """A carried value as JSON can hold it (numpy scalars to Python, NaN to None)."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def generate(
+    texts: Any,
+    voices: str | Iterable[str] | None,
+    out: str | os.PathLike[str],
+    *,
+    client: Any = None,
+    model: str | None = None,
+    format: str = "flac",
+    sample_rate: int | None = None,
+    alignment: bool = True,
+    loudness: float | None = None,
+    speed: float | None = None,
+    language: str | None = None,
+    workers: int = 4,
+    executor: cf.Executor | None = None,
+    retries: int = 3,
+    retry_backoff: float = 1.0,
+    splits: dict[str, float] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Synthesize every text with every voice into a dataset folder.
+
+    The folder follows Hugging Face's audiofolder layout (``datasets.load_dataset(
+    "audiofolder", data_dir=out)`` loads it): audio under ``out/data/`` (or one folder
+    per split) beside a ``metadata.jsonl`` whose rows hold ``file_name``, the text,
+    voice, model, endpoint, sample rate, word timestamps (JSON), the quality columns of
+    ``ttskit.dataset.quality.measure`` and the carried input columns. A rerun skips what
+    is done; an interrupted or killed run loses nothing but the items in flight.
+
+    Parameters
+    ----------
+    texts : list of str, pandas.Series, pandas.DataFrame, or path
+        A DataFrame (or .csv/.jsonl file) needs a ``text`` column; ``id`` becomes
+        ``text_id``; other columns are carried. A .txt file has one text per line.
+        Empty texts are skipped and repeated texts made once (both counted).
+    voices : str or list of str or None
+        Every text is spoken by every voice; None takes the model's first voice. An
+        unknown voice fails here, before anything is generated.
+    out : path
+        The dataset folder. A folder holding anything else is refused.
+    client : ttskit.Client or ClientSpec, optional
+        The endpoint; ``ttskit.Client()`` when None (which may start the embedded
+        server). Workers in other processes need a ``ClientSpec`` when the endpoint
+        wants a key other than ``$TOGETHER_API_KEY``.
+    model : str, optional
+        The client's model, else the endpoint's first (the hosted API needs it named).
+    format : {"flac", "wav", "ogg", "mp3"}
+    sample_rate : int, optional
+        Asked of the server; its default when None.
+    alignment : bool
+        Ask for word timestamps (a streamed answer) and check that they cover the audio.
+    loudness : float, optional
+        Normalize every item to this integrated loudness in LUFS (e.g. -23).
+    speed : float, optional
+    language : str, optional
+    workers : int
+        Threads making requests; with ``executor=``, items handed to it at a time is
+        twice this.
+    executor : concurrent.futures.Executor, optional
+        Where items are made: a ``ProcessPoolExecutor``, or a Dask cluster's
+        ``distributed.Client.get_executor()``. Not shut down here.
+    retries : int
+        Further attempts at a failing item, after ``retry_backoff`` seconds doubling
+        each time (or what the server asks); then the item is recorded as failed and
+        the run goes on.
+    retry_backoff : float
+    splits : dict, optional
+        ``{"train": 0.9, "test": 0.1}``: each text goes to one split, chosen from the
+        text alone, with all its voices, so that no text is in two splits.
+    overwrite : bool
+        Delete everything in ``out`` first.
+    progress : bool
+        Show a ``tqdm`` bar with items per second and hours of audio.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The manifest of this call's items, made now or before, failed ones included
+        (``status``, ``error``), with ``path`` to each file; ``attrs["summary"]`` is the
+        run's ``Summary``.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, after the folder is made consistent; its message says how to resume.
+
+    Examples
+    --------
+    >>> import ttskit
+    >>> from ttskit import dataset
+    >>> table = dataset.generate(
+    ...     ["Hello there.", "How are you?"], ["en-us", "en-gb"], "my_dataset",
+    ...     client=ttskit.local("espeak"),
+    ... )  # doctest: +SKIP
+    >>> table[["text", "voice", "duration", "loudness_lufs", "suspicious"]]  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    format = _check_options(format, workers, retries, retry_backoff, loudness)
+    for module in ("pyloudnorm", "tqdm"):
+        _require(module)
+    splits = check_splits(splits)
+    given = read_texts(texts)
+    voice_list = _voice_list(voices)
+    parent, spec = _clients(client)
+    model = _resolve_model(parent, model)
+    resolved = _resolve_voices(parent, model, voice_list)
+
+    in_process = executor is None or isinstance(executor, cf.ThreadPoolExecutor)
+    source: Any = parent
+    if not in_process:
+        source = spec or ClientSpec.from_client(parent)
+        _check_worker_client(source, model)
+
+    layout = Layout(out)
+    layout.prepare(settings={"splits": splits}, overwrite=overwrite)
+    records = layout.recover()
+
+    params = {
+        "format": format,
+        "sample_rate": sample_rate,
+        "alignment": bool(alignment),
+        "loudness": loudness,
+        "speed": speed,
+        "language": language,
+    }
+    job_options = {**params, "retries": retries, "retry_backoff": float(retry_backoff)}
+    plans = list(
+        _plans(
+            given.table,
+            resolved,
+            model=model,
+            splits=splits,
+            params=params,
+            job_options=job_options,
+        )
+    )
+    ids = [p.job.item_id for p in plans]
+    pending = [p for p in plans if records.get(p.job.item_id, {}).get("status") != "ok"]
+    summary = Summary(
+        out=str(out),
+        texts=given.n_given,
+        empty=given.n_empty,
+        duplicates=given.n_duplicate,
+        voices=len(resolved),
+        items=len(plans),
+        done_before=len(plans) - len(pending),
+    )
+    del records
+
+    from tqdm.auto import tqdm
+
+    own_executor = executor is None
+    pool: cf.Executor = executor or cf.ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="ttskit-dataset"
+    )
+    bar = tqdm(
+        total=len(pending), unit="item", desc="dataset", disable=not progress, smoothing=0.05
+    )
+    window = 2 * workers
+    queue = iter(pending)
+    futures: dict[cf.Future, _Plan] = {}
+
+    def fill() -> None:
+        while len(futures) < window:
+            plan = next(queue, None)
+            if plan is None:
+                return
+            futures[pool.submit(make_item, source, plan.job)] = plan
+
+    def commit(plan: _Plan, outcome: Outcome) -> None:
+        job = plan.job
+        record: dict[str, Any] = {
+            "file_name": None,
+            "id": job.item_id,
+            "text_id": plan.text_id,
+            "text": job.text,
+            "voice": job.voice,
+            "model": job.model,
+        }
+        if outcome.ok:
+            file_name = layout.file_name(job.item_id, job.format, plan.split)
+            (layout.root / file_name).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(layout.root / file_name, outcome.data or b"")
+            record["file_name"] = file_name
+            record.update(outcome.row)
+            record.update(format=job.format, split=plan.split, status="ok")
+            summary.made += 1
+            summary.audio_seconds += outcome.row.get("duration") or 0.0
+        else:
+            record.update(split=plan.split, status="failed", error=outcome.error)
+            summary.failed += 1
+            reason = (outcome.error or "").split(":", 1)[0]
+            summary.failures[reason] = summary.failures.get(reason, 0) + 1
+        record["attempts"] = outcome.attempts
+        # The manifest's column order, then the carried columns.
+        record = {c: record[c] for c in COLUMNS if c in record}
+        record.update(plan.carried)
+        layout.journal.append(record)
+
+    try:
+        fill()
+        while futures:
+            finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                plan = futures.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the executor failed, not the item
+                    outcome = Outcome(
+                        plan.job.item_id, row={}, error=f"{type(exc).__name__}: {exc}"
+                    )
+                commit(plan, outcome)
+                bar.update(1)
+                bar.set_postfix_str(f"{summary.audio_seconds / 3600:.3f} h audio", refresh=False)
+            fill()
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        for future in futures:
+            future.cancel()
+    finally:
+        bar.close()
+        if own_executor:
+            pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
+        layout.journal.close()
+        # After an interruption a file may have been cut between rename and journal.
+        final = layout.recover() if summary.interrupted else layout.journal.read()
+        layout.write_metadata(final.values())
+    summary.elapsed_s = time.perf_counter() - started
+    if summary.interrupted:
+        raise KeyboardInterrupt(
+            f"stopped with {summary.done} of {summary.items} items done in {str(out)!r}; "
+            "run the same generate() call or `ttskit dataset` command again to resume: "
+            "finished items are kept"
+        )
+    manifest = frame((final[i] for i in ids if i in final), layout.root)
+    manifest.attrs["summary"] = summary
+    return manifest
