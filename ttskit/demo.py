@@ -82,13 +82,13 @@ class DemoResult:
         speech = self.speech
         ok = self.latency[~self.latency["warmup"].astype(bool)]
         table = bench.summary(ok, by=["model", "transport"], percentiles=(50,))
-        best = table.sort_values("first_audio_p50_s").iloc[0]
+        best = table.sort_values("first_audio_p50").iloc[0]
         flagged = int(self.dataset["suspicious"].sum()) if "suspicious" in self.dataset else 0
         lines = [
             f"speech:  {speech.duration:.1f} s of audio, {len(speech.words)} words, first audio "
             f"after {_ms(speech.timing.first_audio_s)} ({speech.model}/{speech.voice})",
             f"latency: {len(ok)} requests; fastest first audio p50 "
-            f"{_ms(best['first_audio_p50_s'])} ({best['model']} over {best['transport']})",
+            f"{_ms(best['first_audio_p50'])} ({best['model']} over {best['transport']})",
             f"dataset: {len(self.dataset)} items, "
             f"{self.dataset['duration'].sum():.1f} s of audio, {flagged} flagged",
             f"report:  {self.report}  ({self.seconds:.0f} s)",
@@ -225,7 +225,7 @@ def _page(
         speech_html(speech),
         speech.words.to_html(index=False, float_format=lambda v: f"{v:.3f}"),
         "<h2>2. Measure: latency by engine, transport and concurrency</h2>",
-        *sections(latency, level=3),
+        *sections(latency, level=3, by="model"),
         "<h2>3. Generate: a dataset with quality columns</h2>",
         f"<p>{len(table)} items in Hugging Face's audiofolder layout; "
         "<code>datasets.load_dataset('audiofolder', data_dir=...)</code> loads the folder, and "

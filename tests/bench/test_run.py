@@ -310,3 +310,12 @@ def test_texts_from_a_file(tmp_path):
     assert frame["text"].tolist() == ["One.", "Two words."]
     assert frame["text_id"].tolist() == ["lines:1", "lines:3"]
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_a_tuple_naming_another_model_does_not_take_the_clients_voice(espeak_server):
+    from ttskit.bench.targets import resolve_targets
+
+    client = ttskit.Client(espeak_server.base_url, model="espeak", voice="en-gb")
+    own, other = resolve_targets([(client, "espeak", None), (client, "piper", None)])
+    assert (own.model, own.voice) == ("espeak", "en-gb")
+    assert (other.model, other.voice) == ("piper", None)  # asked of the server when run

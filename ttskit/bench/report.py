@@ -98,7 +98,7 @@ def report(df: pd.DataFrame | str | Path, path: str | Path | None = None) -> str
     return page
 
 
-def sections(df: pd.DataFrame, *, level: int = 2) -> list[str]:
+def sections(df: pd.DataFrame, *, level: int = 2, by: str | None = None) -> list[str]:
     """The report's body as HTML fragments: summary, plots, intervals, errors, the run.
 
     Parameters
@@ -107,6 +107,8 @@ def sections(df: pd.DataFrame, *, level: int = 2) -> list[str]:
         Rows of :func:`ttskit.bench.run`.
     level : int
         HTML heading level of the sections, so that another page can nest them.
+    by : str, optional
+        The column whose groups the plots compare; the last one that varies when None.
 
     Returns
     -------
@@ -130,7 +132,7 @@ def sections(df: pd.DataFrame, *, level: int = 2) -> list[str]:
         f"<{h}>Summary</{h}>",
         table[compact].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"),
         f"<{h}>Plots</{h}>",
-        *_figures(df, groups[-1]),
+        *_figures(df, by or groups[-1]),
         f"<{h}>Confidence intervals</{h}>",
         table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"),
         f"<{h}>Errors</{h}>",

@@ -40,6 +40,9 @@ def _one_target(item: Any, api_key: str | None, headers: dict[str, str]) -> Targ
         )
     if target.hosted and not target.base_url.startswith("https://"):
         raise InvalidArgument(f"{target.base_url} would send the API key in cleartext; use https")
+    if model and model != target.model and not voice:
+        # The client's voice belongs to its own model; another model's is asked of the server.
+        target = replace(target, voice=None)
     target = replace(
         target,
         model=model or target.model,
