@@ -19,12 +19,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The set-up commands run on the embedded local server whatever the shell exports: the
+# hosted API is an explicit choice (TTSKIT_BASE_URL=together in a notebook, --base-url
+# on the command line), never a side effect of a key in the environment.
+OFFLINE := env -u TTSKIT_BASE_URL -u TOGETHER_API_KEY -u TTSKIT_API_KEY -u PYTEST_ADDOPTS -u PYTHONPATH
+
 demo: $(STAMP)
-	$(BIN)/ttskit demo
+	$(OFFLINE) $(BIN)/ttskit demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
-	$(BIN)/python -m pytest -q --nbval-lax notebooks
+	$(OFFLINE) $(BIN)/python -m pytest -q tests
+	$(OFFLINE) $(BIN)/python -m pytest -q --nbval-lax notebooks
 
 $(COMPAT_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
@@ -34,10 +39,10 @@ $(COMPAT_STAMP): pyproject.toml
 
 # Real third-party clients (openai, together, pipecat) against the real server.
 test-compat: $(COMPAT_STAMP)
-	$(COMPAT_VENV)/bin/python -m pytest -q tests/compat
+	$(OFFLINE) $(COMPAT_VENV)/bin/python -m pytest -q tests/compat
 
 test-browser: $(STAMP)
-	bash tests/browser/run.sh
+	$(OFFLINE) bash tests/browser/run.sh
 
 # Hugging Face `datasets` loading a generated folder for real. datasets 5 decodes audio
 # through torchcodec, whose PyPI wheel links torch's CUDA build (it runs on the CPU) and
@@ -59,7 +64,7 @@ $(HF_STAMP): pyproject.toml | $(HF_BIN)/python
 	touch $(HF_STAMP)
 
 test-hf: $(HF_STAMP)
-	$(HF_BIN)/python -m pytest -q tests/dataset/test_huggingface.py
+	$(OFFLINE) $(HF_BIN)/python -m pytest -q tests/dataset/test_huggingface.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check ttskit tests benchmarks
@@ -76,4 +81,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.soak
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) build *.egg-info
+	rm -rf $(VENV) $(COMPAT_VENV) $(HF_VENV) build *.egg-info demo-output
