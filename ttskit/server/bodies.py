@@ -17,7 +17,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Send
 
 from .. import audio
-from .errors import wire_error_for
+from .errors import WireError, wire_error_for
 from .faults import RequestFaults
 from .render import (
     RenderedSegment,
@@ -39,6 +39,19 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger("ttskit.server")
+
+
+def _log_failure(exc: Exception) -> WireError:
+    """One log record for an answer that failed after it started; a traceback only for
+    what the server did not expect (a deadline or an overload is not a bug)."""
+    error = wire_error_for(exc)
+    trace = exc if error.status_code >= 500 and error.code not in _EXPECTED_CODES else None
+    _LOGGER.error("answer failed after it started: %s", error.message, exc_info=trace)
+    return error
+
+
+# Failures that are the server working as designed, logged without a traceback.
+_EXPECTED_CODES = ("synthesis_timeout",)
 # An item id of its own per response: the stream is one item, as on the hosted API.
 _ITEM_ID = "tts_1"
 # Usage of an OpenAI stream counts one output token per this much audio, as audio
@@ -96,8 +109,7 @@ async def together_events(
             segment = await anext(segments, None)
         yield sse_event("[DONE]")
     except Exception as exc:
-        error = wire_error_for(exc)
-        _LOGGER.error("stream failed after it started: %s", error.message, exc_info=exc)
+        error = _log_failure(exc)
         yield sse_event(error.body())
     finally:
         await segments.aclose()
@@ -172,8 +184,7 @@ async def chunked_body(pieces: AudioPieces) -> AsyncIterator[bytes]:
         async for piece in pieces:
             yield piece
     except Exception as exc:
-        error = wire_error_for(exc)
-        _LOGGER.error("body failed after it started: %s", error.message, exc_info=exc)
+        _log_failure(exc)
         yield CUT
 
 
@@ -191,8 +202,7 @@ async def openai_events(
         output_tokens = math.ceil(seconds / _SECONDS_PER_AUDIO_TOKEN)
         yield sse_event(openai_audio_done(input_tokens=input_words, output_tokens=output_tokens))
     except Exception as exc:
-        error = wire_error_for(exc)
-        _LOGGER.error("stream failed after it started: %s", error.message, exc_info=exc)
+        error = _log_failure(exc)
         yield sse_event(error.body())
 
 
