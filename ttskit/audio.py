@@ -2,7 +2,7 @@
 
 Plain numpy functions: data first, options keyword-only, the sample rate always explicit.
 Arrays are float32 mono in [-1, 1] unless a name says otherwise (``pcm16``). This module
-imports nothing from ttskit, so the client and the server can both use it.
+imports nothing from ttskit but its errors, so the client and the server can both use it.
 
 >>> import numpy as np
 >>> from ttskit import audio
@@ -19,6 +19,8 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+
+from .errors import InvalidArgument, MissingExtra
 
 __all__ = [
     "ENCODINGS",
@@ -57,7 +59,7 @@ _BYTES_PER_SAMPLE = {"pcm_f32le": 4, "pcm_s16le": 2, "pcm_mulaw": 1, "pcm_alaw":
 
 def _check_encoding(encoding: str) -> None:
     if encoding not in _BYTES_PER_SAMPLE:
-        raise ValueError(f"unknown PCM encoding {encoding!r}; expected one of {ENCODINGS}")
+        raise InvalidArgument(f"unknown PCM encoding {encoding!r}; expected one of {ENCODINGS}")
 
 
 def bytes_per_sample(encoding: str) -> int:
@@ -167,7 +169,7 @@ def decode_pcm(data: bytes | bytearray | memoryview, *, encoding: str = "pcm_s16
     """
     width = bytes_per_sample(encoding)
     if len(data) % width:
-        raise ValueError(
+        raise InvalidArgument(
             f"{len(data)} bytes is not a whole number of {encoding} samples ({width} bytes each)"
         )
     if encoding == "pcm_f32le":
@@ -211,7 +213,7 @@ def parse_wav_header(data: bytes) -> WavHeader | None:
     if len(data) < 12:
         return None
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise ValueError(f"not a WAV stream (starts with {bytes(data[:12])!r})")
+        raise InvalidArgument(f"not a WAV stream (starts with {bytes(data[:12])!r})")
     offset = 12
     fmt: tuple[int, int, int, int] | None = None
     while True:
@@ -222,11 +224,13 @@ def parse_wav_header(data: bytes) -> WavHeader | None:
         body = offset + 8
         if chunk_id == b"data":
             if fmt is None:
-                raise ValueError("WAV stream has a data chunk before its fmt chunk")
+                raise InvalidArgument("WAV stream has a data chunk before its fmt chunk")
             audio_format, channels, sample_rate, bits = fmt
             encoding = _WAV_FORMATS.get((audio_format, bits))
             if encoding is None:
-                raise ValueError(f"unsupported WAV sample format {audio_format} at {bits} bits")
+                raise InvalidArgument(
+                    f"unsupported WAV sample format {audio_format} at {bits} bits"
+                )
             unknown = chunk_size in (0, 0xFFFFFFFF)
             return WavHeader(body, sample_rate, channels, encoding, None if unknown else chunk_size)
         if len(data) < body + chunk_size:
@@ -285,7 +289,7 @@ def encode_file(
     """
     key = format.lower().lstrip(".")
     if key not in FILE_FORMATS:
-        raise ValueError(
+        raise InvalidArgument(
             f"unknown audio file format {format!r}; expected one of {list(FILE_FORMATS)}"
         )
     import soundfile as sf
@@ -399,12 +403,12 @@ class StreamEncoder:
 
     def __init__(self, *, sample_rate: int, format: str) -> None:
         if format not in self.FORMATS:
-            raise ValueError(
+            raise InvalidArgument(
                 f"cannot stream {format!r} audio; expected one of {list(self.FORMATS)}"
             )
         rates = ENCODER_SAMPLE_RATES.get(format)
         if rates is not None and sample_rate not in rates:
-            raise ValueError(f"{format} takes sample rates {rates}, got {sample_rate!r}")
+            raise InvalidArgument(f"{format} takes sample rates {rates}, got {sample_rate!r}")
         self.sample_rate = int(sample_rate)
         self.format = format
         self._header = b""
@@ -465,7 +469,7 @@ def decode_file(data: bytes) -> tuple[np.ndarray, int]:
     if raw[:4] == b"RIFF":
         header = parse_wav_header(raw)
         if header is None:
-            raise ValueError(f"truncated WAV header ({len(raw)} bytes)")
+            raise InvalidArgument(f"truncated WAV header ({len(raw)} bytes)")
         if header.data_size is None or header.header_size + header.data_size > len(raw):
             body = raw[header.header_size :]
             width = bytes_per_sample(header.encoding) * header.channels
@@ -484,7 +488,7 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     if array.ndim == 1:
         return array
     if array.ndim != 2:
-        raise ValueError(f"expected audio of shape (n,) or (n, channels), got {array.shape}")
+        raise InvalidArgument(f"expected audio of shape (n,) or (n, channels), got {array.shape}")
     return array[:, 0].copy() if array.shape[1] == 1 else array.mean(axis=1, dtype=np.float32)
 
 
@@ -494,14 +498,14 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
 def resample(audio: np.ndarray, *, orig_sr: int, target_sr: int, quality: str = "HQ") -> np.ndarray:
     """Resample mono float audio with soxr (``pip install soxr``)."""
     if orig_sr <= 0 or target_sr <= 0:
-        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
+        raise InvalidArgument(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
     samples = np.asarray(audio, dtype=np.float32)
     if orig_sr == target_sr or samples.size == 0:
         return samples
     try:
         import soxr
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("resampling needs soxr: pip install 'ttskit[server]'") from exc
+        raise MissingExtra("resampling needs soxr: pip install 'ttskit[server]'") from exc
     return soxr.resample(samples, orig_sr, target_sr, quality=quality).astype(
         np.float32, copy=False
     )

@@ -4,7 +4,9 @@ Every error ttskit raises on purpose derives from ``TTSKitError``::
 
     TTSKitError
     ├── ConfigurationError      a missing key, a bad base URL, an extra not installed
+    │   └── MissingExtra        (also ImportError) an optional extra is not installed
     ├── InvalidArgument         (also ValueError) a bad argument, caught before any request
+    │   └── InvalidType         (also TypeError) an argument of the wrong type
     ├── NoSuchItem              (also KeyError) a word, context or item that is not there
     ├── TransportError          the request did not get an answer
     │   ├── ConnectError        could not connect
@@ -39,6 +41,8 @@ __all__ = [
     "ConnectError",
     "InternalServerError",
     "InvalidArgument",
+    "InvalidType",
+    "MissingExtra",
     "NoSuchItem",
     "NotFoundError",
     "PaymentRequiredError",
@@ -64,8 +68,16 @@ class ConfigurationError(TTSKitError):
     """ttskit is not set up for what was asked (a key, an endpoint, an optional extra)."""
 
 
+class MissingExtra(ConfigurationError, ImportError):
+    """An optional extra is not installed; the message says what to ``pip install``."""
+
+
 class InvalidArgument(TTSKitError, ValueError):
     """An argument is wrong; the message quotes it and says what is accepted."""
+
+
+class InvalidType(InvalidArgument, TypeError):
+    """An argument is of the wrong type; the message names the type it got."""
 
 
 class NoSuchItem(TTSKitError, KeyError):

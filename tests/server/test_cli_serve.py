@@ -120,7 +120,7 @@ def test_reliability_flags():
 
 
 def test_deadline_flag_defaults_are_the_servers():
-    from ttskit.cli import _DEADLINE_FLAGS
+    from ttskit.cli.serve import _DEADLINE_FLAGS
     from ttskit.server.limits import Limits
 
     assert {field: default for _, field, _, default in _DEADLINE_FLAGS} == vars(Limits())

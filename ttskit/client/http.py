@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import ConnectError, InvalidArgument
+from ..errors import ConnectError, InvalidArgument, InvalidType
 from .discovery import Defaults, models_frame, voices_frame
 from .endpoint import Endpoint, choose_endpoint, raw_format
 from .request import SpeechRequest, realtime_params
@@ -140,7 +140,7 @@ class Client:
         )
 
     def __getstate__(self) -> Any:
-        raise TypeError(
+        raise InvalidType(
             "a Client holds a connection pool and an API key and does not pickle; "
             "send client.endpoint instead and make Client(endpoint) there"
         )

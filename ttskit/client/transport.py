@@ -49,10 +49,53 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _incomplete_read(exc: BaseException) -> tuple[int, int | None] | None:
+    """``(bytes read, bytes expected in all)`` when ``exc`` is, or wraps, an incomplete read.
+
+    urllib3 wraps its ``IncompleteRead(read, more)`` in a ``ProtocolError``'s args, and
+    requests wraps that again; http.client's has the bytes read and those still expected.
+    """
+    import http.client
+
+    import urllib3.exceptions as u3
+
+    seen: list[BaseException] = [exc]
+    while seen:
+        current = seen.pop()
+        if isinstance(current, u3.IncompleteRead):
+            return current.partial, current.partial + current.expected
+        if isinstance(current, http.client.IncompleteRead):
+            read = len(current.partial)
+            return read, None if current.expected is None else read + current.expected
+        seen.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        seen.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
+
+
+def _cut_message(exc: Exception, what: str, received: int | None, expected: int | None) -> str:
+    """Why a body ended early, in bytes when they are known, without urllib3's reprs."""
+    counts = _incomplete_read(exc)
+    if counts is not None:
+        received, expected = counts
+    if received is None:
+        return f"the server closed the connection before the answer to {what} was complete"
+    of = "" if expected is None else f" of {expected}"
+    return f"the server closed the connection after {received}{of} bytes of the answer to {what}"
+
+
 def translate(
-    exc: Exception, what: str, secret: str | None = None
+    exc: Exception,
+    what: str,
+    secret: str | None = None,
+    *,
+    received: int | None = None,
+    expected: int | None = None,
 ) -> TransportError | ConfigurationError:
-    """A ttskit error for an exception raised by requests or urllib3 while doing ``what``."""
+    """A ttskit error for an exception raised by requests or urllib3 while doing ``what``.
+
+    ``received`` and ``expected`` (bytes of the body read so far, and its Content-Length)
+    let a body cut short say how much of it came.
+    """
     import urllib3.exceptions as u3
 
     if isinstance(exc, requests.exceptions.InvalidHeader):
@@ -72,6 +115,10 @@ def translate(
         exc.args[0] if exc.args else None, u3.ProtocolError
     ):
         cls, message = ConnectError, f"could not connect for {what}: {_reason(exc)}"
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError | u3.ProtocolError) or (
+        _incomplete_read(exc) is not None
+    ):
+        cls, message = ReadError, _cut_message(exc, what, received, expected)
     else:
         cls, message = ReadError, f"the connection broke during {what}: {type(exc).__name__}: {exc}"
     return cls(redact(message, secret))
@@ -96,6 +143,9 @@ def iter_body(
     import urllib3.exceptions as u3
 
     raw = response.raw
+    received = 0
+    length = response.headers.get("Content-Length", "")
+    expected = int(length) if length.isdigit() else None
 
     def reads() -> Iterator[bytes]:
         read1 = getattr(raw, "read1", None)
@@ -118,6 +168,7 @@ def iter_body(
                 raise TimeoutError(
                     redact(f"{what} did not finish within the client's timeout", secret)
                 )
+            received += len(data)
             yield data
     except (
         requests.exceptions.RequestException,
@@ -125,7 +176,7 @@ def iter_body(
         http.client.HTTPException,
         OSError,
     ) as exc:
-        raise translate(exc, what, secret) from exc
+        raise translate(exc, what, secret, received=received, expected=expected) from exc
     finally:
         response.close()
 

@@ -7,9 +7,10 @@ bad arguments, 130 when interrupted (rerun to resume).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
+
+from ..cli.common import add_endpoint_arguments
 
 __all__ = ["add_dataset", "run"]
 
@@ -17,9 +18,7 @@ __all__ = ["add_dataset", "run"]
 def _split(value: str) -> tuple[str, float]:
     name, equals, fraction = value.partition("=")
     try:
-        if not equals:
-            raise ValueError(value)
-        return name, float(fraction)
+        return name, float(fraction if equals else "")
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected NAME=FRACTION, got {value!r}") from None
 
@@ -40,19 +39,7 @@ def add_dataset(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         help="a voice (repeatable, or comma-separated; default: the model's first)",
     )
-    parser.add_argument(
-        "--base-url",
-        default=None,
-        help="API root such as http://127.0.0.1:8000/v1 (default: $TTSKIT_BASE_URL, else the "
-        "hosted API when $TOGETHER_API_KEY is set, else an embedded local server)",
-    )
-    parser.add_argument("--model", default=None, help="model id (default: the endpoint's first)")
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("TTSKIT_API_KEY"),
-        help="key for a server started with --api-key (default: $TTSKIT_API_KEY; the hosted "
-        "API reads $TOGETHER_API_KEY)",
-    )
+    add_endpoint_arguments(parser)
     parser.add_argument("--format", default="flac", choices=["flac", "wav", "ogg", "mp3"])
     parser.add_argument("--sample-rate", type=int, default=None, help="Hz (default: the server's)")
     parser.add_argument(

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..engines import Engine, available_engines, load_engine
+from ..errors import InvalidArgument, MissingExtra
 from . import catalog, speech, websocket
 from .errors import install_error_handlers
 from .faults import FaultInjector, Faults
@@ -90,13 +91,13 @@ def create_app(
     >>> app = create_app({"espeak": [load_engine("espeak")]})  # doctest: +SKIP
     """
     if not 0 < delta_seconds <= MAX_DELTA_SECONDS:
-        raise ValueError(
+        raise InvalidArgument(
             f"delta_seconds must be within (0, {MAX_DELTA_SECONDS}], got {delta_seconds!r}"
         )
     if max_input_chars < 1:
-        raise ValueError(f"max_input_chars must be >= 1, got {max_input_chars!r}")
+        raise InvalidArgument(f"max_input_chars must be >= 1, got {max_input_chars!r}")
     if lookahead < 1:
-        raise ValueError(f"lookahead must be >= 1, got {lookahead!r}")
+        raise InvalidArgument(f"lookahead must be >= 1, got {lookahead!r}")
     limits = limits or Limits()
     for origin in cors_origins:
         if origin != "*":
@@ -173,11 +174,11 @@ def build_app(
         else list(engine)
     )
     if not names:
-        raise ImportError("no speech engine is installed: pip install 'ttskit[server]'")
+        raise MissingExtra("no speech engine is installed: pip install 'ttskit[server]'")
     cores = os.cpu_count() or 1
     slots = workers if workers is not None else min(cores, 4)
     if slots < 1:
-        raise ValueError(f"workers must be >= 1, got {workers!r}")
+        raise InvalidArgument(f"workers must be >= 1, got {workers!r}")
     engines: dict[str, list[Engine]] = {}
     for name in names:
         kwargs = dict((engine_options or {}).get(name, {}))

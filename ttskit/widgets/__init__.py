@@ -10,7 +10,9 @@ from __future__ import annotations
 try:
     import ipywidgets  # noqa: F401
 except ImportError as exc:
-    raise ImportError("ttskit.widgets needs ipywidgets: pip install 'ttskit[notebook]'") from exc
+    from ..errors import MissingExtra
+
+    raise MissingExtra("ttskit.widgets needs ipywidgets: pip install 'ttskit[notebook]'") from exc
 
 try:
     import anywidget  # noqa: F401

@@ -23,6 +23,7 @@ import ipywidgets
 from IPython.display import HTML, Audio
 
 from ..display import speech_html
+from ..errors import InvalidType
 from ..results import Speech
 from ._pump import PumpedPlayer, StreamPump
 
@@ -133,7 +134,7 @@ class FallbackSpeechView(ipywidgets.VBox):
 
     def __init__(self, speech: Speech, *, title: str | None = None, **kwargs: Any) -> None:
         if not isinstance(speech, Speech):
-            raise TypeError(f"SpeechView needs a Speech, got {type(speech).__name__}")
+            raise InvalidType(f"SpeechView needs a Speech, got {type(speech).__name__}")
         self.speech = speech
         self.title = title if title is not None else (speech.voice or speech.model)
         heading = ipywidgets.HTML(f"<b>{html.escape(self.title)}</b> {_stats(speech)}")

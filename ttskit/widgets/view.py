@@ -16,6 +16,7 @@ import numpy as np
 import traitlets
 
 from ..display import envelope as display_envelope
+from ..errors import InvalidType
 from ..results import Speech
 from .fallback import with_static_view
 
@@ -77,7 +78,7 @@ class SpeechView(anywidget.AnyWidget):
         self, speech: Speech, *, title: str | None = None, columns: int = 600, **kwargs: Any
     ) -> None:
         if not isinstance(speech, Speech):
-            raise TypeError(f"SpeechView needs a Speech, got {type(speech).__name__}")
+            raise InvalidType(f"SpeechView needs a Speech, got {type(speech).__name__}")
         self.speech = speech
         words = speech.words
         super().__init__(

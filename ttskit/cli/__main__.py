@@ -1,0 +1,7 @@
+"""``python -m ttskit.cli``: the ``ttskit`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""``ttskit demo``: the command of ``ttskit.demo``, ttskit's three jobs in small."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import EXIT_ERROR, FORMATTER, complain
+
+__all__ = ["add_demo"]
+
+
+def add_demo(subparsers: argparse._SubParsersAction) -> None:
+    """``ttskit demo``: ttskit's three jobs in small, into one report page."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="speak, measure latency and build a small dataset; write a report page",
+        description="On the embedded local server (or --base-url): speak a few sentences with\n"
+        "word timestamps, run a short latency experiment (eSpeak NG and Piper; REST, SSE and\n"
+        "WebSocket; concurrency 1, 2 and 4) and generate a small dataset, then write\n"
+        "OUTPUT/report.html with players, plots and tables, and the files beside it.",
+        formatter_class=FORMATTER,
+    )
+    parser.add_argument(
+        "-o", "--output", default="demo-output", help="folder for the report and its files"
+    )
+    parser.add_argument("--text", default=None, help="what the first step says")
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        help="another endpoint, e.g. 'together' (default: the embedded local server, "
+        "whatever $TTSKIT_BASE_URL says)",
+    )
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ..demo import DEMO_TEXT, run_demo
+    from ..errors import TTSKitError
+
+    try:
+        client = None
+        if args.base_url is not None:
+            from ..client import Client
+
+            client = Client(base_url=args.base_url)
+        result = run_demo(args.output, client=client, text=args.text or DEMO_TEXT)
+    except TTSKitError as exc:
+        complain("demo", exc)
+        return EXIT_ERROR
+    print(result.summary())
+    return 0
