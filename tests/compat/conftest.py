@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from ttskit.local import LocalServer, start_server
 
 from ttskit import audio
 from ttskit.engines.text import split_words
+from ttskit.server.background import LocalServer, start_server
 
 from ..conftest import HOSTED_MODEL
 

@@ -13,11 +13,11 @@ import threading
 
 import pytest
 import requests
-from ttskit.local import LocalServer
 
 from ttskit import audio
 from ttskit.engines import EngineError, load_engine
 from ttskit.server import create_app
+from ttskit.server.background import LocalServer
 
 from ..conftest import HOSTED_MODEL
 from .helpers import (
