@@ -36,8 +36,8 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--base-url",
         default=None,
-        help="API root such as http://127.0.0.1:8000/v1 (default: $TTSKIT_BASE_URL, else the "
-        "hosted API when $TOGETHER_API_KEY is set, else an embedded local server)",
+        help="API root such as http://127.0.0.1:8000/v1, or 'together' for the hosted API "
+        "(default: $TTSKIT_BASE_URL, else an embedded local server)",
     )
     parser.add_argument(
         "--engine", default="espeak", help="engine of the embedded server (default: espeak)"
@@ -80,7 +80,7 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
 def _target(args: argparse.Namespace) -> Any:
     from .. import Client, local
 
-    if args.base_url or os.environ.get("TTSKIT_BASE_URL") or os.environ.get("TOGETHER_API_KEY"):
+    if args.base_url or os.environ.get("TTSKIT_BASE_URL"):
         return Client(base_url=args.base_url, model=args.model, max_retries=0)
     return local(args.engine, model=args.model)
 

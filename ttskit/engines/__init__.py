@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..errors import MissingExtra
 from .base import Engine, EngineArgumentError, EngineError, Segment, UnknownVoice, Voice, Word
 
 __all__ = [
@@ -33,7 +34,8 @@ ENGINES: dict[str, tuple[str, str, str]] = {
 def load_engine(name: str, **options: Any) -> Engine:
     """Create the engine called ``name`` ("espeak" or "piper") with its ``options``.
 
-    Raises ImportError with an install hint when the engine's extra is missing.
+    Raises ``ttskit.errors.MissingExtra`` (an ImportError) with an install hint when the
+    engine's extra is missing.
     """
     if name not in ENGINES:
         raise EngineArgumentError(f"unknown engine {name!r}; expected one of {sorted(ENGINES)}")
@@ -41,7 +43,7 @@ def load_engine(name: str, **options: Any) -> Engine:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ImportError(
+        raise MissingExtra(
             f"the {name} engine needs its extra: pip install 'ttskit[{extra}]' ({exc})"
         ) from exc
     return getattr(module, class_name)(**options)
