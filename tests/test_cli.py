@@ -73,14 +73,6 @@ def test_voices_lists_the_models_voices(espeak_server):
     assert "en-us+f2" in done.stdout.split()
 
 
-def test_demo_streams_from_the_embedded_server(tmp_path):
-    done = run("demo", "-o", "demo.wav", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "(local server)" in done.stdout and "time to first audio" in done.stdout
-    audio, _ = sf.read(tmp_path / "demo.wav")
-    assert len(audio) > 0
-
-
 def test_say_sends_the_key_a_protected_server_wants(auth_server, tmp_path):
     from tests.conftest import API_KEY
 

@@ -542,6 +542,10 @@ def _demo(args: argparse.Namespace) -> int:
     except TTSKitError as exc:
         print(f"ttskit demo: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt as exc:
+        # run_demo's message says which files it kept.
+        print(f"ttskit demo: {exc or 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(result.summary())
     return 0
 
