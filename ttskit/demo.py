@@ -139,6 +139,14 @@ def run_demo(
     Returns
     -------
     DemoResult
+
+    Raises
+    ------
+    InvalidArgument
+        For an empty text or a folder that cannot be made.
+    KeyboardInterrupt
+        On Ctrl-C, with a message naming the files kept (those written before it, and the
+        latency rows measured so far); ``report.html`` is written only by a complete run.
     """
     from tqdm.auto import tqdm
 
@@ -206,6 +214,7 @@ def run_demo(
         steps.set_postfix_str("writing the report")
         report = folder / "report.html"
         report.write_text(_page(speech, latency, table, folder), encoding="utf-8")
+        steps.set_postfix_str("done")
         steps.update()
     except KeyboardInterrupt:
         steps.close()
