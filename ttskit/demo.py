@@ -53,6 +53,21 @@ _BENCH_CONCURRENCY = (1, 2, 4)
 _BENCH_REPEATS = 2
 _BENCH_KINDS = ("short", "medium")
 
+#: The dataset columns the report shows.
+_QUALITY = [
+    "text",
+    "voice",
+    "split",
+    "duration",
+    "leading_silence",
+    "trailing_silence",
+    "peak",
+    "loudness_lufs",
+    "words_per_second",
+    "suspicious",
+    "issues",
+]
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
@@ -229,23 +244,7 @@ def _page(speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Pa
     from .bench.report import sections
     from .display import speech_html
 
-    quality = [
-        column
-        for column in (
-            "text",
-            "voice",
-            "split",
-            "duration",
-            "leading_silence",
-            "trailing_silence",
-            "peak",
-            "loudness_lufs",
-            "words_per_second",
-            "suspicious",
-            "issues",
-        )
-        if column in table.columns
-    ]
+    quality = [column for column in _QUALITY if column in table.columns]
     files = ", ".join(
         f"<code>{name}</code>"
         for name in ("speech.wav", "words.csv", "latency.parquet", "dataset/")
