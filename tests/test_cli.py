@@ -10,7 +10,6 @@ import struct
 import subprocess
 import sys
 import termios
-from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -72,14 +71,6 @@ def test_voices_lists_the_models_voices(espeak_server):
     done = run("voices", "--base-url", espeak_server.base_url, "--model", "espeak")
     assert done.returncode == 0, done.stderr
     assert "en-us+f2" in done.stdout.split()
-
-
-def test_demo_writes_its_report_from_the_embedded_server(tmp_path):
-    done = run("demo", "-o", "demo-output", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    report = tmp_path / "demo-output" / "report.html"
-    assert report.stat().st_size > 0
-    assert str(Path("demo-output") / "report.html") in done.stdout
 
 
 def test_say_sends_the_key_a_protected_server_wants(auth_server, tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["DEMO_TEXT", "DATASET_TEXTS", "DemoResult", "run_demo"]
 
 DEMO_TEXT = (
-    "Hello from ttskit. This sentence was synthesized offline, streamed to you as it was "
-    "made, and timed word by word. The same code runs against the hosted API."
+    "Hello from ttskit. This sentence was streamed to you as it was made, and timed word "
+    "by word. The same code runs against a local engine or a hosted API."
 )
 
 #: The small dataset's texts: a few kinds a speech recipe meets (numbers, a question, names).
@@ -51,6 +52,21 @@ _BENCH_TRANSPORTS = ("rest", "sse", "ws")
 _BENCH_CONCURRENCY = (1, 2, 4)
 _BENCH_REPEATS = 2
 _BENCH_KINDS = ("short", "medium")
+
+#: The dataset columns the report shows.
+_QUALITY = [
+    "text",
+    "voice",
+    "split",
+    "duration",
+    "leading_silence",
+    "trailing_silence",
+    "peak",
+    "loudness_lufs",
+    "words_per_second",
+    "suspicious",
+    "issues",
+]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -82,16 +98,23 @@ class DemoResult:
         speech = self.speech
         ok = self.latency[~self.latency["warmup"].astype(bool)]
         table = bench.summary(ok, by=["model", "transport"], percentiles=(50,))
-        best = table.sort_values("first_audio_p50").iloc[0]
+        table = table.dropna(subset=["first_audio_p50"]).sort_values("first_audio_p50")
+        fastest = "none succeeded"
+        if len(table):
+            best = table.iloc[0]
+            fastest = (
+                f"fastest first audio p50 {_ms(best['first_audio_p50'])} "
+                f"({best['model']} over {best['transport']})"
+            )
+        failed = int((~ok["ok"].astype(bool)).sum())
         flagged = int(self.dataset["suspicious"].sum()) if "suspicious" in self.dataset else 0
         lines = [
             f"speech:  {speech.duration:.1f} s of audio, {len(speech.words)} words, first audio "
             f"after {_ms(speech.timing.first_audio_s)} ({speech.model}/{speech.voice})",
-            f"latency: {len(ok)} requests; fastest first audio p50 "
-            f"{_ms(best['first_audio_p50'])} ({best['model']} over {best['transport']})",
+            f"latency: {len(ok)} requests ({failed} failed); {fastest}",
             f"dataset: {len(self.dataset)} items, "
             f"{self.dataset['duration'].sum():.1f} s of audio, {flagged} flagged",
-            f"report:  {self.report}  ({self.seconds:.0f} s)",
+            f"report:  {self.report}  (made in {self.seconds:.0f} s)",
         ]
         return "\n".join(lines)
 
@@ -131,6 +154,14 @@ def run_demo(
     Returns
     -------
     DemoResult
+
+    Raises
+    ------
+    InvalidArgument
+        For an empty text or a folder that cannot be made.
+    KeyboardInterrupt
+        On Ctrl-C, with a message naming the files kept (those written before it, and the
+        latency rows measured so far); ``report.html`` is written only by a complete run.
     """
     from tqdm.auto import tqdm
 
@@ -140,7 +171,15 @@ def run_demo(
     if not text.strip():
         raise InvalidArgument("the demo's text is empty; pass some words to say")
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgument(
+            f"cannot make the output folder {str(folder)!r} ({exc.strerror}); pick another one"
+        ) from exc
+    # A report from an earlier run would describe files this run may not get to replace.
+    (folder / "report.html").unlink(missing_ok=True)
+    written: list[str] = []
     started = time.perf_counter()
     steps = tqdm(total=4, desc="ttskit demo", unit="step", disable=not progress)
     try:
@@ -151,85 +190,91 @@ def run_demo(
         speech = client.speak(text, alignment="word")
         speech.save(folder / "speech.wav")
         speech.words.to_csv(folder / "words.csv", index=False)
+        written += ["speech.wav", "words.csv"]
         steps.update()
 
         steps.set_postfix_str("measuring latency")
         targets = [(client, model, None) for model in _models(client)]
-        latency = bench.run(
-            targets,
-            bench.builtin_texts(_BENCH_KINDS),
-            transports=_BENCH_TRANSPORTS,
-            concurrency=_BENCH_CONCURRENCY,
-            repeats=_BENCH_REPEATS,
-            progress=False,
-        )
+        with warnings.catch_warnings():
+            # On Ctrl-C bench.run warns and returns the rows so far: the demo says it below.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            latency = bench.run(
+                targets,
+                bench.builtin_texts(_BENCH_KINDS),
+                transports=_BENCH_TRANSPORTS,
+                concurrency=_BENCH_CONCURRENCY,
+                repeats=_BENCH_REPEATS,
+                progress=False,
+            )
         bench.save(latency, folder / "latency.parquet")
+        written.append("latency.parquet")
+        if latency.attrs.get("bench", {}).get("interrupted"):
+            raise KeyboardInterrupt
         steps.update()
 
         steps.set_postfix_str("generating a dataset")
         table = dataset.generate(
             list(DATASET_TEXTS),
-            [client.voice],
+            [speech.voice],
             folder / "dataset",
             client=client,
+            model=speech.model,
             splits={"train": 0.67, "test": 0.33},
             overwrite=True,
             progress=False,
         )
+        written.append("dataset/")
         steps.update()
 
         steps.set_postfix_str("writing the report")
         report = folder / "report.html"
-        seconds = time.perf_counter() - started
-        report.write_text(_page(speech, latency, table, folder, seconds), encoding="utf-8")
+        report.write_text(_page(speech, latency, table, folder), encoding="utf-8")
+        steps.set_postfix_str("done")
         steps.update()
+    except KeyboardInterrupt:
+        steps.close()
+        where = f"kept {', '.join(written)} in {folder}" if written else "nothing was written"
+        raise KeyboardInterrupt(f"interrupted; {where}") from None
     finally:
         steps.close()
     return DemoResult(folder, report, speech, latency, table, time.perf_counter() - started)
 
 
-def _page(
-    speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Path, seconds: float
-) -> str:
+def _page(speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Path) -> str:
     from .bench.report import sections
     from .display import speech_html
 
-    quality = [
-        column
-        for column in (
-            "text",
-            "voice",
-            "split",
-            "duration",
-            "leading_silence",
-            "trailing_silence",
-            "peak",
-            "loudness_lufs",
-            "words_per_second",
-            "suspicious",
-            "issues",
-        )
-        if column in table.columns
-    ]
+    quality = [column for column in _QUALITY if column in table.columns]
     files = ", ".join(
-        f"<code>{html.escape(name)}</code>"
+        f"<code>{name}</code>"
         for name in ("speech.wav", "words.csv", "latency.parquet", "dataset/")
     )
+    made = latency.attrs.get("bench", {}).get("date", "")
+    words = speech.words.to_html(index=False, float_format=lambda v: f"{v:.3f}")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>ttskit demo</title>",
         f"<style>{_STYLE}</style></head><body>",
         "<h1>ttskit demo</h1>",
-        f"<p class='note'>Made in {seconds:.0f} s against {html.escape(str(speech.endpoint))}. "
-        f"Beside this page in <code>{html.escape(str(folder))}</code>: {files}.</p>",
+        f"<p class='note'>Made {html.escape(made)} against "
+        f"<code>{html.escape(str(speech.endpoint))}</code>. Beside this page in "
+        f"<code>{html.escape(str(folder))}</code>: {files}.</p>",
         "<h2>1. Explore: speech with word timestamps</h2>",
+        "<p>One request, streamed: the player and the waveform with each word's span "
+        "(hover a word for its times). The same words are in <code>words.csv</code>.</p>",
         speech_html(speech),
-        speech.words.to_html(index=False, float_format=lambda v: f"{v:.3f}"),
+        f"<details><summary>{len(speech.words)} word timestamps (seconds)</summary>"
+        f"{words}</details>",
         "<h2>2. Measure: latency by engine, transport and concurrency</h2>",
+        "<p>Every request is a row of <code>latency.parquet</code> "
+        "(<code>ttskit.bench.load</code> reads it with the run's metadata); the first request "
+        "over each transport is a warm-up, left out of the tables.</p>",
         *sections(latency, level=3, by="model"),
         "<h2>3. Generate: a dataset with quality columns</h2>",
-        f"<p>{len(table)} items in Hugging Face's audiofolder layout; "
-        "<code>datasets.load_dataset('audiofolder', data_dir=...)</code> loads the folder, and "
-        "<code>ttskit.dataset.load(...)</code> reads this table back.</p>",
+        f"<p>{len(table)} items in Hugging Face's audiofolder layout: "
+        "<code>datasets.load_dataset('audiofolder', data_dir='dataset')</code> loads the "
+        "folder, and <code>ttskit.dataset.load('dataset')</code> reads this table back. "
+        "<code>suspicious</code> flags items to listen to, with the reasons in "
+        "<code>issues</code>.</p>",
         table[quality].to_html(index=False, float_format=lambda v: f"{v:.3g}"),
         "</body></html>",
     ]

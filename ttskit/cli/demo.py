@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import EXIT_ERROR, FORMATTER, complain
+from .common import EXIT_ERROR, EXIT_INTERRUPTED, FORMATTER, complain
 
 __all__ = ["add_demo"]
 
@@ -47,5 +47,9 @@ def _demo(args: argparse.Namespace) -> int:
     except TTSKitError as exc:
         complain("demo", exc)
         return EXIT_ERROR
+    except KeyboardInterrupt as exc:
+        # run_demo's message says which files it kept.
+        complain("demo", str(exc) or "interrupted")
+        return EXIT_INTERRUPTED
     print(result.summary())
     return 0
