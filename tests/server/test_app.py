@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 import ttskit.server
 from ttskit.engines import load_engine
@@ -59,3 +60,21 @@ def test_create_app_needs_engines():
         create_app({"espeak": []})
     with pytest.raises(ValueError):
         build_app("espeak", workers=0)
+
+
+def test_a_server_whose_synthesis_threads_are_gone_answers_503_and_frees_the_slot(make_server):
+    # At interpreter exit, concurrent.futures shuts every thread pool down while the
+    # embedded server may still take requests: they get a 503, not a 500, and the slot
+    # goes back to the pool.
+    server = make_server(engine="espeak", workers=1)
+    state = server.app.state.ttskit
+    state.executor.shutdown(wait=True)
+    for _ in range(3):  # more requests than slots: each one must give its slot back
+        answer = requests.post(
+            f"{server.base_url}/audio/speech",
+            json={"model": "espeak", "input": "Hello there.", "voice": "en-us"},
+            timeout=10,
+        )
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "server_closing"
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 
 from ..engines import EngineArgumentError, EngineError, UnknownVoice
 from .pool import PoolFull, QueueTimeout
-from .worker import SynthesisTimeout
+from .worker import ServerClosing, SynthesisTimeout
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -185,6 +185,8 @@ def wire_error_for(exc: BaseException) -> WireError:
         )
     if isinstance(exc, SynthesisTimeout):
         return WireError(503, str(exc), code="synthesis_timeout")
+    if isinstance(exc, ServerClosing):
+        return WireError(503, str(exc), code="server_closing")
     if isinstance(exc, ValidationError):
         return from_validation_errors(exc.errors())
     if isinstance(exc, EngineArgumentError):

@@ -22,10 +22,10 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
-from ..engines import Segment
+from ..engines import Engine, Segment
 from .pool import SlotPool
 
-__all__ = ["SynthesisTimeout", "probe_voice", "synthesize"]
+__all__ = ["ServerClosing", "SynthesisTimeout", "probe_voice", "synthesize"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,27 @@ _DONE = object()
 
 class SynthesisTimeout(Exception):
     """A request held its synthesis slot longer than the server allows."""
+
+
+class ServerClosing(Exception):
+    """The synthesis threads are gone: the process that runs the server is exiting."""
+
+
+def _start(
+    loop: asyncio.AbstractEventLoop,
+    executor: Executor,
+    pool: SlotPool,
+    engine: Engine,
+    work: Callable[[], None],
+) -> asyncio.Future[None]:
+    """Run ``work`` on ``executor``; the engine goes back to the pool when it ends."""
+    try:
+        future = loop.run_in_executor(executor, work)
+    except RuntimeError as exc:  # "cannot schedule new futures after shutdown"
+        pool.release(engine)
+        raise ServerClosing("the server is shutting down; retry against a running one") from exc
+    future.add_done_callback(lambda _: pool.release(engine))
+    return future
 
 
 async def synthesize(
@@ -116,8 +137,7 @@ async def synthesize(
             if close is not None:
                 close()
 
-    future = loop.run_in_executor(executor, work)
-    future.add_done_callback(lambda _: pool.release(engine))
+    _start(loop, executor, pool, engine, work)
     try:
         while True:
             try:
@@ -160,8 +180,7 @@ async def probe_voice(
             close()
 
     engine = await pool.acquire(queue_timeout)
-    future = asyncio.get_running_loop().run_in_executor(executor, probe)
-    future.add_done_callback(lambda _: pool.release(engine))
+    future = _start(asyncio.get_running_loop(), executor, pool, engine, probe)
     # Shielded: cancelling the wait must not cancel the future, which would give the
     # engine back while the thread still uses it.
     await asyncio.shield(future)
