@@ -41,9 +41,14 @@ DEFAULT_DIR = "data"
 NOT_METADATA = ("status", "error", "attempts", "split", "path")
 
 
+def _temp(path: Path) -> Path:
+    """The hidden temporary name ``path`` is written under before its rename."""
+    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a hidden temporary file and a rename."""
-    temp = path.with_name(f".{path.name}{TEMP_SUFFIX}")
+    temp = _temp(path)
     with open(temp, "wb") as file:
         file.write(data)
     os.replace(temp, path)
@@ -204,20 +209,29 @@ class Layout:
         ``file_name`` is relative to the metadata file, as Hugging Face's audiofolder
         expects; folders left without items lose their metadata file.
         """
-        lines: dict[str, list[str]] = {}
-        for record in records:
-            if record.get("status") != "ok":
-                continue
-            folder, _, name = record["file_name"].partition("/")
-            row = {"file_name": name}
-            row.update(
-                (k, v) for k, v in record.items() if k != "file_name" and k not in NOT_METADATA
-            )
-            lines.setdefault(folder, []).append(_line(row))
+        # Written line by line into each folder's temporary file, so that a large
+        # dataset's metadata is never held in memory whole.
+        files: dict[str, Any] = {}
+        try:
+            for record in records:
+                if record.get("status") != "ok":
+                    continue
+                folder, _, name = record["file_name"].partition("/")
+                row = {"file_name": name}
+                row.update(
+                    (k, v) for k, v in record.items() if k != "file_name" and k not in NOT_METADATA
+                )
+                if folder not in files:
+                    (self.root / folder).mkdir(parents=True, exist_ok=True)
+                    files[folder] = open(_temp(self.root / folder / METADATA_FILE), "wb")  # noqa: SIM115
+                files[folder].write(_line(row).encode("utf-8"))
+        finally:
+            for file in files.values():
+                file.close()
         for folder in self.audio_dirs():
-            if folder.name not in lines:
+            if folder.name not in files:
                 with contextlib.suppress(FileNotFoundError):
                     (folder / METADATA_FILE).unlink()
-        for folder, rows in lines.items():
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
-            write_atomic(self.root / folder / METADATA_FILE, "".join(rows).encode("utf-8"))
+        for folder in files:
+            path = self.root / folder / METADATA_FILE
+            os.replace(_temp(path), path)
