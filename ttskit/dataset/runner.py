@@ -294,7 +294,10 @@ def generate(
     language : str, optional
     workers : int
         Threads making requests; with ``executor=``, items handed to it at a time is
-        twice this.
+        twice this. The default suits the embedded server on a small machine (one slot
+        per core, up to four): about two requests per slot, so that each slot has the
+        next request waiting while this process measures and encodes the last answer.
+        Raise it for the hosted API, whose latency more requests in flight hide.
     executor : concurrent.futures.Executor, optional
         Where items are made: a ``ProcessPoolExecutor``, or a Dask cluster's
         ``distributed.Client.get_executor()``. Not shut down here.
