@@ -23,7 +23,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,20 +67,43 @@ class Journal:
 
     def read(self) -> dict[str, dict[str, Any]]:
         """The last record of each item id."""
-        records: dict[str, dict[str, Any]] = {}
-        if not self.path.exists():
-            return records
+        return {record["id"]: record for record in self.latest()}
+
+    def offsets(self) -> dict[str, int]:
+        """Where in the file the last record of each item id starts."""
+        return {record_id: offset for offset, record_id, _ in self._lines(parse_id_only=True)}
+
+    def latest(self, offsets: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+        """The last record of each item id, one at a time in the file's order, so that
+        a large journal is never held in memory whole."""
+        wanted = set((self.offsets() if offsets is None else offsets).values())
+        for offset, _, record in self._lines():
+            if offset in wanted:
+                yield record
+
+    def at(self, offsets: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """The records starting at ``offsets`` (from ``offsets()``), in that order."""
         with open(self.path, "rb") as file:
+            for offset in offsets:
+                file.seek(offset)
+                yield json.loads(file.readline())
+
+    def _lines(self, *, parse_id_only: bool = False) -> Iterator[tuple[int, str, Any]]:
+        # Trust stops at the first line that is cut short or does not parse.
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as file:
+            offset = 0
             for line in file:
                 if not line.endswith(b"\n"):
-                    break
+                    return
                 try:
                     record = json.loads(line)
                 except ValueError:
-                    break
+                    return
                 if isinstance(record, dict) and isinstance(record.get("id"), str):
-                    records[record["id"]] = record
-        return records
+                    yield offset, record["id"], None if parse_id_only else record
+                offset += len(line)
 
     def rewrite(self, records: Iterable[dict[str, Any]]) -> None:
         """Replace the journal with ``records``, atomically."""

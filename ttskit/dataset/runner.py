@@ -477,8 +477,13 @@ def generate(
         if _release_memory is not None:
             _release_memory()
         # After an interruption a file may have been cut between rename and journal.
-        final = layout.recover() if summary.interrupted else layout.journal.read()
-        layout.write_metadata(final.values())
+        if summary.interrupted:
+            layout.write_metadata(layout.recover().values())
+        else:
+            # Streamed from the journal, one record at a time: a large run's records
+            # are never all in memory as dicts.
+            offsets = layout.journal.offsets()
+            layout.write_metadata(layout.journal.latest(offsets))
     summary.elapsed_s = time.perf_counter() - started
     if summary.interrupted:
         raise KeyboardInterrupt(
@@ -486,6 +491,6 @@ def generate(
             "run the same generate() call or `ttskit dataset` command again to resume: "
             "finished items are kept"
         )
-    manifest = frame((final[i] for i in ids if i in final), layout.root)
+    manifest = frame(layout.journal.at(offsets[i] for i in ids if i in offsets), layout.root)
     manifest.attrs["summary"] = summary
     return manifest
