@@ -63,6 +63,11 @@ def test_process_pool_with_a_keyed_client(auth_server, tmp_path):
         )
     assert (table["status"] == "ok").all() and len(table) == 3
     assert table["timestamps_cover"].all()
+    # A client's endpoint alone (picklable, key hidden) describes it as well.
+    again = dataset.generate(
+        TEXTS[:3], ["en-us"], tmp_path / "keyed", client=keyed.endpoint, **options(model="espeak")
+    )
+    assert again.attrs["summary"].done_before == 3
     assert SERVER_KEY not in (tmp_path / "keyed").joinpath("data", "metadata.jsonl").read_text()
 
 

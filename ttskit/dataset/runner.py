@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .. import audio as _audio
+from ..client.endpoint import Endpoint
 from ..errors import (
     ConfigurationError,
     InvalidArgument,
@@ -119,6 +120,8 @@ def _voice_list(voices: Any) -> list[str | None]:
 
 def _clients(client: Any) -> tuple[Any, ClientSpec | None]:
     """This process's client, and the description given for other processes (if any)."""
+    if isinstance(client, Endpoint):
+        client = ClientSpec(client)
     if isinstance(client, ClientSpec):
         return client.connect(), client
     if client is None:
@@ -127,7 +130,7 @@ def _clients(client: Any) -> tuple[Any, ClientSpec | None]:
         return Client(), None
     if not hasattr(client, "speak") or not hasattr(client, "base_url"):
         raise InvalidArgument(
-            f"client must be a ttskit.Client or a ttskit.dataset.ClientSpec, got "
+            f"client must be a ttskit.Client, a client's Endpoint or a ClientSpec, got "
             f"{type(client).__name__}"
         )
     return client, None
@@ -277,7 +280,7 @@ def generate(
         unknown voice fails here, before anything is generated.
     out : path
         The dataset folder. A folder holding anything else is refused.
-    client : ttskit.Client or ClientSpec, optional
+    client : ttskit.Client, Endpoint or ClientSpec, optional
         The endpoint; ``ttskit.Client()`` when None (which may start the embedded
         server). Workers in other processes make their own client from its endpoint,
         key and options (``ClientSpec.from_client``).
