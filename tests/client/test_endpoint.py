@@ -132,3 +132,11 @@ def test_a_base_url_without_v1_gets_a_hint(espeak_server) -> None:
     client = Client(espeak_server.url, model="espeak", voice="en-us")
     with pytest.raises(NotFoundError, match=r"no /v1: try http://127\.0\.0\.1:\d+/v1"):
         client.speak("Hello.")
+
+
+def test_a_client_shows_its_extra_headers_as_a_copy() -> None:
+    client = Client("http://127.0.0.1:9/v1", headers={"x-ttskit-faults": "latency=0"})
+    shown = client.headers
+    shown["x-other"] = "1"
+    assert client.headers == {"x-ttskit-faults": "latency=0"}
+    assert Client("http://127.0.0.1:9/v1").headers == {}

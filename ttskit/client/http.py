@@ -126,6 +126,11 @@ class Client:
         return self.endpoint.source
 
     @property
+    def headers(self) -> dict[str, str]:
+        """A copy of the extra headers sent with every request."""
+        return dict(self._extra_headers)
+
+    @property
     def hosted(self) -> bool:
         """Whether the endpoint is Together's hosted API."""
         return self.endpoint.hosted

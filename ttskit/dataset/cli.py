@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from ttskit import Client
     from ttskit.errors import TTSKitError
 
-    from . import ClientSpec, export_ljspeech, export_piper, generate
+    from . import export_ljspeech, export_piper, generate
 
     voices = [v.strip() for value in args.voice for v in value.split(",") if v.strip()]
     splits = dict(args.split) or None
@@ -132,14 +132,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = Client(base_url=args.base_url, api_key=args.api_key or None, model=args.model)
         executor, closer = _executor(args)
-        target: Any = client
-        if executor is not None:
-            target = ClientSpec.from_client(client, api_key=args.api_key or None)
         manifest = generate(
             args.texts,
             voices or None,
             args.out,
-            client=target,
+            client=client,
             model=args.model,
             format=args.format,
             sample_rate=args.sample_rate,

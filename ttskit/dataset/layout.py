@@ -23,7 +23,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,14 @@ DEFAULT_DIR = "data"
 NOT_METADATA = ("status", "error", "attempts", "split", "path")
 
 
+def _temp(path: Path) -> Path:
+    """The hidden temporary name ``path`` is written under before its rename."""
+    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a hidden temporary file and a rename."""
-    temp = path.with_name(f".{path.name}{TEMP_SUFFIX}")
+    temp = _temp(path)
     with open(temp, "wb") as file:
         file.write(data)
     os.replace(temp, path)
@@ -62,20 +67,43 @@ class Journal:
 
     def read(self) -> dict[str, dict[str, Any]]:
         """The last record of each item id."""
-        records: dict[str, dict[str, Any]] = {}
-        if not self.path.exists():
-            return records
+        return {record["id"]: record for record in self.latest()}
+
+    def offsets(self) -> dict[str, int]:
+        """Where in the file the last record of each item id starts."""
+        return {record_id: offset for offset, record_id, _ in self._lines(parse_id_only=True)}
+
+    def latest(self, offsets: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+        """The last record of each item id, one at a time in the file's order, so that
+        a large journal is never held in memory whole."""
+        wanted = set((self.offsets() if offsets is None else offsets).values())
+        for offset, _, record in self._lines():
+            if offset in wanted:
+                yield record
+
+    def at(self, offsets: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """The records starting at ``offsets`` (from ``offsets()``), in that order."""
         with open(self.path, "rb") as file:
+            for offset in offsets:
+                file.seek(offset)
+                yield json.loads(file.readline())
+
+    def _lines(self, *, parse_id_only: bool = False) -> Iterator[tuple[int, str, Any]]:
+        # Trust stops at the first line that is cut short or does not parse.
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as file:
+            offset = 0
             for line in file:
                 if not line.endswith(b"\n"):
-                    break
+                    return
                 try:
                     record = json.loads(line)
                 except ValueError:
-                    break
+                    return
                 if isinstance(record, dict) and isinstance(record.get("id"), str):
-                    records[record["id"]] = record
-        return records
+                    yield offset, record["id"], None if parse_id_only else record
+                offset += len(line)
 
     def rewrite(self, records: Iterable[dict[str, Any]]) -> None:
         """Replace the journal with ``records``, atomically."""
@@ -204,20 +232,29 @@ class Layout:
         ``file_name`` is relative to the metadata file, as Hugging Face's audiofolder
         expects; folders left without items lose their metadata file.
         """
-        lines: dict[str, list[str]] = {}
-        for record in records:
-            if record.get("status") != "ok":
-                continue
-            folder, _, name = record["file_name"].partition("/")
-            row = {"file_name": name}
-            row.update(
-                (k, v) for k, v in record.items() if k != "file_name" and k not in NOT_METADATA
-            )
-            lines.setdefault(folder, []).append(_line(row))
+        # Written line by line into each folder's temporary file, so that a large
+        # dataset's metadata is never held in memory whole.
+        files: dict[str, Any] = {}
+        try:
+            for record in records:
+                if record.get("status") != "ok":
+                    continue
+                folder, _, name = record["file_name"].partition("/")
+                row = {"file_name": name}
+                row.update(
+                    (k, v) for k, v in record.items() if k != "file_name" and k not in NOT_METADATA
+                )
+                if folder not in files:
+                    (self.root / folder).mkdir(parents=True, exist_ok=True)
+                    files[folder] = open(_temp(self.root / folder / METADATA_FILE), "wb")  # noqa: SIM115
+                files[folder].write(_line(row).encode("utf-8"))
+        finally:
+            for file in files.values():
+                file.close()
         for folder in self.audio_dirs():
-            if folder.name not in lines:
+            if folder.name not in files:
                 with contextlib.suppress(FileNotFoundError):
                     (folder / METADATA_FILE).unlink()
-        for folder, rows in lines.items():
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
-            write_atomic(self.root / folder / METADATA_FILE, "".join(rows).encode("utf-8"))
+        for folder in files:
+            path = self.root / folder / METADATA_FILE
+            os.replace(_temp(path), path)

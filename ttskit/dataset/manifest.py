@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -35,23 +35,48 @@ COLUMNS = [
 ]
 
 
+#: Rows turned into a DataFrame at a time: a large manifest is never held as dicts whole.
+CHUNK_ROWS = 4096
+
+
 def frame(records: Iterable[dict[str, Any]], root: str | os.PathLike[str]) -> pd.DataFrame:
     """The manifest of ``records`` (journal rows) of the dataset at ``root``.
 
     ``file_name`` is relative to ``root``; ``path`` is the audio file's absolute path
     (None for a failed item).
     """
-    rows = list(records)
     carried: list[str] = []
-    for row in rows:
-        carried.extend(k for k in row if k not in COLUMNS and k not in carried)
-    table = pd.DataFrame.from_records(rows, columns=[*COLUMNS, *carried])
+    chunks: list[pd.DataFrame] = []
+    for rows in _chunks(records, CHUNK_ROWS):
+        for row in rows:
+            carried.extend(k for k in row if k not in COLUMNS and k not in carried)
+        chunks.append(pd.DataFrame.from_records(rows, columns=[*COLUMNS, *carried]))
+        del rows
+    columns = [*COLUMNS, *carried]
+    if not chunks:
+        table = pd.DataFrame(columns=columns)
+    elif len(chunks) == 1:
+        table = chunks[0]
+    else:
+        table = pd.concat(chunks, ignore_index=True)[columns]
+    del chunks
     base = os.path.abspath(root)
     table["path"] = [
         os.path.join(base, *name.split("/")) if isinstance(name, str) else None
         for name in table["file_name"]
     ]
     return table
+
+
+def _chunks(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        rows.append(record)
+        if len(rows) == size:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
 
 
 def load(out: str | os.PathLike[str], *, failed: bool = False) -> pd.DataFrame:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import difflib
+import functools
 import os
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .. import audio as _audio
+from ..client.endpoint import Endpoint
 from ..errors import (
-    AuthenticationError,
     ConfigurationError,
     InvalidArgument,
     NotFoundError,
@@ -76,6 +79,24 @@ class _Plan:
     carried: dict[str, Any]
 
 
+#: Items between two returns of freed memory to the OS (see ``_release_memory``).
+RELEASE_EVERY = 256
+
+
+def _malloc_trim() -> Callable[[], Any] | None:
+    """glibc's ``malloc_trim``, or None on another C library."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return functools.partial(libc.malloc_trim, 0)
+    except (OSError, AttributeError):
+        return None
+
+
+_release_memory = _malloc_trim()
+
+
 def _require(module: str) -> None:
     import importlib.util
 
@@ -99,6 +120,8 @@ def _voice_list(voices: Any) -> list[str | None]:
 
 def _clients(client: Any) -> tuple[Any, ClientSpec | None]:
     """This process's client, and the description given for other processes (if any)."""
+    if isinstance(client, Endpoint):
+        client = ClientSpec(client)
     if isinstance(client, ClientSpec):
         return client.connect(), client
     if client is None:
@@ -107,7 +130,7 @@ def _clients(client: Any) -> tuple[Any, ClientSpec | None]:
         return Client(), None
     if not hasattr(client, "speak") or not hasattr(client, "base_url"):
         raise InvalidArgument(
-            f"client must be a ttskit.Client or a ttskit.dataset.ClientSpec, got "
+            f"client must be a ttskit.Client, a client's Endpoint or a ClientSpec, got "
             f"{type(client).__name__}"
         )
     return client, None
@@ -153,21 +176,6 @@ def _resolve_voices(client: Any, model: str, voices: list[str | None]) -> list[s
             )
         resolved.append(voice)
     return list(dict.fromkeys(resolved))
-
-
-def _check_worker_client(spec: ClientSpec, model: str) -> None:
-    """Fail now, not on every item, when workers built from ``spec`` cannot authenticate."""
-    try:
-        with spec.connect() as client:
-            client.voices(model)
-    except AuthenticationError as exc:
-        raise ConfigurationError(
-            f"workers in other processes connect to {spec.base_url} without an accepted API "
-            "key (a Client does not hand out its key); pass "
-            "client=ttskit.dataset.ClientSpec(base_url, api_key=...)"
-        ) from exc
-    except NotFoundError:
-        pass
 
 
 def _check_options(
@@ -272,10 +280,10 @@ def generate(
         unknown voice fails here, before anything is generated.
     out : path
         The dataset folder. A folder holding anything else is refused.
-    client : ttskit.Client or ClientSpec, optional
+    client : ttskit.Client, Endpoint or ClientSpec, optional
         The endpoint; ``ttskit.Client()`` when None (which may start the embedded
-        server). Workers in other processes need a ``ClientSpec`` when the endpoint
-        wants a key other than ``$TOGETHER_API_KEY``.
+        server). Workers in other processes make their own client from its endpoint,
+        key and options (``ClientSpec.from_client``).
     model : str, optional
         The client's model, else the endpoint's first (the hosted API needs it named).
     format : {"flac", "wav", "ogg", "mp3"}
@@ -289,7 +297,10 @@ def generate(
     language : str, optional
     workers : int
         Threads making requests; with ``executor=``, items handed to it at a time is
-        twice this.
+        twice this. The default suits the embedded server on a small machine (one slot
+        per core, up to four): about two requests per slot, so that each slot has the
+        next request waiting while this process measures and encodes the last answer.
+        Raise it for the hosted API, whose latency more requests in flight hide.
     executor : concurrent.futures.Executor, optional
         Where items are made: a ``ProcessPoolExecutor``, or a Dask cluster's
         ``distributed.Client.get_executor()``. Not shut down here.
@@ -342,8 +353,9 @@ def generate(
     in_process = executor is None or isinstance(executor, cf.ThreadPoolExecutor)
     source: Any = parent
     if not in_process:
+        # Workers elsewhere build their own client from the parent's endpoint (its key
+        # included, never shown) and options.
         source = spec or ClientSpec.from_client(parent)
-        _check_worker_client(source, model)
 
     layout = Layout(out)
     layout.prepare(settings={"splits": splits}, overwrite=overwrite)
@@ -431,6 +443,7 @@ def generate(
         record.update(plan.carried)
         layout.journal.append(record)
 
+    committed = 0
     try:
         fill()
         while futures:
@@ -444,6 +457,14 @@ def generate(
                         plan.job.item_id, row={}, error=f"{type(exc).__name__}: {exc}"
                     )
                 commit(plan, outcome)
+                del outcome
+                committed += 1
+                if _release_memory is not None and committed % RELEASE_EVERY == 0:
+                    # Each item's audio, answer and file pass through malloc in worker
+                    # threads; glibc keeps what they free in its per-thread arenas and
+                    # only trims the main one, so a long run's resident memory would
+                    # grow by kilobytes per item without this.
+                    _release_memory()
                 bar.update(1)
                 bar.set_postfix_str(f"{summary.audio_seconds / 3600:.3f} h audio", refresh=False)
             fill()
@@ -456,9 +477,16 @@ def generate(
         if own_executor:
             pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
         layout.journal.close()
+        if _release_memory is not None:
+            _release_memory()
         # After an interruption a file may have been cut between rename and journal.
-        final = layout.recover() if summary.interrupted else layout.journal.read()
-        layout.write_metadata(final.values())
+        if summary.interrupted:
+            layout.write_metadata(layout.recover().values())
+        else:
+            # Streamed from the journal, one record at a time: a large run's records
+            # are never all in memory as dicts.
+            offsets = layout.journal.offsets()
+            layout.write_metadata(layout.journal.latest(offsets))
     summary.elapsed_s = time.perf_counter() - started
     if summary.interrupted:
         raise KeyboardInterrupt(
@@ -466,6 +494,6 @@ def generate(
             "run the same generate() call or `ttskit dataset` command again to resume: "
             "finished items are kept"
         )
-    manifest = frame((final[i] for i in ids if i in final), layout.root)
+    manifest = frame(layout.journal.at(offsets[i] for i in ids if i in offsets), layout.root)
     manifest.attrs["summary"] = summary
     return manifest

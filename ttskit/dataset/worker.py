@@ -2,15 +2,14 @@
 
 A worker may be a thread of this process, another process, or a Dask worker on another
 machine; everything that crosses to it pickles. A ``Client`` holds a connection pool and
-a key and does not pickle, so other processes get a ``ClientSpec`` and build their own
-``Client`` from it, once per thread.
+does not pickle, so other processes get a ``ClientSpec`` (the client's ``Endpoint`` and
+options) and build their own ``Client`` from it, once per thread.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import audio as _audio
+from ..client.endpoint import Endpoint, choose_endpoint
 from ..errors import (
     AuthenticationError,
     BadRequestError,
@@ -47,23 +47,27 @@ _PERMANENT = (
 MAX_BACKOFF_S = 30.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ClientSpec:
     """A picklable description of a ``ttskit.Client``, for workers in other processes.
 
-    The API key travels with it (a worker needs it) but never shows in its repr.
+    It is the client's own ``Endpoint`` (where requests go, with the client's key or
+    basic auth) and the options a worker's client needs; ``generate`` makes one from any
+    ``Client`` it is given, so it is only needed to describe a client not made yet. Its
+    repr shows no key and no header.
 
     Parameters
     ----------
-    base_url : str
-        API root including ``/v1``, e.g. the parent's local server
-        ``http://127.0.0.1:8000/v1``.
+    endpoint : str or ttskit.client.endpoint.Endpoint
+        A client's ``endpoint``, or an API root including ``/v1`` such as the local
+        server's ``http://127.0.0.1:8000/v1``.
     api_key : str, optional
+        With a URL: its key (``$TOGETHER_API_KEY`` for the hosted API, as in ``Client``).
     timeout : float
         Seconds to connect, and between two reads of an answer.
     max_retries : int
         The client's own retries of refused or failed requests.
-    headers : tuple of (str, str) pairs
+    headers : dict, optional
         Extra headers for every request.
 
     Examples
@@ -74,24 +78,42 @@ class ClientSpec:
     >>> client = spec.connect()  # doctest: +SKIP
     """
 
-    base_url: str
-    api_key: str | None = field(default=None, repr=False)
-    timeout: float = 60.0
-    max_retries: int = 2
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    endpoint: Endpoint
+    timeout: float
+    max_retries: int
+    headers: tuple[tuple[str, str], ...] = field(repr=False)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.base_url, str) or not self.base_url.startswith(
-            ("http://", "https://")
-        ):
+    def __init__(
+        self,
+        endpoint: str | Endpoint,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        headers: dict[str, str] | tuple[tuple[str, str], ...] | None = None,
+    ) -> None:
+        if not isinstance(endpoint, str | Endpoint) or not str(endpoint).strip():
             raise InvalidArgument(
-                f"base_url={self.base_url!r} is not an http(s) URL such as "
-                "'http://127.0.0.1:8000/v1'"
+                f"endpoint must be a client's Endpoint or a URL such as "
+                f"'http://127.0.0.1:8000/v1', got {type(endpoint).__name__}"
             )
-        object.__setattr__(self, "headers", tuple(tuple(h) for h in dict(self.headers).items()))
+        object.__setattr__(self, "endpoint", choose_endpoint(endpoint, api_key))
+        object.__setattr__(self, "timeout", float(timeout))
+        object.__setattr__(self, "max_retries", int(max_retries))
+        object.__setattr__(
+            self, "headers", tuple((str(k), str(v)) for k, v in dict(headers or {}).items())
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint.base_url
+
+    @property
+    def has_key(self) -> bool:
+        """Whether requests carry a key or basic auth."""
+        return bool(self.endpoint.api_key or self.endpoint.auth)
 
     def __repr__(self) -> str:
-        key = "'***'" if self.api_key else "None"
+        key = "'***'" if self.endpoint.api_key else "None"
         return (
             f"ClientSpec(base_url={self.base_url!r}, api_key={key}, "
             f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
@@ -100,19 +122,14 @@ class ClientSpec:
     __str__ = __repr__
 
     @classmethod
-    def from_client(cls, client: Any, *, api_key: str | None = None) -> ClientSpec:
-        """The description of ``client``.
-
-        A ``Client`` does not hand out its key: pass ``api_key`` when the endpoint needs
-        one; for the hosted API it defaults to ``$TOGETHER_API_KEY``, as in ``Client``.
-        """
-        if api_key is None and getattr(client, "hosted", False):
-            api_key = os.environ.get("TOGETHER_API_KEY") or None
+    def from_client(cls, client: Any) -> ClientSpec:
+        """The description of ``client``: its endpoint (with its key), timeout, retries
+        and headers."""
         return cls(
-            base_url=client.base_url,
-            api_key=api_key,
+            client.endpoint,
             timeout=float(getattr(client, "timeout", 60.0)),
             max_retries=int(getattr(client, "max_retries", 2)),
+            headers=dict(getattr(client, "headers", None) or {}),
         )
 
     def connect(self) -> Any:
@@ -120,8 +137,7 @@ class ClientSpec:
         from ttskit import Client
 
         return Client(
-            base_url=self.base_url,
-            api_key=self.api_key,
+            self.endpoint,
             timeout=self.timeout,
             max_retries=self.max_retries,
             headers=dict(self.headers) or None,
