@@ -8,6 +8,7 @@ import difflib
 import functools
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ from .manifest import COLUMNS, frame
 from .worker import ClientSpec, Job, Outcome, make_item
 
 __all__ = ["Summary", "generate"]
+
+
+class _Stopped(Exception):
+    """An interrupted run's retry that is not made."""
 
 
 @dataclass
@@ -405,13 +410,24 @@ def generate(
     window = 2 * workers
     queue = iter(pending)
     futures: dict[cf.Future, _Plan] = {}
+    stopped = threading.Event()
+
+    def pause(seconds: float) -> None:
+        # A retry's wait ends at once when the run is interrupted, so that the threads of
+        # an interrupted run finish their request in flight and stop, and the process
+        # can exit (the item is left for the next run).
+        if stopped.wait(seconds):
+            raise _Stopped("the run was interrupted")
+
+    # Threads of this process share the stop; other processes' workers retry on their own.
+    options = {"sleep": pause} if own_executor else {}
 
     def fill() -> None:
         while len(futures) < window:
             plan = next(queue, None)
             if plan is None:
                 return
-            futures[pool.submit(make_item, source, plan.job)] = plan
+            futures[pool.submit(make_item, source, plan.job, **options)] = plan
 
     def commit(plan: _Plan, outcome: Outcome) -> None:
         job = plan.job
@@ -470,6 +486,7 @@ def generate(
             fill()
     except KeyboardInterrupt:
         summary.interrupted = True
+        stopped.set()
         for future in futures:
             future.cancel()
     finally:
