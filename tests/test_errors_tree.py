@@ -33,6 +33,7 @@ ALLOWED = {
     ("client/session.py", "AssertionError"): "marks unreachable code",
     ("client/websocket.py", "AssertionError"): "marks unreachable code",
     ("dataset/runner.py", "KeyboardInterrupt"): "Ctrl-C, passed on with what to do next",
+    ("demo.py", "KeyboardInterrupt"): "Ctrl-C, passed on with the files the demo kept",
 }
 
 
