@@ -16,45 +16,14 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InvalidArgument
+from .manifest import COLUMNS
 
 __all__ = ["FILE_SUFFIXES", "RESERVED_COLUMNS", "Texts", "read_texts"]
 
 FILE_SUFFIXES = (".txt", ".csv", ".jsonl")
 
 #: Columns ttskit writes itself; an input column of the same name cannot be carried.
-RESERVED_COLUMNS = frozenset(
-    {
-        "file_name",
-        "id",
-        "text_id",
-        "text",
-        "voice",
-        "model",
-        "endpoint",
-        "sample_rate",
-        "format",
-        "split",
-        "status",
-        "error",
-        "attempts",
-        "words",
-        "n_words",
-        "duration",
-        "leading_silence",
-        "trailing_silence",
-        "peak",
-        "clipped_fraction",
-        "loudness_lufs",
-        "gain_db",
-        "words_per_second",
-        "timestamps_cover",
-        "empty",
-        "silent",
-        "suspicious",
-        "issues",
-        "path",
-    }
-)
+RESERVED_COLUMNS = frozenset([*COLUMNS, "path"])
 
 
 @dataclass
