@@ -23,6 +23,7 @@ figure when None), passes ``**kwargs`` to its main matplotlib call, and returns 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "bench_figures",
     "first_audio_box",
     "first_audio_ecdf",
     "latency_vs_length",
@@ -618,3 +620,57 @@ def slowest_arrivals(
     if ax.lines:
         ax.legend(loc="upper left", fontsize="small")
     return ax
+
+
+def bench_figures(df: pd.DataFrame, *, by: str = "transport") -> list[bytes]:
+    """The figures of a benchmark report, as PNG images.
+
+    First audio as ECDF and box plot and against text length (when any request
+    succeeded), the load curve (when the run swept concurrency or rate), and the chunk
+    arrivals of the slowest requests (when chunks were recorded). Each is drawn on a
+    figure of its own, outside pyplot, so that writing a report never touches the
+    notebook's current figure or backend.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of ``ttskit.bench.run``.
+    by : str
+        The column whose groups the plots compare.
+
+    Returns
+    -------
+    list of bytes
+    """
+    from matplotlib.figure import Figure
+
+    def png(figure: Figure) -> bytes:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    def wide(columns: int = 1) -> tuple[Figure, Any]:
+        figure = Figure(figsize=(12, 4), layout="constrained")
+        return figure, figure.subplots(1, columns)
+
+    images = []
+    measured = _measured_rows(df)
+    if len(measured):
+        figure, axes = wide(2)
+        first_audio_ecdf(df, by=by, ax=axes[0])
+        first_audio_box(df, by=by, ax=axes[1])
+        images.append(png(figure))
+        figure, ax = wide()
+        latency_vs_length(df, by=by, ax=ax)
+        images.append(png(figure))
+    swept = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
+    level = "rate" if swept["rate"].notna().any() else "concurrency"
+    if swept[level].nunique() > 1:
+        figure, ax = wide()
+        load_curve(df, level=level, ax=ax)
+        images.append(png(figure))
+    if swept["chunks"].gt(0).any():
+        figure, ax = wide()
+        slowest_arrivals(df, n=5, ax=ax)
+        images.append(png(figure))
+    return images

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -26,43 +24,13 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 12px; }
 """
 
 
-def _png(figure: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="plot" src="data:image/png;base64,{data}">'
-
-
 def _figures(df: pd.DataFrame, group: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     from .. import plot
 
     images = []
-    measured = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
-    if measured["ok"].astype(bool).any():
-        figure, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
-        plot.first_audio_ecdf(df, by=group, ax=axes[0])
-        plot.first_audio_box(df, by=group, ax=axes[1])
-        images.append(_png(figure))
-        figure, ax = plt.subplots(figsize=(12, 4), layout="constrained")
-        plot.latency_vs_length(df, by=group, ax=ax)
-        images.append(_png(figure))
-    level = "rate" if measured["rate"].notna().any() else "concurrency"
-    if measured[level].nunique() > 1:
-        figure, ax = plt.subplots(figsize=(12, 4), layout="constrained")
-        plot.load_curve(df, level=level, ax=ax)
-        images.append(_png(figure))
-    if measured["chunks"].gt(0).any():
-        figure, ax = plt.subplots(figsize=(12, 4), layout="constrained")
-        plot.slowest_arrivals(df, n=5, ax=ax)
-        images.append(_png(figure))
+    for png in plot.bench_figures(df, by=group):
+        data = base64.b64encode(png).decode("ascii")
+        images.append(f'<img alt="plot" src="data:image/png;base64,{data}">')
     return images
 
 
