@@ -82,7 +82,13 @@ def builtin_raises(path: Path) -> list[tuple[str, int, str]]:
 
 def test_the_walk_covers_the_modules_users_reach() -> None:
     walked = {path.relative_to(PACKAGE).as_posix() for path in user_modules()}
-    for module in ("client/http.py", "results.py", "cli/say.py", "dataset/cli.py", "audio/files.py"):
+    for module in (
+        "client/http.py",
+        "results.py",
+        "cli/say.py",
+        "dataset/cli.py",
+        "audio/files.py",
+    ):
         assert module in walked
     assert walked >= SERVER_ENTRY_POINTS
     assert not any(m.startswith("engines/") for m in walked)
