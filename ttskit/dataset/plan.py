@@ -1,0 +1,181 @@
+"""Before a run: the arguments checked, the model and voices resolved against the endpoint,
+and the items planned (ids, splits, carried columns), so that a bad run fails before its
+first request."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .. import audio as _audio
+from ..client.endpoint import Endpoint
+from ..errors import ConfigurationError, InvalidArgument, NotFoundError
+from .ids import item_id, split_of
+from .worker import ClientSpec, Job
+
+__all__ = [
+    "Plan",
+    "check_options",
+    "clients_for",
+    "listed_voices",
+    "plan_items",
+    "require_module",
+    "resolve_model",
+    "resolve_voices",
+]
+
+
+@dataclass
+class Plan:
+    """One item of this run: its job and what the parent adds to the worker's row."""
+
+    job: Job
+    text_id: str
+    split: str | None
+    carried: dict[str, Any]
+
+
+def require_module(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigurationError(
+            f"dataset generation needs {module}: pip install 'ttskit[dataset]'"
+        )
+
+
+def listed_voices(voices: Any) -> list[str | None]:
+    if voices is None:
+        return [None]
+    if isinstance(voices, str):
+        voices = [voices]
+    listed = list(dict.fromkeys(voices))
+    bad = [v for v in listed if not isinstance(v, str) or not v.strip()]
+    if bad or not listed:
+        raise InvalidArgument(f"voices={voices!r} must be a voice name or a list of them")
+    return listed
+
+
+def clients_for(client: Any) -> tuple[Any, ClientSpec | None]:
+    """This process's client, and the description given for other processes (if any)."""
+    if isinstance(client, Endpoint):
+        client = ClientSpec(client)
+    if isinstance(client, ClientSpec):
+        return client.connect(), client
+    if client is None:
+        from ttskit import Client
+
+        return Client(), None
+    if not hasattr(client, "speak") or not hasattr(client, "base_url"):
+        raise InvalidArgument(
+            f"client must be a ttskit.Client, a client's Endpoint or a ClientSpec, got "
+            f"{type(client).__name__}"
+        )
+    return client, None
+
+
+def resolve_model(client: Any, model: str | None) -> str:
+    if model:
+        return model
+    if client.model:
+        return str(client.model)
+    if getattr(client, "hosted", False):
+        raise InvalidArgument(
+            "model=None: name the model to generate with, e.g. "
+            "model='canopylabs/orpheus-3b-0.1-ft', so that item ids do not depend on defaults"
+        )
+    listed = client.models()
+    if listed.empty:
+        raise ConfigurationError(f"{client.base_url} lists no models; pass model=")
+    return str(listed["id"].iloc[0])
+
+
+def resolve_voices(client: Any, model: str, voices: list[str | None]) -> list[str]:
+    """The voices, checked against the endpoint's list before anything is generated."""
+    try:
+        listed = client.voices(model)
+    except NotFoundError:
+        listed = pd.DataFrame(columns=["model", "id", "name"])
+    known = set(listed["name"].astype(str)) | set(listed["id"].astype(str))
+    resolved: list[str] = []
+    for voice in voices:
+        if voice is None:
+            if listed.empty:
+                raise InvalidArgument(
+                    f"{client.base_url} lists no voices for {model!r}; pass voices="
+                )
+            voice = str(listed["name"].iloc[0])
+        elif known and voice not in known:
+            close = difflib.get_close_matches(voice, sorted(known), n=5, cutoff=0.5)
+            hint = f"close ones: {', '.join(close)}" if close else f"{len(known)} voices"
+            raise InvalidArgument(
+                f"voice {voice!r} is not a voice of model {model!r} at {client.base_url} "
+                f"({hint}); see client.voices({model!r})"
+            )
+        resolved.append(voice)
+    return list(dict.fromkeys(resolved))
+
+
+def check_options(
+    format: str, workers: int, retries: int, retry_backoff: float, loudness: float | None
+) -> str:
+    key = str(format).lower().lstrip(".")
+    if key not in _audio.FILE_FORMATS:
+        raise InvalidArgument(f"format={format!r} is not one of {list(_audio.FILE_FORMATS)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidArgument(f"workers={workers!r} must be an int >= 1")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument(f"retries={retries!r} must be an int >= 0")
+    if not isinstance(retry_backoff, int | float) or retry_backoff < 0:
+        raise InvalidArgument(f"retry_backoff={retry_backoff!r} must be seconds >= 0")
+    if loudness is not None and (
+        isinstance(loudness, bool)
+        or not isinstance(loudness, int | float)
+        or not -70 < loudness < 0
+    ):
+        raise InvalidArgument(f"loudness={loudness!r} must be a target in LUFS, e.g. -23")
+    return key
+
+
+def plan_items(
+    table: pd.DataFrame,
+    voices: list[str],
+    *,
+    model: str,
+    splits: dict[str, float] | None,
+    params: dict[str, Any],
+    job_options: dict[str, Any],
+) -> Iterator[Plan]:
+    carried = [c for c in table.columns if c not in ("text_id", "text")]
+    for values in table.to_dict("records"):
+        text = values["text"]
+        split = split_of(text, splits) if splits else None
+        extra = {c: _json_value(values[c]) for c in carried}
+        for voice in voices:
+            yield Plan(
+                job=Job(
+                    item_id=item_id(text, voice, model, params),
+                    text=text,
+                    voice=voice,
+                    model=model,
+                    **job_options,
+                ),
+                text_id=str(values["text_id"]),
+                split=split,
+                carried=extra,
+            )
+
+
+def _json_value(value: Any) -> Any:
+    """A carried value as JSON can hold it (numpy scalars to Python, NaN to None)."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
