@@ -74,6 +74,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/client.py
 	$(BIN)/python benchmarks/display.py
+	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/dataset.py
 
 # The long reliability runs: schemathesis (thousands of requests), 32 streams for 60 s,
 # a 5,000-request soak with the server's RSS, 200 disconnects, stalled clients, slowloris.

@@ -130,6 +130,21 @@ def test_file_round_trip(format: str) -> None:
     assert rate == RATE and abs(len(samples) - len(TONE)) < 0.01 * RATE
 
 
+def test_a_16_bit_wav_is_what_soundfile_reads_and_writes() -> None:
+    import io
+
+    import soundfile as sf
+
+    data = audio.wav_bytes(TONE, sample_rate=RATE)
+    samples, rate = sf.read(io.BytesIO(data), dtype="int16")
+    assert rate == RATE and sf.info(io.BytesIO(data)).subtype == "PCM_16"
+    assert samples.tobytes() == audio.encode_pcm(TONE, encoding="pcm_s16le")
+    decoded, _ = audio.decode_file(data)
+    assert audio.wav_bytes(decoded, sample_rate=RATE) == data  # lossless on the 16-bit grid
+    theirs = audio.encode_file(TONE, sample_rate=RATE, format="wav", subtype="PCM_16")
+    assert len(theirs) == len(data) and theirs[:44] == data[:44]  # the same file layout
+
+
 def test_mp3_round_trip() -> None:
     tone = audio.sine(440.0, duration=0.5, sample_rate=24000)
     samples, rate = audio.decode_file(audio.encode_file(tone, sample_rate=24000, format="mp3"))

@@ -226,6 +226,8 @@ def test_open_loop_schedule_with_an_injected_clock(replay):
     rng = np.random.default_rng(7)
     expected = bench.poisson_schedule(40.0, 1.0, rng)
     np.testing.assert_allclose(df["scheduled_s"].to_numpy(), expected, rtol=0, atol=1e-9)
+    failed = df.loc[~df["ok"], ["error", "error_message"]].to_dict("records")
+    assert not failed
     assert len(replay.speech_requests) == len(expected)
     assert (df["loop"] == "open").all() and (df["rate"] == 40.0).all()
     assert df["concurrency"].isna().all()

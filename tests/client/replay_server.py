@@ -45,6 +45,12 @@ class Received:
     body: dict | None
 
 
+class _Server(ThreadingHTTPServer):
+    # Tests open dozens of connections at once (an open-loop burst): a backlog of 5, the
+    # default, would leave some waiting a second for the kernel to retry their handshake.
+    request_queue_size = 128
+
+
 class ReplayServer:
     """Answers ``POST /v1/audio/speech`` with the queued answers in order (the last one
     again once the queue is down to it), and ``GET /v1/models`` / ``/v1/voices`` with
@@ -113,7 +119,7 @@ class ReplayServer:
                     answer = server.answers.pop(0) if len(server.answers) > 1 else server.answers[0]
                 server.write(self, answer)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

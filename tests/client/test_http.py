@@ -464,6 +464,33 @@ def test_a_session_counts_the_connections_it_opens(espeak_server) -> None:
     session.close()
 
 
+def test_on_send_is_called_again_as_the_connection_starts_sending(espeak_server) -> None:
+    from ttskit.client.endpoint import choose_endpoint
+    from ttskit.client.session import HTTPSession
+
+    session = HTTPSession(
+        choose_endpoint(espeak_server.base_url), timeout=30, max_retries=0, max_retry_wait=0
+    )
+    calls: list[int] = []
+    # Once before requests prepares the request, once as the connection sends it: the
+    # second call comes with the connection checked out of the pool.
+    session.send("GET", "/models", on_send=lambda: calls.append(session.connections_opened))
+    assert calls == [0, 1]
+    calls.clear()
+    session.send("GET", "/models", on_send=lambda: calls.append(session.connections_opened))
+    assert calls == [1, 1]
+    session.close()
+    # A refused connection, then a send without on_send: no callback is left behind.
+    calls.clear()
+    with pytest.raises(ttskit.errors.ConnectError):
+        HTTPSession(
+            choose_endpoint("http://127.0.0.1:9/v1"), timeout=5, max_retries=0, max_retry_wait=0
+        ).send("GET", "/models", on_send=lambda: calls.append(-1))
+    assert calls == [-1, -1]
+    session.get_json("/models")
+    assert calls == [-1, -1]
+
+
 def test_netrc_credentials_are_read_once_and_sent_with_every_request(
     replay: ReplayServer, tmp_path, monkeypatch
 ) -> None:

@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import queue
+import sys
 import threading
 import time
 import warnings
@@ -40,6 +41,8 @@ __all__ = ["COLUMNS", "poisson_schedule", "resolve_targets", "run"]
 
 #: Longest wait a 429 can impose on a worker.
 MAX_BACKOFF_S = 60.0
+#: The interpreter's thread switch interval during a run (Python's default is 5 ms).
+SWITCH_INTERVAL_S = 0.0002
 
 
 def poisson_schedule(rate: float, duration: float, rng: np.random.Generator) -> np.ndarray:
@@ -344,6 +347,11 @@ def run(
 
     workers = max(max(levels) if loop == "closed" else max_in_flight, 1)
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ttskit-bench")
+    # A worker whose answer arrives must get the interpreter back quickly to read the clock:
+    # at the default 5 ms switch interval, a busy neighbour thread delays its readings by
+    # up to that much. Python's own setting, restored when the run ends.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
     try:
         for transport, trial in warmups:
             executor.submit(one, transport, levels[0], trial, None, True).result()
@@ -376,6 +384,7 @@ def run(
             "interrupted: returning the rows measured so far", RuntimeWarning, stacklevel=2
         )
     finally:
+        sys.setswitchinterval(switch_interval)
         executor.shutdown(wait=not interrupted, cancel_futures=True)
         recorder.bar.close()
         for state in states:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,25 @@ logger = logging.getLogger("ttskit.client")
 
 # Statuses worth another try: timeout, conflict, rate limit, and server-side failures.
 _RETRY_STATUSES = frozenset({408, 409, 429})
+
+# What the connection a thread is sending on calls as its request starts out.
+_starting = threading.local()
+
+
+def _announcing(pool_class: type) -> type:
+    """``pool_class`` with connections that call the sending thread's ``on_send`` as a
+    request starts out: after requests and urllib3 have prepared it (which takes a good
+    part of a millisecond), before its connection opens (if it must) and its first byte
+    is written."""
+
+    class Connection(pool_class.ConnectionCls):  # type: ignore[name-defined]
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            announce = getattr(_starting, "callback", None)
+            if announce is not None:
+                announce()
+            return super().request(*args, **kwargs)
+
+    return type(pool_class.__name__, (pool_class,), {"ConnectionCls": Connection})
 
 
 class HTTPSession:
@@ -67,6 +87,12 @@ class HTTPSession:
         if self._session.auth is None:  # what requests does per request when trust_env
             self._session.auth = requests.utils.get_netrc_auth(endpoint.base_url)
         self._session.trust_env = False
+        for adapter in self._session.adapters.values():
+            pools = getattr(adapter, "poolmanager", None)
+            if pools is not None:
+                pools.pool_classes_by_scheme = {
+                    scheme: _announcing(cls) for scheme, cls in pools.pool_classes_by_scheme.items()
+                }
 
     def close(self) -> None:
         """Close the kept-alive connections."""
@@ -111,7 +137,9 @@ class HTTPSession:
     ) -> requests.Response:
         """Send a request, retrying what is worth retrying, and return a 2xx response.
 
-        ``on_send`` is called right before each attempt goes on the wire.
+        ``on_send`` is called as each attempt starts: before requests prepares it, and
+        again as its connection starts sending it (a clock read there leaves out the
+        preparing).
         """
         url = f"{self.endpoint.base_url}{path}"
         what = f"{method} {url}"
@@ -128,6 +156,7 @@ class HTTPSession:
             logger.debug("%s (attempt %d of %d)", what, attempt + 1, self.max_retries + 1)
             if on_send is not None:
                 on_send()
+            _starting.callback = on_send
             try:
                 response = self._session.send(request, timeout=self.timeout, **settings)
             except requests.exceptions.RequestException as exc:
@@ -138,6 +167,8 @@ class HTTPSession:
                     raise error from exc
                 self._wait(what, attempt, None, error)
                 continue
+            finally:
+                _starting.callback = None
             if response.ok:
                 logger.debug("%s: HTTP %d", what, response.status_code)
                 return response
