@@ -297,6 +297,37 @@ def test_ctrl_c_keeps_the_rows_so_far(espeak_server):
     assert len(df) <= 3
 
 
+def test_the_switch_interval_is_lowered_for_a_run_and_restored(espeak_server):
+    import sys
+    import time
+
+    from ttskit.bench.runner import SWITCH_INTERVAL_S
+
+    seen = []
+
+    def clock() -> float:
+        seen.append(sys.getswitchinterval())
+        return time.perf_counter()
+
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL_S  # Python's default, 5 ms
+    bench.run(espeak_server.base_url, SHORT[:1], repeats=2, warmup=0, progress=False, clock=clock)
+    assert SWITCH_INTERVAL_S in seen  # while the requests were out
+    assert sys.getswitchinterval() == before
+    # Interrupted, too.
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        bench.run(
+            espeak_server.base_url,
+            SHORT,
+            rate=200.0,
+            duration=1.0,
+            warmup=0,
+            progress=False,
+            sleep=lambda seconds: (_ for _ in ()).throw(KeyboardInterrupt),
+        )
+    assert sys.getswitchinterval() == before
+
+
 def test_builtin_texts_span_lengths_and_kinds():
     texts = bench.builtin_texts()
     lengths = texts["text"].str.len()

@@ -1,5 +1,5 @@
-"""Running a latency experiment: targets x voices x texts x repetitions, per transport and
-per concurrency (closed loop) or arrival rate (open loop), one row per request.
+"""Running a latency experiment: the plan's requests sent per transport and per
+concurrency (closed loop) or arrival rate (open loop), one row per request.
 
 Closed loop: ``concurrency`` workers each send a request as soon as their previous one is
 done. Open loop: every arrival is scheduled in advance (Poisson, at ``rate`` per second for
@@ -11,7 +11,6 @@ each request actually started.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import queue
@@ -19,80 +18,25 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..errors import InvalidArgument
 from . import transports as _transports
+from .plan import make_plan, poisson_schedule
 from .rows import COLUMNS, Trial, frame, row
-from .targets import complete, resolve_targets
-from .texts import builtin_texts, read_texts, text_frame
-from .transports import TRANSPORTS, Outcome, WorkerState
+from .transports import Outcome, WorkerState
 
-__all__ = ["COLUMNS", "poisson_schedule", "resolve_targets", "run"]
+__all__ = ["COLUMNS", "poisson_schedule", "run"]
 
 #: Longest wait a 429 can impose on a worker.
 MAX_BACKOFF_S = 60.0
 #: The interpreter's thread switch interval during a run (Python's default is 5 ms).
-SWITCH_INTERVAL_S = 0.0002
-
-
-def poisson_schedule(rate: float, duration: float, rng: np.random.Generator) -> np.ndarray:
-    """Arrival times in ``[0, duration)`` of a Poisson process at ``rate`` per second.
-
-    Examples
-    --------
-    >>> times = poisson_schedule(100.0, 10.0, np.random.default_rng(0))
-    >>> bool(900 < len(times) < 1100 and times.min() >= 0 and times.max() < 10)
-    True
-    """
-    expected = rate * duration
-    gaps = rng.exponential(1.0 / rate, size=int(expected + 10 * math.sqrt(expected) + 10))
-    times = np.cumsum(gaps)
-    while times[-1] < duration:  # vanishingly rare: draw more
-        times = np.r_[times, times[-1] + np.cumsum(rng.exponential(1.0 / rate, size=len(gaps)))]
-    return times[times < duration]
-
-
-# --- arguments --------------------------------------------------------------------------------
-
-
-def _levels(name: str, values: Any, kind: type) -> list:
-    items = (
-        list(values) if isinstance(values, Iterable) and not isinstance(values, str) else [values]
-    )
-    if not items:
-        raise InvalidArgument(f"{name} must name at least one level, got {values!r}")
-    for value in items:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidArgument(f"{name} must be numbers, got {value!r}")
-        if kind is int and (value != int(value) or value < 1):
-            raise InvalidArgument(f"{name} must be whole numbers >= 1, got {value!r}")
-        if not (math.isfinite(value) and value > 0):
-            raise InvalidArgument(f"{name} must be > 0, got {value!r}")
-    return [kind(v) for v in items]
-
-
-def _texts(texts: Any) -> pd.DataFrame:
-    if texts is None:
-        return builtin_texts()
-    if isinstance(texts, str | Path) and (isinstance(texts, Path) or "\n" not in texts):
-        path = Path(texts)
-        if path.suffix or path.exists():
-            return read_texts(path)
-        raise InvalidArgument(
-            f"texts={texts!r} is no file; pass a list of texts, or the path of a file with one "
-            "text per line"
-        )
-    return text_frame(texts)
+SWITCH_INTERVAL_S = 0.001
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -199,88 +143,25 @@ def run(
     ttskit.errors.InvalidArgument
         For bad arguments, before any request is sent.
     """
-    transports = [transports] if isinstance(transports, str) else list(transports)
-    bad = [t for t in transports if t not in TRANSPORTS]
-    if bad or not transports:
-        raise InvalidArgument(f"unknown transport {bad[0] if bad else None!r}; use {TRANSPORTS}")
-    if connection not in ("warm", "cold"):
-        raise InvalidArgument(f"connection must be 'warm' or 'cold', got {connection!r}")
-    if connection == "cold" and "ws-keep" in transports:
-        raise InvalidArgument("transport 'ws-keep' keeps its socket open: it cannot be cold")
-    for name, value in (("repeats", repeats), ("max_in_flight", max_in_flight)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgument(f"{name} must be a whole number >= 1, got {value!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise InvalidArgument(f"warmup must be a whole number >= 0, got {warmup!r}")
-    if not (isinstance(timeout, int | float) and timeout > 0):
-        raise InvalidArgument(f"timeout must be > 0 seconds, got {timeout!r}")
-    if rate is not None:
-        levels = _levels("rate", rate, float)
-        loop = "open"
-        if duration is None or not (isinstance(duration, int | float) and duration > 0):
-            raise InvalidArgument(
-                f"an open-loop run (rate={rate!r}) needs duration= seconds > 0, got {duration!r}"
-            )
-    else:
-        levels = _levels("concurrency", concurrency, int)
-        loop = "closed"
-    if voices is not None:
-        voices = [voices] if isinstance(voices, str) else list(voices)
-        if not voices or not all(isinstance(v, str) and v for v in voices):
-            raise InvalidArgument(f"voices must be non-empty names, got {voices!r}")
-    table = _texts(texts)
-    resolved = resolve_targets(targets, api_key=api_key, headers=headers)
-
-    resolved = [complete(t, timeout) for t in resolved]
-    pairs = [(i, v) for i, t in enumerate(resolved) for v in (voices or [t.voice])]
-    rng = np.random.default_rng(seed)
-    text_rows = list(table.itertuples(index=False))
-    base = [
-        Trial(i, v, r.text_id, r.kind, r.text, rep)
-        for rep in range(repeats if loop == "closed" else 1)
-        for i, v in pairs
-        for r in text_rows
-    ]
-    plan: list[tuple[str, float, list[tuple[float | None, Trial]]]] = []
-    for transport in transports:
-        for level in levels:
-            if loop == "closed":
-                order = rng.permutation(len(base))
-                plan.append((transport, level, [(None, base[j]) for j in order]))
-            else:
-                times = poisson_schedule(level, float(duration), rng)
-                order = rng.permutation(len(base))
-                trials = [
-                    (float(t), replace(base[order[k % len(base)]], repetition=k // len(base)))
-                    for k, t in enumerate(times)
-                ]
-                plan.append((transport, level, trials))
-    warmups = [
-        (transport, Trial(i, voices[0] if voices else resolved[i].voice, *table.iloc[0], 0))
-        for transport in transports
-        for i in range(len(resolved))
-        for _ in range(warmup)
-    ]
-    total = len(warmups) + sum(len(trials) for _, _, trials in plan)
-    arguments = {
-        "targets": [t.label for t in resolved],
-        "models": [t.model for t in resolved],
-        "voices": voices,
-        "texts": table["text_id"].tolist(),
-        "repeats": repeats,
-        "transports": transports,
-        "concurrency": levels if loop == "closed" else None,
-        "rate": levels if loop == "open" else None,
-        "duration": duration,
-        "warmup": warmup,
-        "connection": connection,
-        "timeout": timeout,
-        "seed": seed,
-        "max_in_flight": max_in_flight,
-        "header_names": sorted({k for t in resolved for k in t.headers}),
-    }
-
-    recorder = _Recorder(total, progress)
+    plan = make_plan(
+        targets,
+        texts,
+        voices,
+        repeats=repeats,
+        transports=transports,
+        concurrency=concurrency,
+        rate=rate,
+        duration=duration,
+        warmup=warmup,
+        connection=connection,
+        timeout=timeout,
+        seed=seed,
+        api_key=api_key,
+        headers=headers,
+        max_in_flight=max_in_flight,
+    )
+    resolved, loop, levels = plan.targets, plan.loop, plan.levels
+    recorder = _Recorder(plan.total, progress)
     local = threading.local()  # each worker thread's connections, closed when the run ends
     states: list[WorkerState] = []
     cold = connection == "cold"
@@ -349,13 +230,14 @@ def run(
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ttskit-bench")
     # A worker whose answer arrives must get the interpreter back quickly to read the clock:
     # at the default 5 ms switch interval, a busy neighbour thread delays its readings by
-    # up to that much. Python's own setting, restored when the run ends.
+    # up to that much. 1 ms rather than less: at 0.2 ms the harness spent half as much CPU
+    # again per request at concurrency 16. Python's own setting, restored when the run ends.
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
     try:
-        for transport, trial in warmups:
+        for transport, trial in plan.warmups:
             executor.submit(one, transport, levels[0], trial, None, True).result()
-        for transport, level, trials in plan:
+        for transport, level, trials in plan.blocks:
             if recorder.stop.is_set():
                 break
             if loop == "closed":
@@ -406,7 +288,7 @@ def run(
             "node": platform.node(),
         },
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arguments": arguments,
+        "arguments": plan.arguments,
         "loop": loop,
         "wall_s": wall,
         "harness_cpu_s": cpu,
