@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import psutil
@@ -36,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from server import ServerProcess  # noqa: E402
+from server import ServerProcess, in_process_throughput  # noqa: E402
 
 import ttskit  # noqa: E402
 from ttskit import dataset  # noqa: E402
@@ -63,46 +61,12 @@ def sentences(n: int) -> list[str]:
     return made[:n]
 
 
-# --- the engine in-process ---------------------------------------------------------------
-
-
-def _synthesize(texts: list[str], threads: int | None, barrier, results) -> None:
-    from ttskit.engines import load_engine
-
-    engine = load_engine("piper", threads=threads)
-    list(engine.synthesize("Warm up.", voice="joe"))
-    barrier.wait()
-    started = time.perf_counter()
-    seconds = sum(
-        segment.duration for text in texts for segment in engine.synthesize(text, voice="joe")
-    )
-    results.put((seconds, started, time.perf_counter()))
-
-
-def in_process_throughput(texts: list[str], n_processes: int, threads: int | None) -> float:
-    """Audio seconds per wall second of ``n_processes`` engines sharing ``texts``."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(n_processes)
-    results = context.Queue()
-    workers = [
-        context.Process(target=_synthesize, args=(texts[i::n_processes], threads, barrier, results))
-        for i in range(n_processes)
-    ]
-    for worker in workers:
-        worker.start()
-    finished = [results.get() for _ in workers]
-    for worker in workers:
-        worker.join()
-    wall = max(end for _, _, end in finished) - min(start for _, start, _ in finished)
-    return sum(seconds for seconds, _, _ in finished) / wall
+# --- 1 and 2 -----------------------------------------------------------------------------
 
 
 def generated_throughput(table) -> float:
     summary = table.attrs["summary"]
     return summary.audio_seconds / summary.elapsed_s
-
-
-# --- 1 and 2 -----------------------------------------------------------------------------
 
 
 def throughput(server: ServerProcess, n_sentences: int, trials: int, workdir: Path) -> None:
@@ -113,12 +77,12 @@ def throughput(server: ServerProcess, n_sentences: int, trials: int, workdir: Pa
 
     two_processes, generated = [], []
     for trial in range(trials):  # alternated, so that drift on a shared machine hits both
-        two_processes.append(in_process_throughput(texts, 2, 1))
+        two_processes.append(in_process_throughput([texts[0::2], texts[1::2]], 1))
         run = dataset.generate(
             texts, ["joe"], workdir / f"threads-{trial}", client=client, progress=False
         )
         generated.append(generated_throughput(run))
-    best_one = in_process_throughput(texts, 1, None)
+    best_one = in_process_throughput([texts], None)
     best_two = statistics.median(two_processes)
     threads = statistics.median(generated)
     best = max(best_two, best_one)

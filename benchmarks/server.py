@@ -155,24 +155,26 @@ def first_audio(server: ServerProcess, repeats: int) -> None:
 # --- 2. throughput -------------------------------------------------------------------------
 
 
-def _synthesize_rounds(threads: int | None, rounds: int, barrier, results) -> None:
+def _synthesize(texts: list[str], threads: int | None, barrier, results) -> None:
     engine = load_engine("piper", threads=threads)
     list(engine.synthesize("Warm up.", voice="joe"))
     barrier.wait()
     started = time.perf_counter()
-    seconds = 0.0
-    for _ in range(rounds):
-        seconds += sum(segment.duration for segment in engine.synthesize(PARAGRAPH, voice="joe"))
+    seconds = sum(
+        segment.duration for text in texts for segment in engine.synthesize(text, voice="joe")
+    )
     results.put((seconds, started, time.perf_counter()))
 
 
-def _in_process_throughput(n_processes: int, threads: int | None, rounds: int) -> float:
+def in_process_throughput(shares: list[list[str]], threads: int | None) -> float:
+    """Audio seconds per wall second of one Piper engine per share of the texts, each in a
+    process of its own and started together (``threads`` each; all cores when None)."""
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(n_processes)
+    barrier = context.Barrier(len(shares))
     results = context.Queue()
     workers = [
-        context.Process(target=_synthesize_rounds, args=(threads, rounds, barrier, results))
-        for _ in range(n_processes)
+        context.Process(target=_synthesize, args=(share, threads, barrier, results))
+        for share in shares
     ]
     for worker in workers:
         worker.start()
@@ -205,9 +207,9 @@ def _served_throughput(server: ServerProcess, rounds: int) -> float:
 def throughput(server: ServerProcess, rounds: int, trials: int) -> None:
     two_processes, served = [], []
     for _ in range(trials):  # alternated, so that drift hits both sides alike
-        two_processes.append(_in_process_throughput(2, 1, rounds))
+        two_processes.append(in_process_throughput([[PARAGRAPH] * rounds] * 2, 1))
         served.append(_served_throughput(server, rounds))
-    one_process = _in_process_throughput(1, None, 2 * rounds)
+    one_process = in_process_throughput([[PARAGRAPH] * (2 * rounds)], None)
     two_processes_s = statistics.median(two_processes)
     served_s = statistics.median(served)
     best = max(two_processes_s, one_process)

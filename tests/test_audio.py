@@ -145,6 +145,16 @@ def test_a_16_bit_wav_is_what_soundfile_reads_and_writes() -> None:
     assert len(theirs) == len(data) and theirs[:44] == data[:44]  # the same file layout
 
 
+def test_a_multichannel_wav_keeps_its_channels() -> None:
+    import io
+
+    import soundfile as sf
+
+    stereo = np.stack([TONE, -TONE], axis=1)
+    info = sf.info(io.BytesIO(audio.wav_bytes(stereo, sample_rate=RATE)))
+    assert (info.channels, info.frames) == (2, len(TONE))
+
+
 def test_mp3_round_trip() -> None:
     tone = audio.sine(440.0, duration=0.5, sample_rate=24000)
     samples, rate = audio.decode_file(audio.encode_file(tone, sample_rate=24000, format="mp3"))

@@ -209,12 +209,13 @@ class StreamEncoder:
 def wav_bytes(audio: np.ndarray, *, sample_rate: int, subtype: str = "PCM_16") -> bytes:
     """A complete WAV file's bytes (16-bit PCM unless ``subtype`` says otherwise).
 
-    16-bit PCM, what the server answers most, is a 44-byte header and the samples as
+    Mono 16-bit PCM, what the server answers most, is a 44-byte header and the samples as
     ``encode_pcm`` writes them (a fraction of soundfile's cost for short answers); other
-    subtypes go through soundfile.
+    subtypes and multichannel audio go through soundfile.
     """
-    if subtype.upper() == "PCM_16":
-        pcm = encode_pcm(np.asarray(audio, dtype=np.float32).reshape(-1))
+    samples = np.asarray(audio, dtype=np.float32)
+    if subtype.upper() == "PCM_16" and samples.ndim == 1:
+        pcm = encode_pcm(samples)
         return wav_header(sample_rate=sample_rate, data_size=len(pcm)) + pcm
     return encode_file(audio, sample_rate=sample_rate, format="wav", subtype=subtype)
 

@@ -11,8 +11,9 @@ a self-contained HTML page; plots are in ``ttskit.plot``.
 >>> bench.summary(df, by=["transport", "concurrency"])  # doctest: +SKIP
 """
 
+from .plan import poisson_schedule
 from .report import report
-from .runner import COLUMNS, poisson_schedule, run
+from .runner import COLUMNS, run
 from .stats import Objective, compare, knee, stall_count, summary
 from .store import load, save
 from .texts import TEXTS, builtin_texts, read_texts

@@ -47,7 +47,7 @@ def poisson_schedule(rate: float, duration: float, rng: np.random.Generator) -> 
     return times[times < duration]
 
 
-# --- checking the arguments --------------------------------------------------------------------------------
+# --- checking the arguments -------------------------------------------------------------------
 
 
 def _levels(name: str, values: Any, kind: type) -> list:

@@ -27,11 +27,11 @@ import pandas as pd
 
 from .. import __version__
 from . import transports as _transports
-from .plan import make_plan, poisson_schedule
+from .plan import make_plan
 from .rows import COLUMNS, Trial, frame, row
 from .transports import Outcome, WorkerState
 
-__all__ = ["COLUMNS", "poisson_schedule", "run"]
+__all__ = ["COLUMNS", "run"]
 
 #: Longest wait a 429 can impose on a worker.
 MAX_BACKOFF_S = 60.0

@@ -8,6 +8,7 @@ it). The caller bounds the reading of the body (``transport.iter_body``'s deadli
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -33,11 +34,12 @@ _RETRY_STATUSES = frozenset({408, 409, 429})
 _starting = threading.local()
 
 
+@functools.cache
 def _announcing(pool_class: type) -> type:
     """``pool_class`` with connections that call the sending thread's ``on_send`` as a
     request starts out: after requests and urllib3 have prepared it (which takes a good
     part of a millisecond), before its connection opens (if it must) and its first byte
-    is written."""
+    is written. Made once per pool class, and shared by every session."""
 
     class Connection(pool_class.ConnectionCls):  # type: ignore[name-defined]
         def request(self, *args: Any, **kwargs: Any) -> Any:
