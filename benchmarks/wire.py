@@ -17,6 +17,7 @@ import multiprocessing
 import re
 import socket
 import struct
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -47,11 +48,14 @@ def _segments(port: int, ready, stop, out) -> None:
     ready.set()
     # (client port, to the server?, timestamp, payload), in the order the kernel saw them
     segments: list[tuple[int, bool, float, bytes]] = []
-    while True:
+    until = None  # once stopped: a last half second for what the kernel still holds
+    while until is None or time.monotonic() < until:
+        if until is None and stop.is_set():
+            until = time.monotonic() + 0.5
         try:
             data, ancillary, _, address = sock.recvmsg(1 << 17, 64)
         except TimeoutError:
-            if stop.is_set():
+            if until is not None:
                 break
             continue
         if address[2] != PACKET_HOST or data[12:14] != b"\x08\x00":  # IPv4 only
@@ -66,19 +70,20 @@ def _segments(port: int, ready, stop, out) -> None:
         payload = tcp[(tcp[12] >> 4) * 4 :]
         if not payload:
             continue
-        stamp = next(
-            (
-                seconds + nanoseconds * 1e-9
-                for level, kind, value in ancillary
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
-                for seconds, nanoseconds in [struct.unpack("qq", value[:16])]
-            ),
-            None,
-        )
         to_server = destination == port
-        segments.append((source if to_server else destination, to_server, stamp, payload))
+        client = source if to_server else destination
+        segments.append((client, to_server, _kernel_time(ancillary), payload))
     dropped = struct.unpack("II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))[1]
     out.send((dropped, _requests(segments)))
+
+
+def _kernel_time(ancillary: list) -> float | None:
+    """The ``SO_TIMESTAMPNS`` stamp among a segment's ancillary data, in seconds."""
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            seconds, nanoseconds = struct.unpack("qq", value[:16])
+            return seconds + nanoseconds * 1e-9
+    return None
 
 
 def _requests(segments: list) -> dict[str, Timed]:
