@@ -11,23 +11,9 @@ Plots live in ``ttskit.plot`` (matplotlib) and widgets in ``ttskit.widgets`` (an
 neither is imported by ``import ttskit``.
 """
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from .client import (
-    Client,
-    ContextCancelled,
-    ContextDone,
-    ItemDone,
-    RealtimeSession,
-    SessionUpdated,
-    SpeechStream,
-    TextReceived,
-    TTSFailed,
-    default_client,
-    local,
-    speak,
-    stream,
-)
+from ._version import __version__
 from .errors import (
     APIError,
     AuthenticationError,
@@ -48,7 +34,63 @@ from .errors import (
     TransportError,
     TTSKitError,
 )
-from .results import AudioChunk, Speech, Timing, WordTimestamps
+
+if _TYPE_CHECKING:
+    from .client import (
+        Client,
+        ContextCancelled,
+        ContextDone,
+        ItemDone,
+        RealtimeSession,
+        SessionUpdated,
+        SpeechStream,
+        TextReceived,
+        TTSFailed,
+        default_client,
+        local,
+        speak,
+        stream,
+    )
+    from .results import AudioChunk, Speech, Timing, WordTimestamps
+
+# The client and the results (requests, numpy, pandas) load on first use of one of their
+# names, so that ``import ttskit.server`` or ``ttskit.engines`` does not load them.
+_LAZY = {
+    **dict.fromkeys(
+        [
+            "Client",
+            "ContextCancelled",
+            "ContextDone",
+            "ItemDone",
+            "RealtimeSession",
+            "SessionUpdated",
+            "SpeechStream",
+            "TTSFailed",
+            "TextReceived",
+            "default_client",
+            "local",
+            "speak",
+            "stream",
+        ],
+        "client",
+    ),
+    **dict.fromkeys(["AudioChunk", "Speech", "Timing", "WordTimestamps"], "results"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ttskit' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "APIError",

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import __version__
+from .._version import __version__
 from . import transports as _transports
 from .plan import make_plan
 from .rows import COLUMNS, Trial, frame, row

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..client.endpoint import Endpoint, choose_endpoint, is_hosted
 from ..client.request import SpeechRequest
 from ..client.session import HTTPSession

@@ -22,7 +22,7 @@ __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_PARTIAL", "build_parser", "ma
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ttskit`` argument parser with every subcommand."""
-    from .. import __version__
+    from .._version import __version__
     from ..bench.cli import add_bench
     from ..dataset.cli import add_dataset
     from .demo import add_demo

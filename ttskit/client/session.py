@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from .. import __version__
+from .._version import __version__
 from ..errors import APIError, ConnectError, ProtocolError
 from .endpoint import Endpoint
 from .transport import api_error, translate

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import TTSKitError
+from ..errors import InvalidArgument, TTSKitError
 from ..protocol import SPEED_RANGE
 
 __all__ = [
@@ -31,8 +31,9 @@ class EngineError(TTSKitError):
     """
 
 
-class EngineArgumentError(EngineError, ValueError):
-    """An argument an engine cannot take (a speed outside the protocol's range, ...)."""
+class EngineArgumentError(EngineError, InvalidArgument):
+    """An argument an engine cannot take (a speed outside the protocol's range, ...); also a
+    ``ValueError``, through ``InvalidArgument``."""
 
 
 def check_speed(speed: float) -> float:

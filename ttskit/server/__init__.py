@@ -1,4 +1,4 @@
-"""ttskit's speech server: the API of PROTOCOL.md over offline engines (FastAPI + uvicorn).
+"""ttskit's speech server: the API of docs/protocol.md over offline engines (FastAPI + uvicorn).
 
 >>> from ttskit.server import build_app
 >>> app = build_app("espeak", workers=2)  # doctest: +SKIP
@@ -8,11 +8,13 @@ Run it with ``ttskit serve`` or, in a notebook or a test, with ``ttskit.server.b
 
 from __future__ import annotations
 
+from ..errors import MissingExtra
+
 try:
     import fastapi  # noqa: F401
     import uvicorn  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(f"the server needs its extra: pip install 'ttskit[server]' ({exc})") from exc
+    raise MissingExtra(f"the server needs its extra: pip install 'ttskit[server]' ({exc})") from exc
 
 from .app import DEFAULT_QUEUE, build_app, create_app
 from .faults import FAULTS_HEADER, Faults

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .. import __version__
+from .._version import __version__
 from ..engines import Engine, available_engines, load_engine
 from ..errors import InvalidArgument, MissingExtra
 from . import catalog, speech, websocket

@@ -15,6 +15,7 @@ import random
 import threading
 from dataclasses import dataclass, fields, replace
 
+from ..errors import InvalidArgument
 from .errors import WireError
 
 __all__ = ["FAULTS_HEADER", "FaultInjector", "Faults", "RequestFaults"]
@@ -61,13 +62,15 @@ class Faults:
         for name in ("first_audio_delay", "delta_delay", "jitter", "retry_after"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+                raise InvalidArgument(f"{name} must be a number >= 0, got {value!r}")
         if not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError(f"error_rate must be within 0..1, got {self.error_rate!r}")
+            raise InvalidArgument(f"error_rate must be within 0..1, got {self.error_rate!r}")
         if self.error_status not in _STATUSES:
-            raise ValueError(f"error_status must be one of {_STATUSES}, got {self.error_status!r}")
+            raise InvalidArgument(
+                f"error_status must be one of {_STATUSES}, got {self.error_status!r}"
+            )
         if self.cut_after is not None and self.cut_after < 0:
-            raise ValueError(f"cut_after must be >= 0, got {self.cut_after!r}")
+            raise InvalidArgument(f"cut_after must be >= 0, got {self.cut_after!r}")
 
     @property
     def active(self) -> bool:
@@ -79,8 +82,8 @@ class Faults:
 
         Raises
         ------
-        ValueError
-            For an unknown key or a bad value.
+        InvalidArgument
+            For an unknown key or a bad value (also a ``ValueError``).
         """
         types = {field.name: field.type for field in fields(self)}
         changes: dict[str, object] = {}
@@ -89,14 +92,14 @@ class Faults:
                 continue
             key, equals, value = (part.strip() for part in pair.partition("="))
             if not equals or key not in types:
-                raise ValueError(
+                raise InvalidArgument(
                     f"expected key=value with a key among {sorted(types)}, got {pair!r}"
                 )
             kind = float if "float" in str(types[key]) else int
             try:
                 changes[key] = None if value.lower() == "none" else kind(value)
             except ValueError:
-                raise ValueError(f"{key} must be {kind.__name__}, got {value!r}") from None
+                raise InvalidArgument(f"{key} must be {kind.__name__}, got {value!r}") from None
         return replace(self, **changes)
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, fields
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import InvalidArgument
 from .errors import WireError
 from .http import CONNECTION_EXTENSION, DEFAULT_HEADER_TIMEOUT, abort_connection
 
@@ -69,7 +70,9 @@ class Limits:
         for field in fields(self):
             value = getattr(self, field.name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{field.name} must be a number of seconds > 0, got {value!r}")
+                raise InvalidArgument(
+                    f"{field.name} must be a number of seconds > 0, got {value!r}"
+                )
 
 
 class DeadlineMiddleware:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..errors import InvalidArgument
 from .errors import WireError, error_response
 
 __all__ = ["JSON_PATHS", "OriginMiddleware", "normalize_origin"]
@@ -36,12 +37,12 @@ def normalize_origin(origin: str) -> str:
 
     Raises
     ------
-    ValueError
-        For anything that is not ``scheme://host[:port]``.
+    InvalidArgument
+        (a ``ValueError``) For anything that is not ``scheme://host[:port]``.
     """
     scheme, sep, rest = origin.strip().lower().partition("://")
     if not sep or scheme not in _DEFAULT_PORTS or not rest or "/" in rest.rstrip("/"):
-        raise ValueError(f"expected an origin such as http://localhost:8888, got {origin!r}")
+        raise InvalidArgument(f"expected an origin such as http://localhost:8888, got {origin!r}")
     rest = rest.rstrip("/")
     host, port = rest, _DEFAULT_PORTS[scheme]
     if rest.startswith("["):  # IPv6: [::1]:8000

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from ..engines import Engine
+from ..errors import InvalidArgument
 
 __all__ = ["PoolFull", "QueueTimeout", "SlotPool"]
 
@@ -71,9 +72,9 @@ class SlotPool:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not engines:
-            raise ValueError("a pool needs at least one engine")
+            raise InvalidArgument("a pool needs at least one engine")
         if queue_size < 0:
-            raise ValueError(f"queue_size must be >= 0, got {queue_size!r}")
+            raise InvalidArgument(f"queue_size must be >= 0, got {queue_size!r}")
         self.engines: tuple[Engine, ...] = tuple(engines)
         self.queue_size = queue_size
         self._free: list[Engine] = list(engines)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..engines import Engine, Voice
+from ..errors import InvalidArgument
 from ..protocol import DEFAULT_SAMPLE_RATE
 from .errors import WireError
 from .pool import SlotPool
@@ -93,15 +94,15 @@ class Registry:
         queue_size: int,
     ) -> None:
         if not engines:
-            raise ValueError("a server needs at least one engine")
+            raise InvalidArgument("a server needs at least one engine")
         self.models: dict[str, LocalModel] = {}
         for model_id, slots in engines.items():
             if not slots:
-                raise ValueError(f"model {model_id!r} has no engine")
+                raise InvalidArgument(f"model {model_id!r} has no engine")
             _share_cores(slots)
             voices = tuple(slots[0].voices())
             if not voices:
-                raise ValueError(f"the {model_id!r} engine lists no voices")
+                raise InvalidArgument(f"the {model_id!r} engine lists no voices")
             default_voice = _default_voice(slots[0], voices)
             self.models[model_id] = LocalModel(
                 id=model_id,
@@ -113,7 +114,7 @@ class Registry:
         self.aliases = dict(aliases or {})
         for alias, target in self.aliases.items():
             if target not in self.models:
-                raise ValueError(
+                raise InvalidArgument(
                     f"alias {alias!r} points to {target!r}, which is not served "
                     f"(served: {sorted(self.models)})"
                 )
