@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
-from .common import FORMATTER, complain, non_negative, positive_seconds
+from .common import (
+    EXIT_USAGE,
+    FORMATTER,
+    add_key_arguments,
+    api_key,
+    complain,
+    non_negative,
+    positive_seconds,
+)
 
 __all__ = ["add_serve"]
 
@@ -58,20 +64,7 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="engine to serve; auto serves every installed one (default: %(default)s)",
     )
-    keys = parser.add_mutually_exclusive_group()
-    keys.add_argument(
-        "--api-key-file",
-        default=None,
-        metavar="PATH",
-        help="require the key in this file as 'Authorization: Bearer <key>' "
-        "(default: $TTSKIT_API_KEY)",
-    )
-    keys.add_argument(
-        "--api-key",
-        default=None,
-        help="the key itself; other users of this machine can read it in the process list, "
-        "so prefer --api-key-file or $TTSKIT_API_KEY",
-    )
+    add_key_arguments(parser, what="the key requests must bring as 'Authorization: Bearer <key>'")
     parser.add_argument(
         "--cors-origin",
         action="append",
@@ -167,32 +160,6 @@ def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _api_key(args: argparse.Namespace) -> str | None:
-    """The key from --api-key-file, --api-key (with a warning) or $TTSKIT_API_KEY."""
-    from ..errors import InvalidArgument
-
-    if args.api_key_file:
-        try:
-            key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidArgument(
-                f"cannot read the API key file {args.api_key_file!r}: {exc}"
-            ) from exc
-        if not key or "\n" in key:
-            raise InvalidArgument(
-                f"the API key file {args.api_key_file!r} must hold the key on one line"
-            )
-        return key
-    if args.api_key:
-        complain(
-            "serve",
-            "warning: a key given as --api-key shows in the process list; "
-            "use --api-key-file PATH or $TTSKIT_API_KEY",
-        )
-        return args.api_key
-    return os.environ.get("TTSKIT_API_KEY") or None
-
-
 def _serve(args: argparse.Namespace) -> int:
     from ..errors import TTSKitError
 
@@ -213,7 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
         app = build_app(
             args.engine,
             workers=args.workers,
-            api_key=_api_key(args),
+            api_key=api_key(args),
             aliases=dict(args.alias),
             max_input_chars=args.max_input_chars,
             queue=args.queue,
@@ -228,9 +195,9 @@ def _serve(args: argparse.Namespace) -> int:
                 }
             ),
         )
-    except (TTSKitError, ValueError, ImportError) as exc:
+    except TTSKitError as exc:
         complain("serve", exc)
-        return 2
+        return EXIT_USAGE
     models = ", ".join(app.state.ttskit.registry.ids())
     print(f"ttskit serve: {models} on http://{args.host}:{args.port}/v1", file=sys.stderr)
     if faults.active:

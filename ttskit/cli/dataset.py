@@ -1,16 +1,16 @@
 """``ttskit dataset``: ``generate`` from the command line, with a summary at the end.
 
-Exit status: 0 when every item is done, 1 when some failed (rerun to retry them), 2 for
-bad arguments, 130 when interrupted (rerun to resume).
+Exit status (``common``): 0 when every item is done, 3 when some failed (rerun to retry
+them), 1 when the endpoint or the disk failed, 2 for bad arguments, 130 when interrupted
+(rerun to resume).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from ..cli.common import add_endpoint_arguments
+from .common import EXIT_PARTIAL, EXIT_STATUS_HELP, FORMATTER, add_endpoint_arguments, client
 
 __all__ = ["add_dataset", "run"]
 
@@ -30,6 +30,8 @@ def add_dataset(subparsers: argparse._SubParsersAction) -> None:
         help="generate a speech dataset from texts and voices",
         description="Synthesize every text with every voice into a dataset folder that "
         "Hugging Face datasets loads (audiofolder), with quality columns; rerun to resume.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=FORMATTER,
     )
     parser.add_argument("texts", help="a .txt (one text per line), .csv or .jsonl file")
     parser.add_argument("out", help="the dataset folder")
@@ -120,23 +122,24 @@ def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``ttskit dataset`` with parsed arguments; returns the exit status."""
-    from ttskit import Client
-    from ttskit.errors import TTSKitError
+    """Run ``ttskit dataset`` with parsed arguments; returns the exit status.
 
-    from . import export_ljspeech, export_piper, generate
+    Errors (ttskit's and the OS's) go up to ``common.run_handler``, which tells them in one
+    line with their status.
+    """
+    from ..dataset import export_ljspeech, export_piper, generate
 
     voices = [v.strip() for value in args.voice for v in value.split(",") if v.strip()]
     splits = dict(args.split) or None
     closer = None
     try:
-        client = Client(base_url=args.base_url, api_key=args.api_key or None, model=args.model)
+        speaker = client(args)
         executor, closer = _executor(args)
         manifest = generate(
             args.texts,
             voices or None,
             args.out,
-            client=client,
+            client=speaker,
             model=args.model,
             format=args.format,
             sample_rate=args.sample_rate,
@@ -152,23 +155,13 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=not args.no_progress,
         )
-    except KeyboardInterrupt as exc:
-        print(f"ttskit dataset: {exc or 'interrupted'}", file=sys.stderr)
-        return 130
-    except (TTSKitError, ValueError) as exc:
-        print(f"ttskit dataset: {exc}", file=sys.stderr)
-        return 2
     finally:
         if closer is not None:
             closer()
     summary = manifest.attrs["summary"]
     print(summary)
-    try:
-        if args.ljspeech:
-            print(f"LJSpeech: {export_ljspeech(args.out, args.ljspeech)}")
-        if args.piper:
-            print(f"Piper: {export_piper(args.out, args.piper)}")
-    except (TTSKitError, ValueError) as exc:
-        print(f"ttskit dataset: export: {exc}", file=sys.stderr)
-        return 2
-    return 1 if summary.failed else 0
+    if args.ljspeech:
+        print(f"LJSpeech: {export_ljspeech(args.out, args.ljspeech)}")
+    if args.piper:
+        print(f"Piper: {export_piper(args.out, args.piper)}")
+    return EXIT_PARTIAL if summary.failed else 0

@@ -1,15 +1,20 @@
-"""``ttskit bench``: run a latency experiment from the shell, and ``ttskit bench report``.
-
-API keys come from the environment only (``$TOGETHER_API_KEY`` for the hosted API,
-``$TTSKIT_API_KEY`` for another server), never from the command line.
-"""
+"""``ttskit bench``: run a latency experiment from the shell, and ``ttskit bench report``."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
+
+from .common import (
+    EXIT_ERROR,
+    EXIT_STATUS_HELP,
+    FORMATTER,
+    add_endpoint_arguments,
+    api_key,
+    client,
+    complain,
+)
 
 __all__ = ["add_bench"]
 
@@ -32,17 +37,13 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
         "bench",
         help="measure latency; 'ttskit bench report FILE' writes an HTML report",
         description=add_bench.__doc__,
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=FORMATTER,
     )
-    parser.add_argument(
-        "--base-url",
-        default=None,
-        help="API root such as http://127.0.0.1:8000/v1, or 'together' for the hosted API "
-        "(default: $TTSKIT_BASE_URL, else an embedded local server)",
-    )
+    add_endpoint_arguments(parser)
     parser.add_argument(
         "--engine", default="espeak", help="engine of the embedded server (default: espeak)"
     )
-    parser.add_argument("--model", default=None, help="model id (default: the endpoint's first)")
     parser.add_argument("--voices", nargs="+", default=None, help="voice names to compare")
     parser.add_argument(
         "--texts", default=None, help="file with one text per line (default: the built-in set)"
@@ -78,10 +79,10 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _target(args: argparse.Namespace) -> Any:
-    from .. import Client, local
+    from ..client import local
 
     if args.base_url or os.environ.get("TTSKIT_BASE_URL"):
-        return Client(base_url=args.base_url, model=args.model, max_retries=0)
+        return client(args, max_retries=0)
     return local(args.engine, model=args.model)
 
 
@@ -89,8 +90,7 @@ def _bench(args: argparse.Namespace) -> int:
     """Run the experiment, print the summary, write the rows."""
     import pandas as pd
 
-    from ..errors import TTSKitError
-    from . import run, save, summary
+    from ..bench import run, save, summary
 
     try:
         target = _target(args)
@@ -107,16 +107,17 @@ def _bench(args: argparse.Namespace) -> int:
             connection=args.connection,
             timeout=args.timeout,
             seed=args.seed,
-            api_key=os.environ.get("TTSKIT_API_KEY") or None,
+            api_key=api_key(args),
             progress=not args.no_progress,
         )
         level = "rate" if args.rate else "concurrency"
         by = [c for c in ("voice", "transport") if df[c].nunique() > 1] + [level]
         table = summary(df, by=by, n_boot=500)
         path = save(df, args.output)
-    except (TTSKitError, ValueError) as exc:
-        print(f"ttskit bench: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:
+        # A ValueError from pandas or pyarrow, raised by neither ttskit nor the user.
+        complain("bench", exc)
+        return EXIT_ERROR
     shown = table[[*by, *_SHOWN]].copy()
     for column in shown.columns:
         if column.startswith(("first_audio_", "done_")):
@@ -140,14 +141,13 @@ def _report(args: argparse.Namespace) -> int:
     """Write a self-contained HTML page (tables and plots) of a ``ttskit bench`` results file."""
     from pathlib import Path
 
-    from ..errors import TTSKitError
-    from . import report
+    from ..bench import report
 
     output = Path(args.output) if args.output else Path(args.results).with_suffix(".html")
     try:
         report(args.results, output)
-    except (TTSKitError, ValueError, OSError) as exc:
-        print(f"ttskit bench report: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:
+        complain("bench report", exc)
+        return EXIT_ERROR
     print(f"wrote {output}")
     return 0
