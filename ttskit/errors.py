@@ -8,6 +8,7 @@ Every error ttskit raises on purpose derives from ``TTSKitError``::
     ├── InvalidArgument         (also ValueError) a bad argument, caught before any request
     │   └── InvalidType         (also TypeError) an argument of the wrong type
     ├── NoSuchItem              (also KeyError) a word, context or item that is not there
+    ├── FileError               (also OSError) a file or folder could not be written or read
     ├── TransportError          the request did not get an answer
     │   ├── ConnectError        could not connect
     │   ├── TimeoutError        connected, but no answer in time
@@ -30,6 +31,7 @@ chained with ``raise ... from exc``. Messages never contain an API key.
 
 from __future__ import annotations
 
+import errno as _errno
 import re
 from typing import Any
 
@@ -39,6 +41,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConnectError",
+    "FileError",
     "InternalServerError",
     "InvalidArgument",
     "InvalidType",
@@ -85,6 +88,49 @@ class NoSuchItem(TTSKitError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+# What to do about an OS error, by errno.
+_FILE_ADVICE = {
+    _errno.ENAMETOOLONG: "the name is too long for the file system: choose a shorter one",
+    _errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+    _errno.EEXIST: "it exists already: choose another path",
+    _errno.EISDIR: "it is a folder: name a file",
+    _errno.EACCES: "it is not writable: choose a folder you can write to",
+    _errno.EPERM: "it is not writable: choose a folder you can write to",
+    _errno.EROFS: "the file system is read-only: choose a folder you can write to",
+    _errno.ENOSPC: "the disk is full: free some space and run it again",
+    _errno.EDQUOT: "the disk quota is used up: free some space and run it again",
+    _errno.ENOENT: "it does not exist: check the path",
+}
+
+
+class FileError(TTSKitError, OSError):
+    """A file or folder could not be written or read; the message names the path and says
+    what to do, ``filename`` and ``errno`` are the OS error's.
+
+    >>> FileError.from_os_error(NotADirectoryError(20, "Not a directory", "notes.txt/ds"))
+    FileError('notes.txt/ds: Not a directory; a part of the path is a file, not a folder: \
+choose another path')
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    def __repr__(self) -> str:
+        return f"FileError({self.strerror!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.errno, self.strerror, self.filename)
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> FileError:
+        """The ``FileError`` of an OS error, chained by the caller with ``from exc``."""
+        if isinstance(exc, FileError):
+            return exc
+        where = exc.filename if exc.filename is not None else "a file"
+        advice = _FILE_ADVICE.get(exc.errno or 0, "check the path and the disk")
+        return cls(exc.errno, f"{where}: {exc.strerror or exc}; {advice}", exc.filename)
 
 
 class TransportError(TTSKitError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from ttskit import dataset
 
 
@@ -67,3 +69,109 @@ def test_bad_voice_and_bad_split_exit_2_without_a_traceback(espeak_server, tmp_p
     bad_split = run(*common, "--split", "train=0.5")
     assert bad_split.returncode == 2 and "add up to 0.5" in bad_split.stderr
     assert "Traceback" not in bad_voice.stderr + bad_split.stderr
+
+
+def _dataset_into(server, tmp_path, out, *extra: str) -> subprocess.CompletedProcess:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Hello.\n", encoding="utf-8")
+    return run(
+        str(texts),
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--model",
+        "espeak",
+        "--format",
+        "wav",
+        "--no-progress",
+        *extra,
+    )
+
+
+def _one_line_failure(done: subprocess.CompletedProcess, *says: str) -> None:
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ttskit dataset: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for words in says:
+        assert words in lines[0], lines[0]
+
+
+def test_an_output_name_too_long_is_one_line(espeak_server, tmp_path):
+    out = tmp_path / ("x" * 300)
+    _one_line_failure(_dataset_into(espeak_server, tmp_path, out), "x" * 300, "too long")
+
+
+def test_an_output_below_a_file_is_one_line(espeak_server, tmp_path):
+    (tmp_path / "afile").write_text("mine\n")
+    done = _dataset_into(espeak_server, tmp_path, tmp_path / "afile" / "ds")
+    _one_line_failure(done, "afile", "is a file, not a folder")
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+def test_an_export_onto_a_file_is_one_line(espeak_server, tmp_path):
+    (tmp_path / "afile").write_text("mine\n")
+    done = _dataset_into(
+        espeak_server, tmp_path, tmp_path / "ds", "--ljspeech", str(tmp_path / "afile")
+    )
+    assert done.returncode in (1, 2), done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "afile" in lines[0] and "Traceback" not in done.stderr
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+def test_a_read_only_folder_is_one_line(espeak_server, tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        done = _dataset_into(espeak_server, tmp_path, folder / "ds")
+    finally:
+        folder.chmod(0o700)
+    _one_line_failure(done, "ro", "not writable")
+
+
+def test_a_full_disk_is_one_line(espeak_server, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs is not permitted here")
+    try:
+        (disk / "filler").write_bytes(b"\0" * (60 * 1024))
+        done = _dataset_into(espeak_server, tmp_path, disk / "ds")
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    _one_line_failure(done, "disk is full")
+
+
+def test_debug_shows_the_traceback(espeak_server, tmp_path):
+    (tmp_path / "afile").write_text("mine\n")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Hello.\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "ttskit.cli", "--debug", "dataset", str(texts)]
+        + [str(tmp_path / "afile" / "ds"), "--base-url", espeak_server.base_url, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1 and "Traceback" in done.stderr
+
+
+def test_from_python_the_same_failure_is_a_file_error_that_names_the_path(espeak_server, tmp_path):
+    import ttskit
+    from ttskit.errors import FileError
+
+    (tmp_path / "afile").write_text("mine\n")
+    client = ttskit.Client(espeak_server.base_url, model="espeak")
+    with pytest.raises(FileError, match="afile.*is a file, not a folder") as caught:
+        dataset.generate(["Hello."], None, tmp_path / "afile" / "ds", client=client, progress=False)
+    assert isinstance(caught.value, ttskit.TTSKitError) and isinstance(caught.value, OSError)
+    assert caught.value.filename is not None and "afile" in str(caught.value.filename)

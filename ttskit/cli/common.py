@@ -6,7 +6,6 @@ reported: one line on standard error and a documented status; the traceback only
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 from collections.abc import Callable
@@ -175,27 +174,12 @@ def failure_status(exc: BaseException) -> int:
     return EXIT_USAGE if isinstance(exc, InvalidArgument | ConfigurationError) else EXIT_ERROR
 
 
-#: What to do about an OS error, by errno.
-_OS_ADVICE = {
-    errno.ENAMETOOLONG: "the name is too long for the file system: choose a shorter one",
-    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
-    errno.EEXIST: "it exists already: choose another path",
-    errno.EISDIR: "it is a folder: name a file",
-    errno.EACCES: "it is not writable: choose a folder you can write to",
-    errno.EPERM: "it is not writable: choose a folder you can write to",
-    errno.EROFS: "the file system is read-only: choose a folder you can write to",
-    errno.ENOSPC: "the disk is full: free some space and run the command again",
-    errno.EDQUOT: "the disk quota is used up: free some space and run the command again",
-    errno.ENOENT: "it does not exist: check the path",
-}
-
-
 def describe(exc: BaseException) -> str:
     """One line for an error: its message, and for an OS error its path and what to do."""
-    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-        where = exc.filename if exc.filename is not None else "a file"
-        advice = _OS_ADVICE.get(exc.errno or 0, "check the path and the disk")
-        return f"{where}: {exc.strerror or exc}; {advice}"
+    from ..errors import FileError, TTSKitError
+
+    if isinstance(exc, OSError) and not isinstance(exc, TTSKitError | ConnectionError):
+        exc = FileError.from_os_error(exc)
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgument
+from ..errors import FileError, InvalidArgument
 
 __all__ = ["Journal", "Layout", "write_atomic"]
 
@@ -49,9 +49,12 @@ def _temp(path: Path) -> Path:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a hidden temporary file and a rename."""
     temp = _temp(path)
-    with open(temp, "wb") as file:
-        file.write(data)
-    os.replace(temp, path)
+    try:
+        with open(temp, "wb") as file:
+            file.write(data)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise FileError.from_os_error(exc) from exc
 
 
 class Journal:
@@ -163,7 +166,10 @@ class Layout:
                 f"out={str(self.root)!r} holds files that are not a ttskit dataset; choose a "
                 "new or empty folder, or pass overwrite=True to delete what is there"
             )
-        self.state.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FileError.from_os_error(exc) from exc
         settings_path = self.state / SETTINGS_FILE
         if settings_path.exists():
             kept = json.loads(settings_path.read_text(encoding="utf-8"))
