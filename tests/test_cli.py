@@ -203,7 +203,9 @@ def test_version():
     assert done.stdout.strip() == f"ttskit {ttskit.__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["say"], ["voices"], ["demo"]])
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["say"], ["voices"], ["demo"], ["bench"], ["dataset"]]
+)
 def test_help_is_plain_text(command):
     done = run(*command, "--help")
     assert done.returncode == 0
@@ -223,3 +225,49 @@ def test_say_help_and_its_error_name_the_same_formats(tmp_path):
     assert refused.returncode == 2
     assert f"one of {formats}" in refused.stderr
     assert not (tmp_path / "x.ogx").exists()
+
+
+def test_say_reads_the_key_from_a_file_and_warns_of_one_on_the_command_line(auth_server, tmp_path):
+    from tests.conftest import API_KEY
+
+    key_file = tmp_path / "key"
+    key_file.write_text(API_KEY + "\n")
+    args = ["say", "Hi.", "-o", str(tmp_path / "x.wav"), "--base-url", auth_server.base_url]
+    from_file = run(*args, "--api-key-file", str(key_file))
+    assert from_file.returncode == 0, from_file.stderr
+    assert "warning" not in from_file.stderr
+    on_line = run(*args, "--api-key", API_KEY)
+    assert on_line.returncode == 0 and "--api-key-file" in on_line.stderr
+    missing = run(*args, "--api-key-file", str(tmp_path / "absent"))
+    assert missing.returncode == 2 and "cannot read the API key file" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert API_KEY not in from_file.stdout + from_file.stderr + on_line.stdout + missing.stderr
+
+
+@pytest.mark.parametrize("command", ["say", "voices", "bench", "dataset"])
+def test_every_client_command_has_the_same_endpoint_arguments(command):
+    help_text = run(command, "--help").stdout
+    for flag in ("--base-url", "--api-key-file", "--api-key"):
+        assert flag in help_text, (command, flag)
+    assert "process list" in help_text
+
+
+def test_the_exit_statuses_are_documented_once_for_every_command():
+    from ttskit.cli import common
+
+    help_text = run("--help").stdout
+    for status in (
+        common.EXIT_ERROR,
+        common.EXIT_USAGE,
+        common.EXIT_PARTIAL,
+        common.EXIT_INTERRUPTED,
+    ):
+        assert re.search(rf"^  {status} ", help_text, re.MULTILINE), status
+    assert "--debug" in help_text
+
+
+def test_bench_report_of_a_missing_file_is_one_line(tmp_path):
+    done = run("bench", "report", str(tmp_path / "absent.parquet"))
+    assert done.returncode in (EXIT_ERROR, 2), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert "absent.parquet" in done.stderr

@@ -36,7 +36,8 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="measure latency; 'ttskit bench report FILE' writes an HTML report",
-        description=add_bench.__doc__,
+        description="Latency of voices x texts x transports x concurrency (or rate), one row\n"
+        "per request, written to a Parquet file; 'ttskit bench report FILE' makes its page.",
         epilog=EXIT_STATUS_HELP,
         formatter_class=FORMATTER,
     )
@@ -71,7 +72,9 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
 
     actions = parser.add_subparsers(dest="bench_command", metavar="report")
     report = actions.add_parser(
-        "report", help="write an HTML page of a results file", description=_report.__doc__
+        "report",
+        help="write an HTML page of a results file",
+        description="Write a self-contained HTML page (tables and plots) of a results file.",
     )
     report.add_argument("results", help="a Parquet file written by 'ttskit bench'")
     report.add_argument("-o", "--output", default=None, help="HTML file (default: beside it)")

@@ -15,10 +15,12 @@ from .common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
+    EXIT_USAGE,
     FORMATTER,
     add_endpoint_arguments,
     client,
     complain,
+    failure_status,
 )
 
 __all__ = ["add_say"]
@@ -54,7 +56,7 @@ def add_say(subparsers: argparse._SubParsersAction) -> None:
         "exit status:\n"
         "  0    the whole answer was written\n"
         f"  {EXIT_ERROR}    failed; no file was written\n"
-        "  2    bad usage\n"
+        f"  {EXIT_USAGE}    bad usage\n"
         f"  {EXIT_PARTIAL}    the stream was cut: the audio that arrived was written, and a\n"
         "       warning says so\n"
         f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): the audio that had arrived was written",
@@ -132,9 +134,9 @@ def _say(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except StreamInterrupted as exc:
         speech, problem = exc.partial, _cut_message(exc, endpoint)
-    except (TTSKitError, ValueError) as exc:
+    except TTSKitError as exc:
         complain("say", _error_message(exc, endpoint))
-        return EXIT_ERROR
+        return failure_status(exc)
 
     if speech is None or not speech.audio.size:
         what = "interrupted" if interrupted else problem
