@@ -29,6 +29,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q tests
+	$(OFFLINE) $(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules ttskit
 	$(OFFLINE) $(BIN)/python -m pytest -q --nbval-lax notebooks
 
 $(COMPAT_STAMP): pyproject.toml

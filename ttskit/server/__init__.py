@@ -1,7 +1,9 @@
 """ttskit's speech server: the API of docs/protocol.md over offline engines (FastAPI + uvicorn).
 
 >>> from ttskit.server import build_app
->>> app = build_app("espeak", workers=2)  # doctest: +SKIP
+>>> app = build_app("espeak", workers=1)
+>>> app.state.ttskit.registry.ids()
+['espeak']
 
 Run it with ``ttskit serve`` or, in a notebook or a test, with ``ttskit.server.background.start_server``.
 """

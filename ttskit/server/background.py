@@ -12,9 +12,9 @@ returns a ``Client`` for it; a ``Client`` made without an endpoint uses
 >>> client.speak("Hello.").sample_rate  # doctest: +SKIP
 24000
 >>> from ttskit.server.background import start_server
->>> with start_server("espeak") as server:  # doctest: +SKIP
-...     print(server.base_url)
-http://127.0.0.1:40213/v1
+>>> with start_server("espeak", workers=1) as server:
+...     print(server.base_url)  # doctest: +ELLIPSIS
+http://127.0.0.1:.../v1
 """
 
 from __future__ import annotations
