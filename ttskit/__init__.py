@@ -55,35 +55,34 @@ if _TYPE_CHECKING:
 
 # The client and the results (requests, numpy, pandas) load on first use of one of their
 # names, so that ``import ttskit.server`` or ``ttskit.engines`` does not load them.
-_LAZY = {
-    **dict.fromkeys(
-        [
-            "Client",
-            "ContextCancelled",
-            "ContextDone",
-            "ItemDone",
-            "RealtimeSession",
-            "SessionUpdated",
-            "SpeechStream",
-            "TTSFailed",
-            "TextReceived",
-            "default_client",
-            "local",
-            "speak",
-            "stream",
-        ],
-        "client",
-    ),
-    **dict.fromkeys(["AudioChunk", "Speech", "Timing", "WordTimestamps"], "results"),
-}
+_CLIENT_NAMES = frozenset(
+    {
+        "Client",
+        "ContextCancelled",
+        "ContextDone",
+        "ItemDone",
+        "RealtimeSession",
+        "SessionUpdated",
+        "SpeechStream",
+        "TTSFailed",
+        "TextReceived",
+        "default_client",
+        "local",
+        "speak",
+        "stream",
+    }
+)
+_RESULTS_NAMES = frozenset({"AudioChunk", "Speech", "Timing", "WordTimestamps"})
 
 
 def __getattr__(name: str) -> object:
-    if name not in _LAZY:
+    if name in _CLIENT_NAMES:
+        from . import client as module
+    elif name in _RESULTS_NAMES:
+        from . import results as module
+    else:
         raise AttributeError(f"module 'ttskit' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    value = getattr(module, name)
     globals()[name] = value
     return value
 
