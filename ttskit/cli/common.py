@@ -155,16 +155,17 @@ def api_key(args: argparse.Namespace) -> str | None:
 
 
 def client(args: argparse.Namespace, **options: Any) -> Any:
-    """The ``Client`` of the endpoint arguments (and ``--voice``, when the command has it)."""
+    """The ``Client`` of the endpoint arguments (and ``--voice``, when the command has it);
+    ``options`` are further ``Client`` arguments, or replace those."""
     from ..client import Client
 
-    return Client(
-        base_url=args.base_url,
-        api_key=api_key(args),
-        model=getattr(args, "model", None),
-        voice=getattr(args, "voice", None),
-        **options,
-    )
+    settings = {
+        "base_url": args.base_url,
+        "api_key": api_key(args),
+        "model": getattr(args, "model", None),
+        "voice": getattr(args, "voice", None),
+    }
+    return Client(**{**settings, **options})
 
 
 def failure_status(exc: BaseException) -> int:

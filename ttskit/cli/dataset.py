@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     splits = dict(args.split) or None
     closer = None
     try:
-        speaker = client(args)
+        speaker = client(args, voice=None)  # the voices are generate's
         executor, closer = _executor(args)
         manifest = generate(
             args.texts,
