@@ -254,6 +254,8 @@ class Layout:
                     (self.root / folder).mkdir(parents=True, exist_ok=True)
                     files[folder] = open(_temp(self.root / folder / METADATA_FILE), "wb")  # noqa: SIM115
                 files[folder].write(_line(row).encode("utf-8"))
+        except OSError as exc:
+            raise FileError.from_os_error(exc) from exc
         finally:
             for file in files.values():
                 file.close()
