@@ -14,6 +14,7 @@ neither is imported by ``import ttskit``.
 __version__ = "0.1.0"
 
 from .client import (
+    AsyncClient,
     Client,
     ContextCancelled,
     ContextDone,
@@ -52,6 +53,7 @@ from .results import AudioChunk, Speech, Timing, WordTimestamps
 
 __all__ = [
     "APIError",
+    "AsyncClient",
     "AudioChunk",
     "AuthenticationError",
     "BadRequestError",

@@ -18,6 +18,7 @@ Modules, in reading order:
 Nothing here imports the server, FastAPI or the widgets at import time.
 """
 
+from .asynchronous import AsyncClient, AsyncSpeechStream
 from .discovery import resolve_defaults
 from .endpoint import Endpoint
 from .events import (
@@ -37,6 +38,8 @@ from .shortcuts import default_client, local, speak, stream
 from .streaming import ResponseHead, SpeechStream
 
 __all__ = [
+    "AsyncClient",
+    "AsyncSpeechStream",
     "Client",
     "ContextCancelled",
     "ContextDone",

@@ -40,7 +40,13 @@ if TYPE_CHECKING:
     from ..results import Speech
     from .realtime import RealtimeSession
 
-__all__ = ["Client", "response_head"]
+__all__ = ["Client", "response_head", "speech_connect_error"]
+
+
+def speech_connect_error(base_url: str, exc: ConnectError) -> ConnectError:
+    """Say which call failed: the caller asked for speech, not for a model list."""
+    reason = str(exc).rpartition(": ")[2]
+    return ConnectError(f"could not connect for POST {base_url}/audio/speech: {reason}")
 
 
 def response_head(response: Any) -> ResponseHead:
@@ -274,12 +280,11 @@ class Client:
         fresh_connection : bool
             Send on a new connection, closed afterwards (a cold request).
         """
-        dialect = dialect or ("openai" if stream_format is not None else self.dialect)
-        options = speech_options(
+        options = self._checked(
             text,
-            hosted=self.hosted,
+            stream=stream,
             dialect=dialect,
-            stream=True if stream_format is not None and stream is None else stream,
+            stream_format=stream_format,
             response_format=response_format,
             response_encoding=response_encoding,
             sample_rate=sample_rate,
@@ -287,16 +292,32 @@ class Client:
             alignment=alignment,
             segment=segment,
             speed=speed,
-            stream_format=stream_format,
         )
         try:
             model, voice = self._defaults.resolve(model, voice)
         except ConnectError as exc:
-            # Say which call failed: the caller asked for speech, not for a model list.
-            reason = str(exc).rpartition(": ")[2]
-            raise ConnectError(
-                f"could not connect for POST {self.base_url}/audio/speech: {reason}"
-            ) from exc
+            raise speech_connect_error(self.base_url, exc) from exc
+        return self._request(text, options, model, voice, max_retries, fresh_connection)
+
+    def _checked(
+        self, text: str, *, stream: bool | None, dialect: str | None, **options: Any
+    ) -> dict[str, Any]:
+        """The checked options of a request (no I/O), as both clients take them."""
+        stream_format = options.get("stream_format")
+        dialect = dialect or ("openai" if stream_format is not None else self.dialect)
+        if stream_format is not None and stream is None:
+            stream = True
+        return speech_options(text, hosted=self.hosted, dialect=dialect, stream=stream, **options)
+
+    def _request(
+        self,
+        text: str,
+        options: dict[str, Any],
+        model: str,
+        voice: str,
+        max_retries: int | None,
+        fresh_connection: bool,
+    ) -> SpeechRequest:
         return make_request(
             text,
             options,

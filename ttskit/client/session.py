@@ -23,12 +23,37 @@ from ..errors import APIError, ConnectError, ProtocolError
 from .endpoint import Endpoint
 from .transport import api_error, translate
 
-__all__ = ["HTTPSession"]
+__all__ = ["HTTPSession", "backoff", "retryable", "url_hint"]
 
 logger = logging.getLogger("ttskit.client")
 
 # Statuses worth another try: timeout, conflict, rate limit, and server-side failures.
 _RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+def retryable(status_code: int) -> bool:
+    """Whether an error answer is worth another try (the one rule, for both clients)."""
+    return status_code in _RETRY_STATUSES or status_code >= 500
+
+
+def backoff(
+    attempt: int, asked: float | None, max_wait: float, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: what the server asked for, else
+    exponential from 0.5 s capped at 8 s with up to 25 % jitter downwards; never more
+    than ``max_wait``."""
+    if asked is not None:
+        return min(asked, max_wait)
+    jitter = (rng or random).random()
+    return min(0.5 * 2**attempt, 8.0, max_wait) * (1 - 0.25 * jitter)
+
+
+def url_hint(endpoint: Endpoint, status_code: int) -> str:
+    """What to try when an error suggests the base URL itself is wrong."""
+    if status_code == 404 and not endpoint.base_url.rstrip("/").endswith("/v1"):
+        return f" (the base URL has no /v1: try {endpoint.base_url.rstrip('/')}/v1)"
+    return ""
+
 
 # What the connection a thread is sending on calls as its request starts out.
 _starting = threading.local()
@@ -126,16 +151,10 @@ class HTTPSession:
         return opened
 
     def _backoff(self, attempt: int, asked: float | None) -> float:
-        if asked is not None:
-            return min(asked, self.max_retry_wait)
-        # Exponential from 0.5 s, capped at 8 s, with up to 25 % jitter downwards.
-        return min(0.5 * 2**attempt, 8.0, self.max_retry_wait) * (1 - 0.25 * self._random.random())
+        return backoff(attempt, asked, self.max_retry_wait, self._random)
 
     def _hint(self, status_code: int) -> str:
-        """What to try when an error suggests the base URL itself is wrong."""
-        if status_code == 404 and not self.endpoint.base_url.rstrip("/").endswith("/v1"):
-            return f" (the base URL has no /v1: try {self.endpoint.base_url.rstrip('/')}/v1)"
-        return ""
+        return url_hint(self.endpoint, status_code)
 
     def send(
         self,
@@ -221,8 +240,7 @@ class HTTPSession:
             response.close()
             if fresh_connection:  # the next attempt is on a new connection too
                 session.close()
-            retryable = response.status_code in _RETRY_STATUSES or response.status_code >= 500
-            if last or not retryable:
+            if last or not retryable(response.status_code):
                 logger.debug("%s: %s", what, error)
                 raise error
             self._wait(what, attempt, error.retry_after, error)
