@@ -37,6 +37,7 @@ from .errors import (
 
 if _TYPE_CHECKING:
     from .client import (
+        AsyncClient,
         Client,
         ContextCancelled,
         ContextDone,
@@ -57,6 +58,7 @@ if _TYPE_CHECKING:
 # names, so that ``import ttskit.server`` or ``ttskit.engines`` does not load them.
 _CLIENT_NAMES = frozenset(
     {
+        "AsyncClient",
         "Client",
         "ContextCancelled",
         "ContextDone",
@@ -93,6 +95,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "APIError",
+    "AsyncClient",
     "AudioChunk",
     "AuthenticationError",
     "BadRequestError",

@@ -217,8 +217,13 @@ class Speech:
     words : pandas.DataFrame
         Columns ``word``, ``start``, ``end`` in seconds; empty with those columns when the
         answer had no alignment.
-    text, model, voice : str
-        What was asked for.
+    text : str
+        What was said.
+    model, voice : str
+        What the server says it used (its ``x-ttskit-model`` / ``x-ttskit-voice``
+        headers, or a WebSocket session's settings); what was asked when it says nothing.
+    requested_model, requested_voice : str
+        What the request asked for: an alias, or a voice the server replaced.
     endpoint : str
         Base URL of the server that answered.
     timing : Timing
@@ -232,6 +237,8 @@ class Speech:
     voice: str = ""
     endpoint: str = ""
     timing: Timing = field(default_factory=Timing)
+    requested_model: str = ""
+    requested_voice: str = ""
 
     def __post_init__(self) -> None:
         self.audio = np.asarray(self.audio, dtype=np.float32)
@@ -244,6 +251,8 @@ class Speech:
         self.sample_rate = int(self.sample_rate)
         if self.words is None:
             self.words = empty_words()
+        self.requested_model = self.requested_model or self.model
+        self.requested_voice = self.requested_voice or self.voice
 
     @property
     def duration(self) -> float:

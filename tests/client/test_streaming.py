@@ -201,9 +201,9 @@ def test_ctrl_c_keeps_the_audio_and_only_its_words() -> None:
 
 def test_closing_early_releases_and_speech_says_it_is_partial() -> None:
     released = []
-    body = sse(delta(TONE), delta(TONE))
+    # Each read carries one event: what was read stays collected, what was not is not.
     stream = SpeechStream(
-        iter([body[:60], body[60:]]),
+        iter([sse(delta(TONE), done=False), sse(delta(TONE))]),
         content_type="text/event-stream",
         encoding="pcm_s16le",
         sample_rate=RATE,

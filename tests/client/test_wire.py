@@ -101,3 +101,30 @@ def test_bad_payloads() -> None:
     assert words.to_dict("records") == [{"word": "Hi", "start": 0.0, "end": 0.2}]
     error = error_from_payload({"message": "slow down", "type": "rate_limit_error"})
     assert isinstance(error, RateLimitError) and error.status_code == 429
+
+
+@pytest.mark.parametrize("rate", ["4294967296", "1e11", "0", "abc"])
+def test_a_served_rate_outside_the_range_is_a_protocol_error(rate) -> None:
+    from ttskit.client.decoding import AnswerDecoder
+    from ttskit.client.recording import Recorder
+
+    with pytest.raises(ProtocolError, match="sample rate"):
+        AnswerDecoder(f"audio/L16; rate={rate}", encoding=None, recorder=Recorder())
+
+
+def test_a_four_byte_fmt_chunk_is_a_protocol_error() -> None:
+    import struct
+
+    wav = b"RIFF" + struct.pack("<I", 40) + b"WAVE" + b"fmt " + struct.pack("<I", 4) + b"\0" * 4
+    wav += b"data" + struct.pack("<I", 0)
+    with pytest.raises(ProtocolError, match="WAV"):
+        WAVDecoder().decode(wav)
+
+
+def test_an_sse_line_without_end_is_bounded() -> None:
+    from ttskit.client.sse import SSEDecoder
+
+    decoder = SSEDecoder(max_line=1000)
+    decoder.decode(b"data: " + b"x" * 900)
+    with pytest.raises(ProtocolError, match="over 1000 bytes"):
+        decoder.decode(b"x" * 200)

@@ -3,20 +3,23 @@
 Modules, in reading order:
 
 - ``endpoint``: which server, with which key (chosen once; secrets never shown)
-- ``request``: one speech request as a checked value
-- ``http``: ``Client``; ``discovery`` (model and voice listings, defaults), ``session``
-  (retries) and ``transport`` (requests' boundary: body reads under a deadline, error
-  translation) under it
-- ``sse``, ``wire``, ``body``: bytes -> events -> payloads -> PCM, with ``decode``/``flush``
-  decoders
-- ``recording``: the one ``Recorder`` that turns chunks and words into ``Speech``/``Timing``
-- ``streaming``: ``SpeechStream``, an answer read as it arrives
+- ``request``: ``SpeechRequest``, one speech request as a checked, picklable value, in
+  either dialect (Together's or OpenAI's)
+- the core, which knows no socket: ``sse``, ``wire`` and ``decoding`` (bytes -> events,
+  ``decode``/``flush`` push decoders), ``recording`` (the one ``Recorder`` that turns
+  chunks and words into ``Speech``/``Timing``), ``discovery`` (listings, and
+  ``resolve_defaults``, the one rule of default model and voice)
+- ``http``: ``Client``, ``build_request`` + ``send`` over ``session`` (the one layer of
+  retries) and ``transport`` (requests' boundary: body reads under a deadline, errors)
+- ``streaming``: ``SpeechStream``, an answer read as it arrives, and ``ResponseHead``
 - ``realtime``: ``RealtimeSession`` over ``websocket``, with ``contexts`` and ``events``
 - ``shortcuts``: ``speak``, ``stream``, ``default_client``, ``local``
 
 Nothing here imports the server, FastAPI or the widgets at import time.
 """
 
+from .asynchronous import AsyncClient, AsyncSpeechStream
+from .discovery import resolve_defaults
 from .endpoint import Endpoint
 from .events import (
     ContextCancelled,
@@ -32,9 +35,11 @@ from .realtime import RealtimeSession
 from .recording import Recorder
 from .request import SpeechRequest
 from .shortcuts import default_client, local, speak, stream
-from .streaming import SpeechStream
+from .streaming import ResponseHead, SpeechStream
 
 __all__ = [
+    "AsyncClient",
+    "AsyncSpeechStream",
     "Client",
     "ContextCancelled",
     "ContextDone",
@@ -43,6 +48,7 @@ __all__ = [
     "RealtimeEvent",
     "RealtimeSession",
     "Recorder",
+    "ResponseHead",
     "SessionUpdated",
     "SpeechRequest",
     "SpeechStream",
@@ -50,6 +56,7 @@ __all__ = [
     "TextReceived",
     "default_client",
     "local",
+    "resolve_defaults",
     "speak",
     "stream",
 ]

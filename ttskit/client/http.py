@@ -12,6 +12,7 @@ The client owns a ``requests`` session, retries what is worth retrying, translat
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -22,16 +23,42 @@ import pandas as pd
 from ..errors import ConnectError, InvalidArgument, InvalidType
 from .discovery import Defaults, models_frame, voices_frame
 from .endpoint import Endpoint, choose_endpoint, raw_format
-from .request import SpeechRequest, realtime_params
+from .request import (
+    DIALECTS,
+    SpeechRequest,
+    check_choice,
+    check_retries,
+    make_request,
+    realtime_params,
+    speech_options,
+)
 from .session import HTTPSession
-from .streaming import SpeechStream
+from .streaming import ResponseHead, SpeechStream
 from .transport import iter_body
 
 if TYPE_CHECKING:
     from ..results import Speech
     from .realtime import RealtimeSession
 
-__all__ = ["Client"]
+__all__ = ["Client", "response_head", "speech_connect_error"]
+
+
+def speech_connect_error(base_url: str, exc: ConnectError) -> ConnectError:
+    """Say which call failed: the caller asked for speech, not for a model list."""
+    reason = str(exc).rpartition(": ")[2]
+    return ConnectError(f"could not connect for POST {base_url}/audio/speech: {reason}")
+
+
+def response_head(response: Any) -> ResponseHead:
+    """What a requests response's status line and headers said."""
+    raw = getattr(response, "raw", None)
+    version = getattr(raw, "version", None)
+    return ResponseHead(
+        status=response.status_code,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        http_version={10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(version),
+        connection_reused=getattr(response, "ttskit_reused", None),
+    )
 
 
 class Client:
@@ -72,6 +99,9 @@ class Client:
     headers : dict, optional
         Extra headers for every request and WebSocket, e.g. a proxy's, or the local
         server's ``x-ttskit-faults`` to inject latency and failures.
+    dialect : {"together", "openai"}
+        How speech requests are written (see :meth:`build_request`); ``"openai"`` for a
+        server that speaks only OpenAI's ``/v1/audio/speech``.
 
     Examples
     --------
@@ -93,11 +123,14 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         max_retry_wait: float = 60.0,
         headers: dict[str, str] | None = None,
+        dialect: str = "together",
     ) -> None:
         #: Where requests go (picklable; its repr shows no secret).
         self.endpoint = choose_endpoint(base_url, api_key)
-        if max_retries < 0:
-            raise InvalidArgument(f"max_retries={max_retries!r} must be 0 or more")
+        check_retries(max_retries)
+        check_choice("dialect", dialect, DIALECTS)
+        #: The dialect of speech requests that name none: ``"together"`` or ``"openai"``.
+        self.dialect = dialect
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.max_retry_wait = float(max_retry_wait)
@@ -113,7 +146,14 @@ class Client:
             sleep=sleep,
             headers=headers,
         )
-        self._defaults = Defaults(self, model, voice)
+        self._defaults = Defaults(
+            self.models,
+            self.voices,
+            hosted=self.hosted,
+            base_url=self.base_url,
+            model=model,
+            voice=voice,
+        )
 
     @property
     def base_url(self) -> str:
@@ -194,12 +234,6 @@ class Client:
     def voice(self, voice: str | None) -> None:
         self._defaults.voice = voice
 
-    def _model(self, model: str | None) -> str:
-        return model or self._defaults.model_for()
-
-    def _voice(self, model: str, voice: str | None) -> str:
-        return voice or self._defaults.voice_for(model)
-
     # --- speech -------------------------------------------------------------------------------
 
     def _raw_format(
@@ -208,50 +242,7 @@ class Client:
         """The encoding and rate raw audio will arrive in (see ``endpoint.raw_format``)."""
         return raw_format(model, encoding, sample_rate, hosted=self.hosted)
 
-    def _open(self, text: str, *, stream: bool, **options: Any) -> SpeechStream:
-        """Check the options, send the request, and return the stream of its answer."""
-        SpeechRequest.check(text, stream=stream, hosted=self.hosted, **options)
-        what = f"POST {self.base_url}/audio/speech"
-        try:
-            model = self._model(options.pop("model"))
-            voice = self._voice(model, options.pop("voice"))
-        except ConnectError as exc:
-            # Say which call failed: the caller asked for speech, not for a model list.
-            reason = str(exc).rpartition(": ")[2]
-            raise ConnectError(f"could not connect for {what}: {reason}") from exc
-        request = SpeechRequest.build(
-            text, model=model, voice=voice, hosted=self.hosted, stream=stream, **options
-        )
-        clock = self._clock
-        sent_at: list[float] = []
-        response = self._http.send(
-            "POST",
-            "/audio/speech",
-            json=request.body(),
-            stream=True,
-            on_send=lambda: sent_at.append(clock()),
-        )
-        # Times count from when the request first went on the wire; the answer, once
-        # accepted, has ``timeout`` seconds to arrive in full.
-        started = sent_at[0]
-        return SpeechStream(
-            iter_body(
-                response,
-                what,
-                self.endpoint.api_key,
-                deadline=sent_at[-1] + self.timeout,
-                clock=clock,
-            ),
-            content_type=response.headers.get("Content-Type", ""),
-            request=request,
-            endpoint=self.base_url,
-            started=started,
-            headers_s=clock() - started,
-            clock=clock,
-            close=response.close,
-        )
-
-    def speak(
+    def build_request(
         self,
         text: str,
         *,
@@ -265,7 +256,141 @@ class Client:
         segment: str | None = None,
         speed: float | None = None,
         stream: bool | None = None,
-    ) -> Speech:
+        dialect: str | None = None,
+        stream_format: str | None = None,
+        max_retries: int | None = None,
+        fresh_connection: bool = False,
+    ) -> SpeechRequest:
+        """The ``SpeechRequest`` that :meth:`speak` would send, checked, without sending it.
+
+        It carries the endpoint, the dialect, the body, the client's headers, its timeout
+        and retries; :meth:`send` sends it as it is. The options are those of
+        :meth:`speak`, and:
+
+        Parameters
+        ----------
+        dialect : {"together", "openai"}, optional
+            The client's when None. In OpenAI's, a streamed request asks for
+            ``stream_format`` (``"sse"`` unless ``"audio"`` is given) and raw audio is its
+            ``pcm``, 16-bit at 24 kHz.
+        stream_format : {"sse", "audio"}, optional
+            OpenAI's; implies ``dialect="openai"`` and ``stream=True``.
+        max_retries : int, optional
+            The client's when None; 0 sends the request once.
+        fresh_connection : bool
+            Send on a new connection, closed afterwards (a cold request).
+        """
+        options = self._checked(
+            text,
+            stream=stream,
+            dialect=dialect,
+            stream_format=stream_format,
+            response_format=response_format,
+            response_encoding=response_encoding,
+            sample_rate=sample_rate,
+            language=language,
+            alignment=alignment,
+            segment=segment,
+            speed=speed,
+        )
+        try:
+            model, voice = self._defaults.resolve(model, voice)
+        except ConnectError as exc:
+            raise speech_connect_error(self.base_url, exc) from exc
+        return self._request(text, options, model, voice, max_retries, fresh_connection)
+
+    def _checked(
+        self, text: str, *, stream: bool | None, dialect: str | None, **options: Any
+    ) -> dict[str, Any]:
+        """The checked options of a request (no I/O), as both clients take them."""
+        stream_format = options.get("stream_format")
+        dialect = dialect or ("openai" if stream_format is not None else self.dialect)
+        if stream_format is not None and stream is None:
+            stream = True
+        return speech_options(text, hosted=self.hosted, dialect=dialect, stream=stream, **options)
+
+    def _request(
+        self,
+        text: str,
+        options: dict[str, Any],
+        model: str,
+        voice: str,
+        max_retries: int | None,
+        fresh_connection: bool,
+    ) -> SpeechRequest:
+        return make_request(
+            text,
+            options,
+            model=model,
+            voice=voice,
+            endpoint=self.endpoint,
+            headers=self._extra_headers,
+            timeout=self.timeout,
+            max_retries=self.max_retries if max_retries is None else max_retries,
+            fresh_connection=fresh_connection,
+        )
+
+    def send(self, request: SpeechRequest) -> SpeechStream:
+        """Send ``request`` and return the stream of its answer, once its headers came.
+
+        Retries what is worth retrying (``request.max_retries``); raises ``APIError`` for
+        an error answer and a ``TransportError`` when the server cannot be reached.
+        """
+        self._check_own(request)
+        clock = self._clock
+        sent_at: list[float] = []
+        response = self._http.send(
+            "POST",
+            "/audio/speech",
+            json=request.body(),
+            stream=True,
+            on_send=lambda: sent_at.append(clock()),
+            max_retries=request.max_retries,
+            timeout=request.timeout,
+            fresh_connection=request.fresh_connection,
+            headers=dict(request.headers),
+        )
+        # Times count from when the request first went on the wire; the answer, once
+        # accepted, has ``timeout`` seconds to arrive in full.
+        started = sent_at[0]
+        headers_s = clock() - started
+        fresh = getattr(response, "ttskit_session", None)
+
+        def close() -> None:
+            response.close()
+            if fresh is not None:
+                fresh.close()
+
+        return SpeechStream(
+            iter_body(
+                response,
+                request.what,
+                self.endpoint.api_key,
+                deadline=sent_at[-1] + request.timeout,
+                clock=clock,
+            ),
+            request=request,
+            endpoint=self.base_url,
+            started=started,
+            headers_s=headers_s,
+            clock=clock,
+            close=close,
+            head=response_head(response),
+        )
+
+    def _check_own(self, request: SpeechRequest) -> None:
+        if not isinstance(request, SpeechRequest):
+            raise InvalidType(
+                f"send() takes a SpeechRequest from build_request(), got {type(request).__name__}"
+            )
+        if request.endpoint is None or request.endpoint.base_url != self.base_url:
+            where = request.endpoint.base_url if request.endpoint else None
+            raise InvalidArgument(
+                f"this request was built for {where!r}, not for this client's "
+                f"{self.base_url!r}: build it with this client's build_request()"
+            )
+
+    def speak(self, text: str, **options: Any) -> Speech:
         """Synthesize ``text`` and return the whole ``Speech``.
 
         Parameters
@@ -288,64 +413,30 @@ class Client:
             0.25 to 4.
         stream : bool, optional
             Ask for a streamed answer and collect it; True when ``alignment="word"``.
+        dialect, stream_format, max_retries, fresh_connection
+            See :meth:`build_request`.
 
         Returns
         -------
         Speech
-            ``audio`` float32 mono of shape (n,), with timing of the answer.
+            ``audio`` float32 mono of shape (n,), with timing of the answer; ``model`` and
+            ``voice`` are what the server says it used.
         """
-        streaming = alignment == "word" if stream is None else stream
-        with self._open(
-            text,
-            stream=streaming,
-            model=model,
-            voice=voice,
-            response_format=response_format or ("raw" if streaming else "wav"),
-            response_encoding=response_encoding,
-            sample_rate=sample_rate,
-            language=language,
-            alignment=alignment,
-            segment=segment,
-            speed=speed,
-        ) as answer:
+        with self.send(self.build_request(text, **options)) as answer:
             return answer.speech()
 
-    def stream(
-        self,
-        text: str,
-        *,
-        model: str | None = None,
-        voice: str | None = None,
-        response_format: str | None = None,
-        response_encoding: str | None = None,
-        sample_rate: int | None = None,
-        language: str | None = None,
-        alignment: str | None = None,
-        segment: str | None = None,
-        speed: float | None = None,
-    ) -> SpeechStream:
+    def stream(self, text: str, **options: Any) -> SpeechStream:
         """Start a streamed synthesis of ``text``; iterate the result for chunks as they come.
 
-        Parameters are those of :meth:`speak`; ``response_format`` is ``"raw"`` when None.
+        Options are those of :meth:`speak`; the answer is streamed (raw PCM when no
+        ``response_format`` is given).
 
         Returns
         -------
         SpeechStream
             Use it as a context manager; ``.speech()`` collects it.
         """
-        return self._open(
-            text,
-            stream=True,
-            model=model,
-            voice=voice,
-            response_format=response_format or "raw",
-            response_encoding=response_encoding,
-            sample_rate=sample_rate,
-            language=language,
-            alignment=alignment,
-            segment=segment,
-            speed=speed,
-        )
+        return self.send(self.build_request(text, **{**options, "stream": True}))
 
     # --- WebSocket --------------------------------------------------------------------------
 
@@ -372,8 +463,7 @@ class Client:
         """
         from .realtime import DEFAULT_SETTLE_S, RealtimeSession
 
-        model = self._model(model)
-        voice = self._voice(model, voice)
+        model, voice = self._defaults.resolve(model, voice)
         _encoding, rate = self._raw_format(model, "pcm_s16le", sample_rate)
         params = realtime_params(
             model,
@@ -413,3 +503,14 @@ class Client:
         """
         with self.realtime(model, voice, **options) as session:
             return session.speak_iter(pieces)
+
+
+def _with_options_of_build_request(method: Any) -> None:
+    """``speak`` and ``stream`` take ``build_request``'s options: help() lists them."""
+    signature = inspect.signature(Client.build_request)
+    returns = inspect.signature(method).return_annotation
+    method.__signature__ = signature.replace(return_annotation=returns)
+
+
+_with_options_of_build_request(Client.speak)
+_with_options_of_build_request(Client.stream)

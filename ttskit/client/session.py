@@ -23,12 +23,37 @@ from ..errors import APIError, ConnectError, ProtocolError
 from .endpoint import Endpoint
 from .transport import api_error, translate
 
-__all__ = ["HTTPSession"]
+__all__ = ["HTTPSession", "backoff", "retryable", "url_hint"]
 
 logger = logging.getLogger("ttskit.client")
 
 # Statuses worth another try: timeout, conflict, rate limit, and server-side failures.
 _RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+def retryable(status_code: int) -> bool:
+    """Whether an error answer is worth another try (the one rule, for both clients)."""
+    return status_code in _RETRY_STATUSES or status_code >= 500
+
+
+def backoff(
+    attempt: int, asked: float | None, max_wait: float, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: what the server asked for, else
+    exponential from 0.5 s capped at 8 s with up to 25 % jitter downwards; never more
+    than ``max_wait``."""
+    if asked is not None:
+        return min(asked, max_wait)
+    jitter = (rng or random).random()
+    return min(0.5 * 2**attempt, 8.0, max_wait) * (1 - 0.25 * jitter)
+
+
+def url_hint(endpoint: Endpoint, status_code: int) -> str:
+    """What to try when an error suggests the base URL itself is wrong."""
+    if status_code == 404 and not endpoint.base_url.rstrip("/").endswith("/v1"):
+        return f" (the base URL has no /v1: try {endpoint.base_url.rstrip('/')}/v1)"
+    return ""
+
 
 # What the connection a thread is sending on calls as its request starts out.
 _starting = threading.local()
@@ -42,7 +67,11 @@ def _announcing(pool_class: type) -> type:
     is written. Made once per pool class, and shared by every session."""
 
     class Connection(pool_class.ConnectionCls):  # type: ignore[name-defined]
+        ttskit_requests = 0  # requests this connection has carried
+
         def request(self, *args: Any, **kwargs: Any) -> Any:
+            _starting.reused = self.ttskit_requests > 0
+            self.ttskit_requests += 1
             announce = getattr(_starting, "callback", None)
             if announce is not None:
                 announce()
@@ -75,26 +104,32 @@ class HTTPSession:
         self._clock = clock
         self._sleep = sleep
         self._random = random.Random()
-        self._session = requests.Session()
-        self._session.auth = endpoint.auth
-        self._session.headers["User-Agent"] = f"ttskit/{__version__}"
-        self._session.headers.update(headers or {})
-        if endpoint.api_key:
-            self._session.headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        self._headers = dict(headers or {})
+        self._session = self._new_session()
         # Proxy and certificate settings from the environment, and ~/.netrc, read once:
         # requests would otherwise scan os.environ and stat ~/.netrc on every request.
         self._environment = self._session.merge_environment_settings(
             endpoint.base_url, {}, None, None, None
         )
-        if self._session.auth is None:  # what requests does per request when trust_env
-            self._session.auth = requests.utils.get_netrc_auth(endpoint.base_url)
+        self._auth = endpoint.auth or requests.utils.get_netrc_auth(endpoint.base_url)
+        self._session.auth = self._auth
         self._session.trust_env = False
-        for adapter in self._session.adapters.values():
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.auth = getattr(self, "_auth", self.endpoint.auth)
+        session.headers["User-Agent"] = f"ttskit/{__version__}"
+        session.headers.update(self._headers)
+        if self.endpoint.api_key:
+            session.headers["Authorization"] = f"Bearer {self.endpoint.api_key}"
+        session.trust_env = False
+        for adapter in session.adapters.values():
             pools = getattr(adapter, "poolmanager", None)
             if pools is not None:
                 pools.pool_classes_by_scheme = {
                     scheme: _announcing(cls) for scheme, cls in pools.pool_classes_by_scheme.items()
                 }
+        return session
 
     def close(self) -> None:
         """Close the kept-alive connections."""
@@ -116,16 +151,10 @@ class HTTPSession:
         return opened
 
     def _backoff(self, attempt: int, asked: float | None) -> float:
-        if asked is not None:
-            return min(asked, self.max_retry_wait)
-        # Exponential from 0.5 s, capped at 8 s, with up to 25 % jitter downwards.
-        return min(0.5 * 2**attempt, 8.0, self.max_retry_wait) * (1 - 0.25 * self._random.random())
+        return backoff(attempt, asked, self.max_retry_wait, self._random)
 
     def _hint(self, status_code: int) -> str:
-        """What to try when an error suggests the base URL itself is wrong."""
-        if status_code == 404 and not self.endpoint.base_url.rstrip("/").endswith("/v1"):
-            return f" (the base URL has no /v1: try {self.endpoint.base_url.rstrip('/')}/v1)"
-        return ""
+        return url_hint(self.endpoint, status_code)
 
     def send(
         self,
@@ -136,31 +165,64 @@ class HTTPSession:
         params: dict | None = None,
         stream: bool = False,
         on_send: Callable[[], None] | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        fresh_connection: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         """Send a request, retrying what is worth retrying, and return a 2xx response.
 
         ``on_send`` is called as each attempt starts: before requests prepares it, and
         again as its connection starts sending it (a clock read there leaves out the
-        preparing).
+        preparing). ``max_retries`` and ``timeout`` are the session's unless given;
+        ``fresh_connection`` sends on a connection of its own, closed with the response.
+        The response's ``ttskit_reused`` says whether its connection was kept alive from
+        an earlier request.
         """
         url = f"{self.endpoint.base_url}{path}"
         what = f"{method} {url}"
         secret = self.endpoint.api_key
+        retries = self.max_retries if max_retries is None else max_retries
+        timeout = self.timeout if timeout is None else timeout
+        session = self._new_session() if fresh_connection else self._session
         try:
-            request = self._session.prepare_request(
-                requests.Request(method, url, json=json, params=params)
+            request = session.prepare_request(
+                requests.Request(method, url, json=json, params=params, headers=headers)
             )
         except requests.exceptions.RequestException as exc:
             raise translate(exc, what, secret) from exc
         settings = {**self._environment, "stream": stream}
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            logger.debug("%s (attempt %d of %d)", what, attempt + 1, self.max_retries + 1)
+        try:
+            return self._attempts(session, request, what, settings, retries, timeout, on_send)
+        except BaseException:
+            if fresh_connection:
+                session.close()
+            raise
+
+    def _attempts(
+        self,
+        session: requests.Session,
+        request: requests.PreparedRequest,
+        what: str,
+        settings: dict[str, Any],
+        retries: int,
+        timeout: float,
+        on_send: Callable[[], None] | None,
+    ) -> requests.Response:
+        secret = self.endpoint.api_key
+        fresh_connection = session is not self._session
+        for attempt in range(retries + 1):
+            last = attempt == retries
+            logger.debug("%s (attempt %d of %d)", what, attempt + 1, retries + 1)
             if on_send is not None:
                 on_send()
             _starting.callback = on_send
+            _starting.reused = None
             try:
-                response = self._session.send(request, timeout=self.timeout, **settings)
+                response = session.send(request, timeout=timeout, **settings)
+                response.ttskit_reused = _starting.reused  # type: ignore[attr-defined]
+                if fresh_connection:
+                    response.ttskit_session = session  # type: ignore[attr-defined]
             except requests.exceptions.RequestException as exc:
                 error = translate(exc, what, secret)
                 # A read timeout means the server accepted the request and is still at it:
@@ -176,8 +238,9 @@ class HTTPSession:
                 return response
             error = api_error(response, secret, self._hint(response.status_code))
             response.close()
-            retryable = response.status_code in _RETRY_STATUSES or response.status_code >= 500
-            if last or not retryable:
+            if fresh_connection:  # the next attempt is on a new connection too
+                session.close()
+            if last or not retryable(response.status_code):
                 logger.debug("%s: %s", what, error)
                 raise error
             self._wait(what, attempt, error.retry_after, error)

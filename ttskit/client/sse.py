@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+from ..errors import ProtocolError
+
+__all__ = ["MAX_LINE", "SSEDecoder", "ServerSentEvent"]
+
+#: Longest line, and longest event's data, a server may send (bytes): an audio delta is
+#: tens of kilobytes; a stream that never ends its line must not fill the memory.
+MAX_LINE = 8 * 2**20
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -46,8 +52,11 @@ class SSEDecoder:
     has ended. The events produced do not depend on how the bytes were split.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
         self._partial_line: list[bytes] = []  # pieces of a line not yet terminated
+        self._partial_size = 0
+        self._data_size = 0
         self._after_cr = False  # the last byte seen was CR, so a leading LF is its pair
         self._at_start = True  # the BOM may only appear before the first byte of the stream
         self._event = ""
@@ -86,27 +95,43 @@ class SSEDecoder:
         self._after_cr = chunk[-1:] == b"\r"
         if b"\n" not in chunk and b"\r" not in chunk:
             # Long data lines arrive over many reads: keep the pieces, join once.
-            self._partial_line.append(chunk)
+            self._keep_partial(chunk)
             return []
         if self._partial_line:
             self._partial_line.append(chunk)
             chunk = b"".join(self._partial_line)
             self._partial_line.clear()
+            self._partial_size = 0
         lines = chunk.splitlines(keepends=True)
         if not lines[-1].endswith((b"\n", b"\r")):
-            self._partial_line.append(lines.pop())
+            self._keep_partial(lines.pop())
         events: list[ServerSentEvent] = []
         for line in lines:
             end = -2 if line.endswith(b"\r\n") else -1
             if line.startswith(b"data:"):
                 # The common line, and often a long one: slice and decode it only once.
                 start = 6 if line[5:6] == b" " else 5
+                self._data_size += len(line)
+                if self._data_size > self.max_line:
+                    raise self._too_long("an event's data")
                 self._data.append(line[start:end].decode("utf-8", errors="replace"))
                 continue
             event = self._process_line(line[:end].decode("utf-8", errors="replace"))
             if event is not None:
                 events.append(event)
         return events
+
+    def _keep_partial(self, piece: bytes) -> None:
+        self._partial_size += len(piece)
+        if self._partial_size > self.max_line:
+            raise self._too_long("a line")
+        self._partial_line.append(piece)
+
+    def _too_long(self, what: str) -> ProtocolError:
+        return ProtocolError(
+            f"the event stream sent {what} over {self.max_line} bytes, longer than any "
+            "event of the protocol: the server's answer is broken"
+        )
 
     def flush(self) -> list[ServerSentEvent]:
         """End the stream and return the event it leaves pending, if any.
@@ -117,6 +142,7 @@ class SSEDecoder:
         which may be a cut in the middle of a payload.
         """
         self._partial_line.clear()
+        self._partial_size = 0
         self._after_cr = False
         event = self._process_line("")
         return [event] if event is not None else []
@@ -130,6 +156,9 @@ class SSEDecoder:
         if colon and value[:1] == " ":
             value = value[1:]
         if name == "data":
+            self._data_size += len(value)
+            if self._data_size > self.max_line:
+                raise self._too_long("an event's data")
             self._data.append(value)
         elif name == "event":
             self._event = value
@@ -153,4 +182,5 @@ class SSEDecoder:
         )
         self._event = ""
         self._data = []
+        self._data_size = 0
         return event

@@ -1,51 +1,267 @@
-"""Streamed speech: ``SpeechStream``, an iterator of events over stacked decoders.
+"""Streamed speech: ``SpeechStream``, an answer read as it arrives, as events.
 
-The layers, each a generator closed in ``finally`` (the lower two in ``client.body``)::
+The shell reads the network and feeds an ``decoding.AnswerDecoder``, which turns bytes into
+``AudioChunk`` / ``WordTimestamps`` events recorded in one ``Recorder``::
 
-    network reads (bytes, arrival time)
-      -> SSE events (client.sse)          or  binary body: raw PCM / streamed WAV / a file
-      -> payloads (audio bytes, words, done, error), any shape of PROTOCOL.md section 2
-      -> AudioChunk / WordTimestamps events, recorded for Speech and Timing
+    network reads (bytes, arrival time)  ->  AnswerDecoder  ->  events + Recorder -> Speech
 
-Times are read from an injectable clock right after each network read returns, so
-``first_audio_s`` is when the bytes carrying the first audio came off the socket.
+``StreamState`` is everything but the reading, shared with the async stream
+(``ttskit.client.asynchronous.AsyncSpeechStream``). Times are read from an injectable clock
+right after each network read returns, so ``first_audio_s`` is when the bytes carrying
+the first audio came off the socket.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ProtocolError, StreamConsumedError, StreamInterrupted, TTSKitError
+from ..errors import StreamConsumedError, StreamInterrupted, TTSKitError
 from ..results import AudioChunk, Speech, Timing, WordTimestamps
-from .body import AUDIO, WORDS, Body, UndecodableBody
+from .decoding import AnswerDecoder, UndecodableBody, is_answer, not_an_answer
 from .recording import Recorder
-from .wire import PCMDecoder
+from .transport import request_id
+from .wire import check_rate
 
 if TYPE_CHECKING:
     from .request import SpeechRequest
 
-__all__ = ["SpeechStream"]
+__all__ = ["ResponseHead", "SpeechStream", "StreamState"]
 
 
-class SpeechStream:
+@dataclass(frozen=True)
+class ResponseHead:
+    """What an answer's status line and headers said, read once.
+
+    ``headers`` has lower-case names. ``connection_reused`` is whether the request went
+    on a kept-alive connection (None when unknown).
+    """
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    http_version: str | None = None
+    connection_reused: bool | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        return request_id(self.headers)
+
+    @property
+    def served_model(self) -> str | None:
+        return self.headers.get("x-ttskit-model")
+
+    @property
+    def served_voice(self) -> str | None:
+        return self.headers.get("x-ttskit-voice")
+
+    @property
+    def served_sample_rate(self) -> int | None:
+        rate = self.headers.get("x-ttskit-sample-rate")
+        return None if rate is None else check_rate(rate, "the x-ttskit-sample-rate header")
+
+    @property
+    def server(self) -> str | None:
+        return self.headers.get("server")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+class StreamState:
+    """An answer's head, decoder, recorder and outcome: a stream without its reading."""
+
+    def __init__(
+        self,
+        *,
+        content_type: str | None,
+        request: SpeechRequest | None,
+        encoding: str | None,
+        sample_rate: int | None,
+        started: float,
+        headers_s: float | None,
+        clock: Callable[[], float],
+        endpoint: str,
+        head: ResponseHead | None,
+    ) -> None:
+        self.request = request
+        self.head = head or ResponseHead(headers={"content-type": content_type or ""})
+        content_type = self.head.content_type if content_type is None else content_type
+        self._content_type = content_type
+        if sample_rate is None and request is not None and request.encoding is not None:
+            # For raw audio, what the server says it sent wins over what was asked.
+            sample_rate = self.head.served_sample_rate or request.sample_rate_out
+        self._recorder = Recorder(sample_rate)
+        self._recorder.headers_s = headers_s
+        self._decoder = AnswerDecoder(
+            content_type,
+            encoding=encoding or (request.encoding if request else None),
+            recorder=self._recorder,
+        )
+        self._started = started
+        self._clock = clock
+        self.text = request.text if request else ""
+        self.requested_model = request.model if request else ""
+        self.requested_voice = request.voice if request else ""
+        self.model = self.head.served_model or self.requested_model
+        self.voice = self.head.served_voice or self.requested_voice
+        self.endpoint = endpoint
+        self._iterated = False
+        self._finished = False  # the body was read to its end, or given up
+        self._complete = False  # ... and the server said it was all there
+        self._interrupted: StreamInterrupted | None = None
+        self._speech: Speech | None = None
+
+    # --- what the headers said ----------------------------------------------------------------
+
+    @property
+    def status(self) -> int:
+        return self.head.status
+
+    @property
+    def request_id(self) -> str | None:
+        return self.head.request_id
+
+    @property
+    def served_model(self) -> str | None:
+        return self.head.served_model
+
+    @property
+    def served_voice(self) -> str | None:
+        return self.head.served_voice
+
+    @property
+    def http_version(self) -> str | None:
+        return self.head.http_version
+
+    @property
+    def connection_reused(self) -> bool | None:
+        return self.head.connection_reused
+
+    @property
+    def server(self) -> str | None:
+        return self.head.server
+
+    # --- what arrived ---------------------------------------------------------------------
+
+    @property
+    def timing(self) -> Timing:
+        """When each part arrived so far (complete once the stream has been read)."""
+        return self._recorder.timing()
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Sample rate of the audio (known once the request or the body said it)."""
+        return self._recorder.sample_rate
+
+    def __repr__(self) -> str:
+        state = (
+            "complete"
+            if self._complete
+            else "interrupted"
+            if self._interrupted
+            else "finished"
+            if self._finished
+            else "open"
+        )
+        recorder = self._recorder
+        return (
+            f"{type(self).__name__}({state}, {recorder.n_chunks} chunks, "
+            f"{recorder.duration:.2f}s received)"
+        )
+
+    # --- the steps a shell takes ----------------------------------------------------------
+
+    def _now(self) -> float:
+        return self._clock() - self._started
+
+    def _start_iterating(self) -> None:
+        if self._iterated or self._finished:
+            raise StreamConsumedError(
+                "this SpeechStream was already read; use .speech() for the collected result"
+            )
+        self._iterated = True
+
+    def _feed(self, data: bytes) -> list[AudioChunk | WordTimestamps]:
+        return self._decoder.decode(data, self._now()) if data else []
+
+    def _end(self) -> list[AudioChunk | WordTimestamps]:
+        events = self._decoder.flush(self._now())
+        self._complete = True
+        return events
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """The exception to raise for a read that ``exc`` ended."""
+        if isinstance(exc, UndecodableBody) or not isinstance(exc, TTSKitError):
+            return exc  # all of it arrived (nothing was cut), or Ctrl-C: as it is
+        # Cut by the server or the network: what arrived stays collected, with only the
+        # words whose audio came.
+        self._recorder.done_s = self._now()
+        self._interrupted = StreamInterrupted(
+            f"the stream was cut after {self._recorder.duration:.2f}s of audio: {exc}",
+            partial=None,
+        )
+        self._interrupted.partial = self._collected()
+        return self._interrupted
+
+    def _finish(self) -> None:
+        self._finished = True
+        if self._recorder.done_s is None:
+            self._recorder.done_s = self._now()
+
+    def _collect_only(self) -> None:
+        """Reading for ``speech()`` alone: no event objects are made."""
+        self._iterated = True
+        self._decoder.emit = False
+
+    def _result(self, allow_partial: bool) -> Speech:
+        speech = self._collected()
+        if not self._complete and not allow_partial:
+            if self._interrupted is not None:
+                raise self._interrupted
+            raise StreamInterrupted(
+                "the stream was closed before it ended; speech(allow_partial=True) returns "
+                "what was received",
+                partial=speech,
+            )
+        return speech
+
+    def _collected(self) -> Speech:
+        if self._speech is None:
+            self._speech = self._recorder.speech(
+                text=self.text,
+                model=self.model,
+                voice=self.voice,
+                endpoint=self.endpoint,
+                final=True,
+                partial=not self._complete,
+            )
+            self._speech.requested_model = self.requested_model or self.model
+            self._speech.requested_voice = self.requested_voice or self.voice
+        return self._speech
+
+
+class SpeechStream(StreamState):
     """Speech arriving over the network, as an iterator of events.
 
     Iterate it for ``AudioChunk`` and ``WordTimestamps`` events as they arrive, or call
     :meth:`speech` to collect everything (including what was not iterated yet) into a
-    ``Speech``. Use it as a context manager so that the connection is released.
+    ``Speech``. Use it as a context manager so that the connection is released. After the
+    headers it says what the server answered: ``status``, ``request_id``,
+    ``served_model``, ``served_voice``, ``http_version``, ``connection_reused``, ``server``.
 
     Parameters
     ----------
     chunks : iterable of bytes
         The response body as read off the network; it may raise ttskit transport errors.
-    content_type : str
-        The response's Content-Type: ``text/event-stream`` for SSE, ``audio/*`` or
-        ``application/octet-stream`` for a binary body.
+    content_type : str, optional
+        The response's Content-Type (the head's when None): ``text/event-stream`` for
+        SSE, ``audio/*`` or ``application/octet-stream`` for a binary body.
     request : SpeechRequest, optional
-        What was asked; gives the raw format and the text, model and voice of the result.
+        What was asked; gives the raw format and the text, model and voice asked for.
     encoding, sample_rate : optional
         The raw format, when not the request's (None when the body must say, as a WAV
         header does).
@@ -59,6 +275,8 @@ class SpeechStream:
         Releases the connection.
     endpoint : str
         Recorded in the resulting ``Speech``.
+    head : ResponseHead, optional
+        The answer's status and headers.
 
     Examples
     --------
@@ -72,7 +290,7 @@ class SpeechStream:
         self,
         chunks: Iterable[bytes],
         *,
-        content_type: str,
+        content_type: str | None = None,
         request: SpeechRequest | None = None,
         encoding: str | None = None,
         sample_rate: int | None = None,
@@ -81,44 +299,27 @@ class SpeechStream:
         clock: Callable[[], float] = time.perf_counter,
         close: Callable[[], None] | None = None,
         endpoint: str = "",
+        head: ResponseHead | None = None,
     ) -> None:
-        self.request = request
-        self._recorder = Recorder(sample_rate or (request.sample_rate_out if request else None))
-        self._recorder.headers_s = headers_s
-        self._body = Body(
-            chunks,
-            content_type=content_type,
-            encoding=encoding or (request.encoding if request else None),
-            recorder=self._recorder,
-            now=self._now,
-        )
-        self._started = started
-        self._clock = clock
+        self._chunks = chunks
         self._close_connection = close
-        self.text = request.text if request else ""
-        self.model = request.model if request else ""
-        self.voice = request.voice if request else ""
-        self.endpoint = endpoint
-        self._pcm: PCMDecoder | None = None
-
         self._events: Iterator[AudioChunk | WordTimestamps] | None = None
-        self._iterated = False
-        self._finished = False  # the body was read to its end
-        self._complete = False  # ... and the server said it was all there
-        self._interrupted: StreamInterrupted | None = None
-        self._speech: Speech | None = None
-        kind = self._body.kind
-        if kind != "text/event-stream" and not (
-            kind.startswith("audio/") or kind == "application/octet-stream"
-        ):
-            body = b"".join(chunks)[:300]
+        super().__init__(
+            content_type=content_type,
+            request=request,
+            encoding=encoding,
+            sample_rate=sample_rate,
+            started=started,
+            headers_s=headers_s,
+            clock=clock,
+            endpoint=endpoint,
+            head=head,
+        )
+        if not is_answer(self._content_type):
+            body = b"".join(chunks)
             self._finished = True
             self._release()
-            raise ProtocolError(
-                f"expected audio or an event stream, got Content-Type {content_type!r}: {body!r}"
-            )
-
-    # --- the public face ---------------------------------------------------------------------
+            raise not_an_answer(self._content_type, body)
 
     def __enter__(self) -> SpeechStream:
         return self
@@ -132,11 +333,7 @@ class SpeechStream:
         self.close()
 
     def __iter__(self) -> SpeechStream:
-        if self._iterated or self._finished:
-            raise StreamConsumedError(
-                "this SpeechStream was already read; use .speech() for the collected result"
-            )
-        self._iterated = True
+        self._start_iterating()
         return self
 
     def __next__(self) -> AudioChunk | WordTimestamps:
@@ -149,7 +346,7 @@ class SpeechStream:
     def close(self) -> None:
         """Stop reading and release the connection (what was received stays collected)."""
         if self._events is not None:
-            self._events.close()  # runs the generators' finally blocks
+            self._events.close()  # runs the generator's finally block
         elif not self._finished:
             self._finished = True
             self._release()
@@ -165,30 +362,11 @@ class SpeechStream:
         """
         if not self._finished:
             if self._events is None:
-                self._iterated = True
-                self._events = self._run(emit=False)
+                self._collect_only()
+                self._events = self._run()
             for _ in self._events:
                 pass
-        speech = self._collected()
-        if not self._complete and not allow_partial:
-            if self._interrupted is not None:
-                raise self._interrupted
-            raise StreamInterrupted(
-                "the stream was closed before it ended; speech(allow_partial=True) returns "
-                "what was received",
-                partial=speech,
-            )
-        return speech
-
-    @property
-    def timing(self) -> Timing:
-        """When each part arrived so far (complete once the stream has been read)."""
-        return self._recorder.timing()
-
-    @property
-    def sample_rate(self) -> int | None:
-        """Sample rate of the audio (known once the request or the body said it)."""
-        return self._recorder.sample_rate
+        return self._result(allow_partial)
 
     def play(self) -> Any:
         """A live player widget that plays this stream as it arrives.
@@ -200,96 +378,30 @@ class SpeechStream:
 
         return Player(self)
 
-    def __repr__(self) -> str:
-        state = (
-            "complete"
-            if self._complete
-            else "interrupted"
-            if self._interrupted
-            else "finished"
-            if self._finished
-            else "open"
-        )
-        recorder = self._recorder
-        return (
-            f"SpeechStream({state}, {recorder.n_chunks} chunks, {recorder.duration:.2f}s received)"
-        )
-
-    # --- collecting ----------------------------------------------------------------------------
-
-    def _now(self) -> float:
-        return self._clock() - self._started
-
-    def _collected(self) -> Speech:
-        if self._speech is None:
-            self._speech = self._recorder.speech(
-                text=self.text,
-                model=self.model,
-                voice=self.voice,
-                endpoint=self.endpoint,
-                final=True,
-                partial=not self._complete,
-            )
-        return self._speech
-
     def _release(self) -> None:
         if self._close_connection is not None:
             close, self._close_connection = self._close_connection, None
             close()
 
-    def _run(self, emit: bool = True) -> Iterator[AudioChunk | WordTimestamps]:
-        """Read everything, recording it; yield the events too when ``emit``."""
-        payloads = self._body.payloads()
-        recorder = self._recorder
+    def _run(self) -> Iterator[AudioChunk | WordTimestamps]:
+        """Read everything, recording it, and yield the events."""
+        chunks = iter(self._chunks)
         try:
-            for kind, value, arrival, extra in payloads:
-                if kind == AUDIO:
-                    decoder = self._pcm or self._decoder()
-                    n = recorder.booked(decoder.decode_into(value, recorder.samples), arrival)
-                    if n and emit:
-                        yield self._chunk(arrival, extra)
-                elif kind == WORDS:
-                    recorder.add_words(value)
-                    if emit:
-                        yield WordTimestamps(value, arrival, extra)
-                elif len(value):
-                    recorder.sample_rate = extra
-                    recorder.add(value, arrival)
-                    if emit:
-                        yield self._chunk(arrival, None)
-            self._complete = True
-        except UndecodableBody:
-            raise  # all of it arrived: nothing was cut
+            for data in chunks:
+                yield from self._feed(data)
+                if self._decoder.ended:
+                    for _ in chunks:  # to its end, so that the connection can be reused
+                        pass
+                    break
+            yield from self._end()
         except (TTSKitError, KeyboardInterrupt) as exc:
-            # Cut by the server, the network, or the person at the keyboard: what arrived
-            # stays collected, with only the words whose audio came.
-            recorder.done_s = self._now()
-            if isinstance(exc, KeyboardInterrupt):
+            failure = self._failed(exc)
+            if failure is exc:
                 raise
-            self._interrupted = StreamInterrupted(
-                f"the stream was cut after {recorder.duration:.2f}s of audio: {exc}",
-                partial=None,
-            )
-            self._interrupted.partial = self._collected()
-            raise self._interrupted from exc
+            raise failure from exc
         finally:
-            payloads.close()
-            self._finished = True
-            if recorder.done_s is None:
-                recorder.done_s = self._now()
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            self._finish()
             self._release()
-
-    def _chunk(self, arrival_s: float, item_id: str | None) -> AudioChunk:
-        audio, start_s = self._recorder.last_chunk()
-        return AudioChunk(audio, self._recorder.sample_rate or 1, arrival_s, start_s, item_id)
-
-    def _decoder(self) -> PCMDecoder:
-        if self._pcm is None:
-            if self._body.encoding is None or self._recorder.sample_rate is None:
-                missing = "encoding" if self._body.encoding is None else "sample rate"
-                raise ProtocolError(
-                    f"raw audio arrived but its {missing} is unknown: pass "
-                    "response_encoding= and sample_rate= explicitly"
-                )
-            self._pcm = PCMDecoder(self._body.encoding)
-        return self._pcm

@@ -26,7 +26,7 @@ from ..errors import (
     redact,
 )
 
-__all__ = ["api_error", "iter_body", "request_id", "retry_after", "translate"]
+__all__ = ["api_error", "error_of_answer", "iter_body", "request_id", "retry_after", "translate"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-together-request-id", "cf-ray")
 # "[Errno 111] Connection refused" inside urllib3's messages, the reason a person needs.
@@ -183,17 +183,32 @@ def iter_body(
 
 def api_error(response: requests.Response, secret: str | None, hint: str = "") -> APIError:
     """The ``APIError`` for an error response, with the key scrubbed from what it quotes."""
+    return error_of_answer(
+        response.status_code, response.headers, response.text, response.reason, secret, hint
+    )
+
+
+def error_of_answer(
+    status_code: int,
+    headers: Any,
+    text: str,
+    reason: str | None,
+    secret: str | None,
+    hint: str = "",
+) -> APIError:
+    """The ``APIError`` for an error answer's status, headers and body text, whichever
+    library read it; the key is scrubbed from what it quotes."""
     body: dict | None = None
     details: dict[str, Any] = {}
     try:
-        parsed = response.json()
+        parsed = json.loads(text)
     except ValueError:
         parsed = None
     if isinstance(parsed, dict):
         body = parsed
         error = parsed.get("error", parsed.get("detail", parsed))
         details = error if isinstance(error, dict) else {"message": str(error)}
-    message = str(details.get("message") or response.text[:500] or response.reason or "")
+    message = str(details.get("message") or text[:500] or reason or "")
     if body is not None:
         body = json.loads(redact(json.dumps(body), secret))
 
@@ -201,16 +216,16 @@ def api_error(response: requests.Response, secret: str | None, hint: str = "") -
         value = details.get(name)
         return None if value is None else redact(str(value), secret)
 
-    cls = api_error_for_status(response.status_code)
+    cls = api_error_for_status(status_code)
     return cls(
-        (redact(message, secret) or f"HTTP {response.status_code}") + hint,
-        status_code=response.status_code,
+        (redact(message, secret) or f"HTTP {status_code}") + hint,
+        status_code=status_code,
         type=field("type"),
         code=field("code"),
         param=field("param"),
-        request_id=request_id(response.headers),
+        request_id=request_id(headers),
         body=body,
-        retry_after=retry_after(response.headers),
+        retry_after=retry_after(headers),
     )
 
 

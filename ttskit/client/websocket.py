@@ -122,7 +122,7 @@ class WebSocket:
         from websockets.exceptions import ConnectionClosed
 
         try:
-            self._socket.send(json.dumps(message))
+            self._socket.send(json.dumps(message, ensure_ascii=False))
         except ConnectionClosed as exc:
             raise ReadError(f"the WebSocket is closed: {exc}") from exc
 

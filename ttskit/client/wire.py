@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import binascii
 import json
+import math
+import struct
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,9 +29,11 @@ __all__ = [
     "RAW_TYPES",
     "WORDS_TYPE",
     "PCMDecoder",
+    "SAMPLE_RATE_RANGE",
     "WAVDecoder",
     "audio_from_payload",
     "b64decode",
+    "check_rate",
     "parse_content_type",
     "error_from_payload",
     "parse_payload",
@@ -58,12 +62,38 @@ _STATUS_OF_ERROR_TYPE = {
 }
 
 
+#: Sample rates (Hz) a client accepts from a server: what the protocol's requests may ask
+#: (``request.check_sample_rate``); a rate outside it is a broken or hostile answer.
+SAMPLE_RATE_RANGE = (1_000, 384_000)
+#: Bytes a WAV may carry past the data size its header gives (trailing chunks) before
+#: the answer counts as broken rather than padded.
+_WAV_TRAILER_BYTES = 2**20
+
 _S16_SCALE = np.float32(1 / 32768)
 # Where parse_payload looks for the audio key: the other fields come first in every shape.
 _KEY_WINDOW = 512
 # Audio events differ only in their audio: the rest of each is parsed once, and shared
 # (read-only) between the events that repeat it.
 _REST_CACHE: dict[str, dict] = {}
+
+
+def check_rate(value: object, where: str) -> int:
+    """A served sample rate as an int in ``SAMPLE_RATE_RANGE``, or ``ProtocolError``.
+
+    >>> check_rate("24000", "the header")
+    24000
+    """
+    low, high = SAMPLE_RATE_RANGE
+    try:
+        number = float(value) if isinstance(value, str | int | float) else math.nan
+    except ValueError:
+        number = math.nan
+    if isinstance(value, bool) or not (number.is_integer() and low <= number <= high):
+        raise ProtocolError(
+            f"{where} gives a sample rate of {str(value)[:40]!r}, not a whole number of Hz "
+            f"from {low} to {high}: the server's answer is broken"
+        )
+    return int(number)
 
 
 class PCMDecoder:
@@ -127,6 +157,7 @@ class WAVDecoder:
         self.header: _audio.WavHeader | None = None
         self._head = b""
         self._remaining: int | None = None
+        self._trailer = 0
 
     def decode(self, data: bytes) -> bytes:
         """The PCM bytes that ``data`` carries, past the header."""
@@ -134,10 +165,15 @@ class WAVDecoder:
             self._head += data
             try:
                 header = _audio.parse_wav_header(self._head)
-            except ValueError as exc:
-                raise ProtocolError(f"cannot read the streamed WAV: {exc}") from exc
+            except (ValueError, struct.error) as exc:
+                raise ProtocolError(f"cannot read the streamed WAV's header: {exc}") from exc
             if header is None:
+                if len(self._head) > _WAV_TRAILER_BYTES:
+                    raise ProtocolError(
+                        f"the streamed WAV's header is not whole after {len(self._head)} bytes"
+                    )
                 return b""
+            check_rate(header.sample_rate, "the WAV header")
             if header.channels != 1:
                 raise ProtocolError(
                     f"expected mono audio, the WAV stream has {header.channels} channels"
@@ -145,6 +181,13 @@ class WAVDecoder:
             self.header, self._remaining = header, header.data_size
             data, self._head = self._head[header.header_size :], b""
         if self._remaining is not None:
+            if self._remaining == 0:
+                self._trailer += len(data)
+                if self._trailer > _WAV_TRAILER_BYTES:
+                    raise ProtocolError(
+                        f"the WAV goes on {self._trailer} bytes past the {self.header.data_size} "
+                        "bytes of audio its header declares"
+                    )
             data, self._remaining = (
                 data[: self._remaining],
                 self._remaining - min(self._remaining, len(data)),
