@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -101,15 +102,43 @@ def test_an_unknown_voice_fails_before_anything_is_made(client, tmp_path):
     assert not out.exists()
 
 
-def test_a_folder_holding_something_else_is_refused_unless_overwritten(client, tmp_path):
+def test_a_folder_holding_something_else_is_refused_even_with_overwrite(client, tmp_path):
     out = tmp_path / "ds"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
-    with pytest.raises(InvalidArgument, match="not a ttskit dataset.*overwrite=True"):
-        dataset.generate(TEXTS[:1], ["en-us"], out, client=client, **options())
-    assert (out / "notes.txt").read_text() == "mine"
-    table = dataset.generate(TEXTS[:1], ["en-us"], out, client=client, **options(overwrite=True))
-    assert not (out / "notes.txt").exists() and len(table) == 1
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "chapter1.wav").write_bytes(b"RIFF mine")
+    (out / "README").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(InvalidArgument, match=r"not a ttskit dataset \(README, data\)"):
+            dataset.generate(
+                TEXTS[:1], ["en-us"], out, client=client, **options(overwrite=overwrite)
+            )
+    assert (out / "README").read_text() == "mine"
+    assert (out / "data" / "chapter1.wav").read_bytes() == b"RIFF mine"
+    assert sorted(p.name for p in out.rglob("*")) == ["README", "chapter1.wav", "data"]
+
+
+def test_overwrite_deletes_only_a_dataset_that_holds_nothing_else(client, tmp_path):
+    out = tmp_path / "ds"
+    first = dataset.generate(TEXTS[:2], ["en-us"], out, client=client, **options())
+    mine = [out / "data" / "chapter1.wav", out / "notes.txt"]
+    for path in mine:
+        path.write_text("mine")
+    with pytest.raises(InvalidArgument, match=r"did not make \(data/chapter1.wav, notes.txt\)"):
+        dataset.generate(TEXTS[2:3], ["en-us"], out, client=client, **options(overwrite=True))
+    assert all(path.read_text() == "mine" for path in mine)
+    assert all(Path(path).is_file() for path in first["path"])
+
+    # A rerun without overwrite resumes, and its clean-up keeps the files it did not make.
+    again = dataset.generate(TEXTS[:2], ["en-us"], out, client=client, **options())
+    assert again.attrs["summary"].done_before == 2
+    assert all(path.read_text() == "mine" for path in mine)
+
+    for path in mine:
+        path.unlink()
+    table = dataset.generate(TEXTS[2:3], ["en-us"], out, client=client, **options(overwrite=True))
+    assert list(table["text"]) == [TEXTS[2]]
+    assert dataset.load(out)["text"].tolist() == [TEXTS[2]]
+    assert not any(Path(path).exists() for path in first["path"])
 
 
 def test_splits_keep_every_text_in_one_split(client, tmp_path):
