@@ -5,7 +5,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import ctypes
 import functools
+import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -181,7 +183,8 @@ def generate(
         Every text is spoken by every voice; None takes the model's first voice. An
         unknown voice fails here, before anything is generated.
     out : path
-        The dataset folder. A folder holding anything else is refused.
+        The dataset folder: new, empty, or a dataset made here before. A folder holding
+        anything else is refused.
     client : ttskit.Client, Endpoint or ClientSpec, optional
         The endpoint; ``ttskit.Client()`` when None (which may start the embedded
         server). Workers in other processes make their own client from its endpoint,
@@ -215,7 +218,8 @@ def generate(
         ``{"train": 0.9, "test": 0.1}``: each text goes to one split, chosen from the
         text alone, with all its voices, so that no text is in two splits.
     overwrite : bool
-        Delete everything in ``out`` first.
+        Delete the dataset at ``out`` first. Only a dataset ttskit made, holding nothing
+        else: a folder with files the dataset did not make is refused, never emptied.
     progress : bool
         Show a ``tqdm`` bar with items per second and hours of audio.
 
