@@ -11,15 +11,17 @@ before; ``dest`` must be new, empty, or an export ttskit made (its marker file s
 and outside the dataset folder, which a new run of ``generate`` may empty.
 
 Texts are written as they are in the columns recipes read (the LJSpeech third column,
-Piper's text). The LJSpeech second column, the raw transcript, which recipes do not
-train on, is guarded against spreadsheets as OWASP advises for CSV: a text that starts
-with ``=``, ``+``, ``-`` or ``@`` gets a leading ``'`` there.
+the normalized text that the usual LJSpeech readers train on, and Piper's text). The
+LJSpeech second column, the raw transcript, is guarded against spreadsheets as OWASP
+advises for CSV: a text that starts with ``=``, ``+``, ``-`` or ``@`` gets a leading
+``'`` there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import glob
 import os
 import shutil
 import sys
@@ -97,7 +99,7 @@ def _write_export(target: Path, write: Callable[[Path], None]) -> None:
     parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{target.name}."
     # Folders of exports that were killed before their rename.
-    for leftover in parent.glob(f"{prefix}*.partial"):
+    for leftover in parent.glob(f"{glob.escape(prefix)}*.partial"):
         if leftover.is_dir() and made_by(leftover) == MADE_BY:
             shutil.rmtree(leftover, ignore_errors=True)
     temp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=parent))
