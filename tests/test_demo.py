@@ -16,6 +16,7 @@ import soundfile as sf
 
 import ttskit
 from ttskit import bench, dataset
+from ttskit.dataset.layout import made_by
 from ttskit.demo import DATASET_TEXTS, run_demo
 from ttskit.errors import InvalidArgument
 
@@ -145,3 +146,42 @@ def test_cli_demo_runs_on_the_embedded_server_whatever_the_environment(tmp_path)
     endpoints = bench.load(out / "latency.parquet").attrs["bench"]["endpoints"]
     assert len(endpoints) == 1 and endpoints[0].startswith("http://127.0.0.1:")
     assert ":9/" not in endpoints[0]
+
+
+def test_the_demo_marks_its_folder(demo):
+    assert made_by(demo.out) == "ttskit demo"
+
+
+def test_a_folder_the_demo_did_not_make_is_left_as_it_was(tmp_path):
+    out = tmp_path / "demo-output"
+    (out / "dataset").mkdir(parents=True)
+    (out / "dataset" / "chapter1.wav").write_bytes(b"RIFF mine")
+    (out / "dataset" / "README").write_text("mine")
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    with pytest.raises(InvalidArgument, match=r"holds files ttskit demo did not make \(dataset\)"):
+        run_demo(out, client=object(), progress=False)  # type: ignore[arg-type]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert (out / "dataset" / "README").read_text() == "mine"
+
+    # In its own folder, the demo still leaves alone what its dataset did not make.
+    (out / ".ttskit-folder").write_text('{"made_by": "ttskit demo"}')
+    with pytest.raises(InvalidArgument, match=r"dataset did not make \(README, chapter1.wav\)"):
+        run_demo(out, client=object(), progress=False)  # type: ignore[arg-type]
+    assert (out / "dataset" / "chapter1.wav").read_bytes() == b"RIFF mine"
+
+
+def test_cli_demo_refuses_a_foreign_folder_in_one_line(tmp_path):
+    out = tmp_path / "demo-output"
+    (out / "dataset").mkdir(parents=True)
+    (out / "dataset" / "chapter1.wav").write_bytes(b"RIFF mine")
+    done = subprocess.run(
+        [sys.executable, "-m", "ttskit.cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "did not make" in lines[0] and "demo-output" in lines[0], lines
+    assert (out / "dataset" / "chapter1.wav").read_bytes() == b"RIFF mine"

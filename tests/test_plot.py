@@ -372,3 +372,52 @@ def test_slowest_arrivals_draws_the_slowest_requests():
     assert ax.get_title() == "chunk arrivals of the 3 slowest requests by done_s"
     with pytest.raises(InvalidArgument):
         plot.slowest_arrivals(df, n=0)
+
+
+# --- texts are drawn as they are ----------------------------------------------------------------
+
+ODD = ["$x_{$", "$42.50", "a\\$b", "$$", "^_{}"]
+
+
+def drawn(ax) -> list[str]:
+    """Every text of the figure as matplotlib lays it out, after drawing it to PNG."""
+    from matplotlib.text import Text
+
+    ax.figure.savefig(__import__("io").BytesIO(), format="png")
+    texts = [t for t in ax.figure.findobj(Text) if t.get_text()]
+    assert not [t.get_text() for t in texts if matplotlib.cbook.is_math_text(t.get_text())]
+    return [t.get_text().replace("\\$", "$") for t in texts]
+
+
+def test_words_with_dollars_are_drawn_as_they_are():
+    speech = Speech(
+        audio.sine(220.0, duration=1.0, sample_rate=8000),
+        8000,
+        words=words_frame(ODD, np.arange(5) * 0.2, np.arange(5) * 0.2 + 0.18),
+    )
+    for draw in (plot.waveform, plot.spectrogram):
+        ax = draw(speech)
+        ax.set_xlim(0, 0.2)  # zoomed in, so that the first word is shown
+        assert "$x_{$" in drawn(ax)
+        plt.close(ax.figure)
+
+
+def test_voices_and_columns_with_dollars_are_drawn_as_they_are():
+    df = run_frame()
+    df["voice"] = np.where(np.arange(len(df)) % 2, "$x_{$", "$5 voice")
+    df["$cost_{$"] = df["first_audio_s"]
+    df["chunks"] = 3
+    for ax in (
+        plot.first_audio_ecdf(df, by="voice", column="$cost_{$"),
+        plot.first_audio_box(df, by="voice"),
+        plot.latency_vs_length(df, by="voice", y="$cost_{$"),
+        plot.slowest_arrivals(df, n=3),
+        plot.load_curve(df, column="$cost_{$"),
+    ):
+        texts = drawn(ax)
+        assert any("$x_{$" in t or "$cost_{$" in t for t in texts), texts
+    # A legend made later from the lines' labels reads them as text too.
+    ax = plot.first_audio_ecdf(df, by="voice")
+    ax.legend()
+    assert "$x_{$" in drawn(ax)
+    assert len(plot.bench_figures(df, by="voice")) == 4

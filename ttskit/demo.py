@@ -10,6 +10,10 @@ and tables, the dataset's quality table) beside those files.
 
 The demo runs against the embedded local server unless it is given a client, so it works
 offline whatever the environment says; a client for another endpoint runs the same steps.
+
+It writes only into a folder of its own: a new or empty one, which it marks as the demo's
+(``.ttskit-folder``), or one it marked before, whose files it replaces. A folder holding
+anything else is refused, and nothing in it is touched.
 """
 
 from __future__ import annotations
@@ -142,7 +146,8 @@ def run_demo(
     Parameters
     ----------
     out : str or Path
-        Folder for the files (made if missing; the demo's own files in it are replaced).
+        Folder for the files: new, empty, or one the demo made before (its files are
+        replaced); a folder holding anything else is refused.
     client : Client, optional
         Where to send the requests; the embedded local server (Piper when installed) if
         None, whatever ``TTSKIT_BASE_URL`` says.
@@ -158,7 +163,8 @@ def run_demo(
     Raises
     ------
     InvalidArgument
-        For an empty text or a folder that cannot be made.
+        For an empty text, a folder that cannot be made, or a folder the demo did not
+        make that holds files (nothing in it is touched).
     KeyboardInterrupt
         On Ctrl-C, with a message naming the files kept (those written before it, and the
         latency rows measured so far); ``report.html`` is written only by a complete run.
@@ -171,12 +177,7 @@ def run_demo(
     if not text.strip():
         raise InvalidArgument("the demo's text is empty; pass some words to say")
     folder = Path(out)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidArgument(
-            f"cannot make the output folder {str(folder)!r} ({exc.strerror}); pick another one"
-        ) from exc
+    _claim(folder)
     # A report from an earlier run would describe files this run may not get to replace.
     (folder / "report.html").unlink(missing_ok=True)
     written: list[str] = []
@@ -238,6 +239,39 @@ def run_demo(
     finally:
         steps.close()
     return DemoResult(folder, report, speech, latency, table, time.perf_counter() - started)
+
+
+#: What the marker file of the demo's folder says.
+MADE_BY = "ttskit demo"
+
+
+def _claim(folder: Path) -> None:
+    """Make ``folder`` the demo's, or refuse one that holds what the demo did not make."""
+    from .dataset.layout import Layout, listing, made_by, mark
+
+    if folder.is_dir() and made_by(folder) != MADE_BY:
+        inside = list(folder.iterdir())
+        if inside:
+            raise InvalidArgument(
+                f"the output folder {str(folder)!r} holds files ttskit demo did not make "
+                f"({listing(inside, folder)}); the demo writes only into a new or empty "
+                "folder, or one it made: choose another (ttskit demo -o FOLDER)"
+            )
+    data = Layout(folder / "dataset")
+    foreign = data.foreign()
+    if foreign:
+        raise InvalidArgument(
+            f"{str(data.root)!r} holds files the demo's dataset did not make "
+            f"({listing(foreign, data.root)}); move them out, or choose another output "
+            "folder (ttskit demo -o FOLDER)"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        mark(folder, MADE_BY)
+    except OSError as exc:
+        raise InvalidArgument(
+            f"cannot make the output folder {str(folder)!r} ({exc.strerror}); pick another one"
+        ) from exc
 
 
 def _page(speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Path) -> str:

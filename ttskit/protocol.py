@@ -22,6 +22,7 @@ __all__ = [
     "SERVED_FORMATS",
     "SPEED_RANGE",
     "STREAM_FORMATS",
+    "lone_surrogate",
 ]
 
 #: Root of Together's hosted API.
@@ -54,3 +55,17 @@ SPEED_RANGE = (0.25, 4.0)
 DEFAULT_CONTEXT = "default"
 #: Characters of unterminated text after which ``segment=sentence`` synthesizes anyway.
 DEFAULT_MAX_PARTIAL_LENGTH = 250
+
+
+def lone_surrogate(text: str) -> int | None:
+    """Where ``text`` holds a character that UTF-8, the wire's and ttskit's files'
+    encoding, cannot carry (a lone surrogate, such as ``"\\ud800"``), or None.
+
+    >>> lone_surrogate("Hello."), lone_surrogate("Hi \\ud800")
+    (None, 3)
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None

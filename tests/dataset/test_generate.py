@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -101,15 +105,43 @@ def test_an_unknown_voice_fails_before_anything_is_made(client, tmp_path):
     assert not out.exists()
 
 
-def test_a_folder_holding_something_else_is_refused_unless_overwritten(client, tmp_path):
+def test_a_folder_holding_something_else_is_refused_even_with_overwrite(client, tmp_path):
     out = tmp_path / "ds"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
-    with pytest.raises(InvalidArgument, match="not a ttskit dataset.*overwrite=True"):
-        dataset.generate(TEXTS[:1], ["en-us"], out, client=client, **options())
-    assert (out / "notes.txt").read_text() == "mine"
-    table = dataset.generate(TEXTS[:1], ["en-us"], out, client=client, **options(overwrite=True))
-    assert not (out / "notes.txt").exists() and len(table) == 1
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "chapter1.wav").write_bytes(b"RIFF mine")
+    (out / "README").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(InvalidArgument, match=r"not a ttskit dataset \(README, data\)"):
+            dataset.generate(
+                TEXTS[:1], ["en-us"], out, client=client, **options(overwrite=overwrite)
+            )
+    assert (out / "README").read_text() == "mine"
+    assert (out / "data" / "chapter1.wav").read_bytes() == b"RIFF mine"
+    assert sorted(p.name for p in out.rglob("*")) == ["README", "chapter1.wav", "data"]
+
+
+def test_overwrite_deletes_only_a_dataset_that_holds_nothing_else(client, tmp_path):
+    out = tmp_path / "ds"
+    first = dataset.generate(TEXTS[:2], ["en-us"], out, client=client, **options())
+    mine = [out / "data" / "chapter1.wav", out / "notes.txt"]
+    for path in mine:
+        path.write_text("mine")
+    with pytest.raises(InvalidArgument, match=r"did not make \(data/chapter1.wav, notes.txt\)"):
+        dataset.generate(TEXTS[2:3], ["en-us"], out, client=client, **options(overwrite=True))
+    assert all(path.read_text() == "mine" for path in mine)
+    assert all(Path(path).is_file() for path in first["path"])
+
+    # A rerun without overwrite resumes, and its clean-up keeps the files it did not make.
+    again = dataset.generate(TEXTS[:2], ["en-us"], out, client=client, **options())
+    assert again.attrs["summary"].done_before == 2
+    assert all(path.read_text() == "mine" for path in mine)
+
+    for path in mine:
+        path.unlink()
+    table = dataset.generate(TEXTS[2:3], ["en-us"], out, client=client, **options(overwrite=True))
+    assert list(table["text"]) == [TEXTS[2]]
+    assert dataset.load(out)["text"].tolist() == [TEXTS[2]]
+    assert not any(Path(path).exists() for path in first["path"])
 
 
 def test_splits_keep_every_text_in_one_split(client, tmp_path):
@@ -186,3 +218,60 @@ def test_a_request_the_server_refuses_is_not_retried(make_server, tmp_path):
     refused = by_text.loc["This sentence is longer than thirty characters."]
     assert refused["status"] == "failed" and refused["attempts"] == 1
     assert refused["error"].startswith("BadRequestError")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live processes below ``pid``, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_process_workers_end_when_the_command_is_killed(espeak_server, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(f"Sentence number {i} of the long run." for i in range(400)))
+    out = tmp_path / "ds"
+    command = [sys.executable, "-m", "ttskit.cli", "dataset", str(texts), str(out)]
+    command += ["--executor", "processes", "--workers", "2", "--no-progress"]
+    command += ["--base-url", espeak_server.base_url, "--model", "espeak", "--voice", "en-us"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    journal = out / ".ttskit" / "journal"
+    try:
+        for _ in range(1200):  # until the workers have made something, at most 2 minutes
+            if journal.exists() and journal.stat().st_size or run.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert run.poll() is None, run.stderr.read().decode() if run.stderr else ""
+        children = _descendants(run.pid)
+        assert len(children) >= 3, children  # two workers and the resource tracker
+    finally:
+        run.kill()
+        run.wait()
+    for _ in range(300):  # at most 30 s
+        if not any(_alive(pid) for pid in children):
+            break
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)]
+    # What was made is whole: a rerun resumes from it.
+    assert dataset.load(out)["path"].map(lambda p: Path(p).is_file()).all()

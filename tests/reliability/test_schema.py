@@ -49,3 +49,57 @@ def test_the_schema_says_what_the_speech_endpoint_does(espeak_server):
     assert body["properties"]["model"]["enum"][0] == "espeak"
     assert "en-us" in json.dumps(body["allOf"][0]["then"]["properties"]["voice"])
     assert "HTTPValidationError" not in published["components"]["schemas"]
+
+
+TEXTS = {
+    "hebrew": "שלום עולם.",
+    "arabic": "مرحبا بالعالم.",
+    "chinese": "你好，世界。",
+    "japanese": "こんにちは。",
+    "letter": "a",
+    "digit": "7",
+    "dollars": "$5",
+    "dots": "...",
+    "underscore": "_",
+    "spaces": "   ",
+    "ideographic stop": "。",
+}
+
+
+def test_the_schema_accepts_what_the_server_speaks(espeak_server):
+    import jsonschema
+
+    published = requests.get(f"{espeak_server.url}/openapi.json", timeout=10).json()
+    operation = published["paths"]["/v1/audio/speech"]["post"]
+    body_schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    validator = jsonschema.Draft202012Validator(body_schema)
+    verdicts = {}
+    for name, text in TEXTS.items():
+        body = {"model": "espeak", "input": text, "voice": "en-us"}
+        answer = requests.post(f"{espeak_server.url}/v1/audio/speech", json=body, timeout=60)
+        verdicts[name] = (validator.is_valid(body), answer.status_code)
+    # What the server speaks, the schema accepts; for ASCII the two agree exactly.
+    assert all(valid for valid, status in verdicts.values() if status == 200), verdicts
+    for name, (valid, status) in verdicts.items():
+        if TEXTS[name].isascii():
+            assert valid == (status == 200), (name, verdicts[name])
+    for name in ("hebrew", "arabic", "chinese", "japanese"):
+        assert verdicts[name] == (True, 200), (name, verdicts[name])
+    # Left to the server: a text of non-ASCII punctuation only, with its clear 400.
+    assert verdicts["ideographic stop"] == (True, 400)
+
+
+@pytest.mark.parametrize(("rate", "status"), [(13527.0, 200), (16000, 200), (13527.5, 400)])
+def test_an_integral_number_is_an_integer_sample_rate(espeak_server, rate, status):
+    import jsonschema
+
+    published = requests.get(f"{espeak_server.url}/openapi.json", timeout=10).json()
+    schema = published["paths"]["/v1/audio/speech"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+    body = {"model": "espeak", "input": "Hello.", "voice": "en-us", "sample_rate": rate}
+    assert jsonschema.Draft202012Validator(schema).is_valid(body) == (status == 200)
+    answer = requests.post(f"{espeak_server.url}/v1/audio/speech", json=body, timeout=60)
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        assert answer.headers["x-ttskit-sample-rate"] == str(int(rate))

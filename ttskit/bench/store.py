@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigurationError, InvalidArgument
+from ..protocol import lone_surrogate
 
 __all__ = ["load", "save"]
 
@@ -53,12 +54,28 @@ def save(df: pd.DataFrame, path: str | Path, *, secrets: tuple[str, ...] = ()) -
             frame[column] = frame[column].map(
                 lambda v, s=secret: v.replace(s, "***") if isinstance(v, str) else v
             )
+    _check_encodable(frame)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), METADATA_KEY: metadata.encode()}
     )
     pa.parquet.write_table(table, target)
     return target
+
+
+def _check_encodable(frame: pd.DataFrame) -> None:
+    """Name the cell Parquet cannot store (a string UTF-8 cannot carry), before pyarrow."""
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        for row, value in zip(frame.index, frame[column], strict=True):
+            at = lone_surrogate(value) if isinstance(value, str) else None
+            if at is not None:
+                raise InvalidArgument(
+                    f"row {row}'s {column} ({value!r:.80}) holds a lone surrogate "
+                    f"({value[at]!r} at character {at}), which no Parquet file can store; "
+                    "fix that value before saving"
+                )
 
 
 def load(path: str | Path) -> pd.DataFrame:

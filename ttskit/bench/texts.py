@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InvalidArgument
+from ..protocol import lone_surrogate
 
 __all__ = ["TEXTS", "builtin_texts", "read_texts", "text_frame"]
 
@@ -63,6 +64,7 @@ def text_frame(texts: Iterable[str] | pd.DataFrame, *, kind: str = "custom") -> 
             raise InvalidArgument(
                 f"a texts DataFrame needs a 'text' column; it has {list(texts.columns)}"
             )
+        _check_encodable(texts["text"])
         frame = texts.copy()
         if "text_id" not in frame.columns:
             frame["text_id"] = [f"t{i}" for i in range(len(frame))]
@@ -77,6 +79,7 @@ def text_frame(texts: Iterable[str] | pd.DataFrame, *, kind: str = "custom") -> 
         bad = [t for t in items if not isinstance(t, str)]
         if bad:
             raise InvalidArgument(f"texts must be strings, got {bad[0]!r}")
+        _check_encodable(items)
         frame = pd.DataFrame(
             {"text_id": [f"t{i}" for i in range(len(items))], "kind": kind, "text": items}
         )
@@ -89,6 +92,18 @@ def text_frame(texts: Iterable[str] | pd.DataFrame, *, kind: str = "custom") -> 
             f"text ids must be unique, {frame['text_id'][frame['text_id'].duplicated()].iloc[0]!r} repeats"
         )
     return frame
+
+
+def _check_encodable(texts: Iterable[object]) -> None:
+    """Refuse a text UTF-8 cannot carry (a lone surrogate), naming it."""
+    for row, text in enumerate(texts):
+        at = lone_surrogate(text) if isinstance(text, str) else None
+        if at is not None:
+            raise InvalidArgument(
+                f"text {row} ({text!r:.80}) holds a lone surrogate ({text[at]!r} at character "
+                f"{at}), which UTF-8 cannot carry to a server or into a results file; fix or "
+                "drop that text"
+            )
 
 
 def builtin_texts(kinds: Iterable[str] | None = None) -> pd.DataFrame:

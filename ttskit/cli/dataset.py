@@ -79,7 +79,9 @@ def add_dataset(subparsers: argparse._SubParsersAction) -> None:
         "--retry-backoff", type=float, default=1.0, help="seconds before the first retry"
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="delete what is in the folder first"
+        "--overwrite",
+        action="store_true",
+        help="delete the dataset in the folder first (only one ttskit made, holding nothing else)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--ljspeech", metavar="DEST", help="also export LJSpeech to DEST")
@@ -92,13 +94,10 @@ def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.executor == "threads":
         return None, None
     if args.executor == "processes":
-        import concurrent.futures as cf
-        import multiprocessing
+        from .runner import process_pool
 
-        # Spawned, not forked: this process runs threads (perhaps the embedded server).
-        pool = cf.ProcessPoolExecutor(
-            max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")
-        )
+        # Spawned workers that end with this process, even when it is killed.
+        pool = process_pool(args.workers)
         return pool, pool.shutdown
     try:
         import distributed

@@ -15,6 +15,12 @@ done when its journal line is complete and its audio file exists; the audio is r
 before the line is appended, so a crash leaves at most an audio file without a line (an
 orphan) or a temporary file, both removed by ``recover``. The metadata files are
 rebuilt from the journal. Only this process writes here: workers hand back bytes.
+
+Nothing of the user's is deleted: ``recover`` removes only files named as ttskit names
+them (an item id and an audio suffix, or a temporary name), and ``overwrite`` only
+empties a folder all of whose files the dataset made. Folders that ttskit makes for
+other purposes (the demo's, an export) carry a marker file, ``MARKER_FILE``, that says
+what made them; ``made_by`` reads it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -29,7 +36,7 @@ from typing import Any
 
 from ..errors import FileError, InvalidArgument
 
-__all__ = ["Journal", "Layout", "write_atomic"]
+__all__ = ["MARKER_FILE", "Journal", "Layout", "listing", "made_by", "mark", "write_atomic"]
 
 STATE_DIR = ".ttskit"
 SETTINGS_FILE = "dataset.json"
@@ -39,11 +46,19 @@ TEMP_SUFFIX = ".partial"
 DEFAULT_DIR = "data"
 #: Row fields kept out of the Hugging Face metadata: bookkeeping, or said by the folder.
 NOT_METADATA = ("status", "error", "attempts", "split", "path")
+#: The file that says which part of ttskit made a folder (the demo's, an export).
+MARKER_FILE = ".ttskit-folder"
+#: An audio file as the dataset names it: its item id and an audio suffix.
+_AUDIO_NAME = re.compile(r"[0-9a-f]{16}\.(?:flac|wav|ogg|mp3)")
 
 
 def _temp(path: Path) -> Path:
     """The hidden temporary name ``path`` is written under before its rename."""
     return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -55,6 +70,27 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(temp, path)
     except OSError as exc:
         raise FileError.from_os_error(exc) from exc
+
+
+def mark(folder: Path, made_by: str) -> None:
+    """Say in ``folder`` that ``made_by`` (e.g. ``"ttskit demo"``) made it."""
+    write_atomic(folder / MARKER_FILE, json.dumps({"made_by": made_by}).encode("utf-8"))
+
+
+def made_by(folder: Path) -> str | None:
+    """What made ``folder``, as its marker file says; None for a folder without one."""
+    try:
+        kept = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return kept.get("made_by") if isinstance(kept, dict) else None
+
+
+def listing(paths: Iterable[Path], root: Path, *, limit: int = 3) -> str:
+    """A few of ``paths``, relative to ``root``, for a message."""
+    listed = sorted(p.relative_to(root).as_posix() for p in paths)
+    shown = ", ".join(listed[:limit])
+    return shown + (f" and {len(listed) - limit} more" if len(listed) > limit else "")
 
 
 class Journal:
@@ -152,20 +188,25 @@ class Layout:
 
     def prepare(self, *, settings: dict[str, Any], overwrite: bool = False) -> None:
         """Make the folder ready to write: refuse a folder that holds something else,
-        empty it when ``overwrite``, and check that ``settings`` match its own."""
+        empty it when ``overwrite`` (only of what the dataset made), and check that
+        ``settings`` match its own."""
         if self.root.exists() and not self.root.is_dir():
             raise InvalidArgument(f"out={str(self.root)!r} is a file, not a folder")
-        if overwrite and self.root.is_dir():
-            for child in self.root.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-        if self.root.is_dir() and any(self.root.iterdir()) and not self.is_dataset():
+        foreign = self.foreign()
+        if foreign and not self.is_dataset():
             raise InvalidArgument(
-                f"out={str(self.root)!r} holds files that are not a ttskit dataset; choose a "
-                "new or empty folder, or pass overwrite=True to delete what is there"
+                f"out={str(self.root)!r} holds files that are not a ttskit dataset "
+                f"({listing(foreign, self.root)}); ttskit writes a dataset only into a new or "
+                "empty folder, and overwrite=True deletes only a dataset ttskit made"
             )
+        if overwrite and self.is_dataset():
+            if foreign:
+                raise InvalidArgument(
+                    f"out={str(self.root)!r} holds files the dataset did not make "
+                    f"({listing(foreign, self.root)}), so overwrite=True would delete them; "
+                    "move them out of the folder, or choose another folder"
+                )
+            self.remove()
         try:
             self.state.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -180,6 +221,44 @@ class Layout:
                         f"{value!r}; use the same, another folder, or overwrite=True"
                     )
         write_atomic(settings_path, json.dumps(settings, indent=2).encode("utf-8"))
+
+    def foreign(self) -> list[Path]:
+        """What is in the folder that the dataset did not make: everything in a folder
+        that is no dataset; else what is neither its bookkeeping, its audio folders'
+        metadata, audio files named as it names them, nor its temporary files."""
+        if not self.root.is_dir():
+            return []
+        if not self.is_dataset():
+            return list(self.root.iterdir())
+        audio_dirs = {folder.name for folder in self.audio_dirs() if not folder.is_symlink()}
+        found = []
+        for child in self.root.iterdir():
+            if child.name == STATE_DIR:
+                continue
+            if child.name not in audio_dirs:
+                found.append(child)
+                continue
+            found.extend(path for path in child.iterdir() if not self._made_here(path))
+        return found
+
+    @staticmethod
+    def _made_here(path: Path) -> bool:
+        """Whether ``path``, in an audio folder, is a file of the kinds the dataset writes."""
+        if path.is_symlink() or not path.is_file():
+            return False
+        return (
+            path.name == METADATA_FILE
+            or bool(_AUDIO_NAME.fullmatch(path.name))
+            or _is_temp(path.name)
+        )
+
+    def remove(self) -> None:
+        """Delete the dataset: its audio folders, then its bookkeeping, so that a run
+        killed halfway leaves a folder still known as a dataset."""
+        self.journal.close()
+        for folder in self.audio_dirs():
+            shutil.rmtree(folder)
+        shutil.rmtree(self.state)
 
     def audio_dir(self, split: str | None) -> Path:
         return self.root / (split or DEFAULT_DIR)
@@ -203,9 +282,9 @@ class Layout:
     def recover(self) -> dict[str, dict[str, Any]]:
         """Bring the folder back to a consistent state and return its records.
 
-        Removes temporary files, audio files that no complete record names, and
-        records of done items whose audio file is gone; rewrites the journal without
-        a torn last line.
+        Removes temporary files, audio files (named as the dataset names them) that no
+        complete record names, and records of done items whose audio file is gone;
+        rewrites the journal without a torn last line.
         """
         records = self.journal.read()
         wanted = {
@@ -215,10 +294,11 @@ class Layout:
         }
         for folder in [self.state, *self.audio_dirs()]:
             for path in folder.iterdir():
-                if path.name.endswith(TEMP_SUFFIX) or (
+                if path.is_symlink() or not path.is_file():
+                    continue
+                if _is_temp(path.name) or (
                     folder != self.state
-                    and path.is_file()
-                    and path.name != METADATA_FILE
+                    and _AUDIO_NAME.fullmatch(path.name)
                     and f"{folder.name}/{path.name}" not in wanted
                 ):
                     path.unlink()

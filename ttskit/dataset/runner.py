@@ -5,7 +5,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import ctypes
 import functools
+import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -31,7 +33,7 @@ from .plan import (
 )
 from .worker import ClientSpec, Outcome, make_item
 
-__all__ = ["Summary", "generate"]
+__all__ = ["Summary", "die_with_parent", "generate", "process_pool"]
 
 
 class _Stopped(Exception):
@@ -93,6 +95,53 @@ def _malloc_trim() -> Callable[[], Any] | None:
 
 _release_memory = _malloc_trim()
 
+#: Seconds between two looks of a worker at whether its parent is still there.
+PARENT_POLL_S = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when the process ``parent_pid`` (its parent) ends.
+
+    The initializer of ``process_pool``'s workers: a killed parent never runs the pool's
+    shutdown, and workers left waiting for work would run on. On Linux the kernel sends
+    SIGKILL when the parent goes (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon
+    thread also exits the process once its parent is gone. A worker only ever hands
+    bytes back, so nothing is lost with it.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    # The parent may have gone before the line above took effect.
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="ttskit-parent-watch", daemon=True).start()
+
+
+def process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """A pool of ``workers`` processes for ``generate(executor=...)`` that end with this
+    process, however it ends.
+
+    Workers are spawned, not forked (this process may run threads, such as the embedded
+    server's). On Linux a worker's end is tied to the thread that started it, so submit
+    to the pool from the thread that lives as long as the pool (``generate`` does).
+    """
+    return cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
+
 
 def generate(
     texts: Any,
@@ -134,7 +183,8 @@ def generate(
         Every text is spoken by every voice; None takes the model's first voice. An
         unknown voice fails here, before anything is generated.
     out : path
-        The dataset folder. A folder holding anything else is refused.
+        The dataset folder: new, empty, or a dataset made here before. A folder holding
+        anything else is refused.
     client : ttskit.Client, Endpoint or ClientSpec, optional
         The endpoint; ``ttskit.Client()`` when None (which may start the embedded
         server). Workers in other processes make their own client from its endpoint,
@@ -168,7 +218,8 @@ def generate(
         ``{"train": 0.9, "test": 0.1}``: each text goes to one split, chosen from the
         text alone, with all its voices, so that no text is in two splits.
     overwrite : bool
-        Delete everything in ``out`` first.
+        Delete the dataset at ``out`` first. Only a dataset ttskit made, holding nothing
+        else: a folder with files the dataset did not make is refused, never emptied.
     progress : bool
         Show a ``tqdm`` bar with items per second and hours of audio.
 

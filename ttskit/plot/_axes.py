@@ -1,4 +1,5 @@
-"""What every plot function shares: a new Axes when none is given, column checks, groups."""
+"""What every plot function shares: a new Axes when none is given, column checks, groups,
+and texts drawn as they are."""
 
 from __future__ import annotations
 
@@ -13,7 +14,20 @@ from ..errors import InvalidArgument
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["axes", "grouped", "require"]
+__all__ = ["axes", "grouped", "literal", "require"]
+
+
+def literal(text: object) -> str:
+    r"""``text`` as matplotlib draws it letter for letter, never as TeX.
+
+    matplotlib reads a label with two ``$`` as mathtext (``"$x_{$"`` raises when drawn);
+    with every ``$`` escaped it draws the text as it is, in a legend or a tick label made
+    later too. Every label of data (a word, a voice, a column) goes through here.
+
+    >>> literal("$42.50 or $x_{$")
+    '\\$42.50 or \\$x_{\\$'
+    """
+    return str(text).replace("$", r"\$")
 
 
 def axes(ax: Axes | None) -> Axes:
@@ -32,10 +46,11 @@ def require(df: pd.DataFrame, *columns: str) -> None:
 
 
 def grouped(df: pd.DataFrame, by: str | None) -> Iterator[tuple[str | None, pd.DataFrame]]:
-    """(label, rows) per value of ``by`` in sorted order, or (None, df) when ``by`` is None."""
+    """(label, rows) per value of ``by`` in sorted order, or (None, df) when ``by`` is None;
+    labels as ``literal`` makes them."""
     if by is None:
         yield None, df
         return
     require(df, by)
     for key, rows in df.groupby(by, sort=True, dropna=False):
-        yield str(key), rows
+        yield literal(key), rows

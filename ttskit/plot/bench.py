@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidArgument
-from ._axes import axes, grouped, require
+from ._axes import axes, grouped, literal, require
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,7 +40,7 @@ def _title(ax: Axes, text: str, df: pd.DataFrame, shown: pd.DataFrame) -> None:
     """Title the plot, saying how many measured requests were left out as failed or silent."""
     measured = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
     left_out = len(measured) - len(shown)
-    ax.set_title(text + (f" ({left_out} failed or silent left out)" if left_out else ""))
+    ax.set_title(literal(text) + (f" ({left_out} failed or silent left out)" if left_out else ""))
 
 
 def first_audio_ecdf(
@@ -92,10 +92,10 @@ def first_audio_ecdf(
         ax.step(np.r_[values[0], values], fraction, where="post", label=label, **kwargs)
     ax.set_xlim(left=0.0)
     ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel(column)
+    ax.set_xlabel(literal(column))
     ax.set_ylabel("fraction of requests")
     if by is not None and ax.lines:
-        ax.legend(title=by, fontsize="small")
+        ax.legend(title=literal(by), fontsize="small")
     _title(ax, f"{column}{'' if by is None else f' by {by}'}", df, shown)
     return ax
 
@@ -126,12 +126,13 @@ def first_audio_box(
     groups = [(label, rows[column].dropna().to_numpy(float)) for label, rows in grouped(shown, by)]
     ax.boxplot([values for _, values in groups], **kwargs)
     ax.set_xticks(
-        np.arange(1, len(groups) + 1), [column if label is None else label for label, _ in groups]
+        np.arange(1, len(groups) + 1),
+        [literal(column) if label is None else label for label, _ in groups],
     )
     ax.set_ylim(bottom=0.0)
-    ax.set_ylabel(column)
+    ax.set_ylabel(literal(column))
     if by is not None:
-        ax.set_xlabel(by)
+        ax.set_xlabel(literal(by))
     _title(ax, f"{column}{'' if by is None else f' by {by}'}", df, shown)
     return ax
 
@@ -164,10 +165,10 @@ def latency_vs_length(
         ax.scatter(rows[x], rows[y], label=label, **kwargs)
     ax.set_xlim(left=0.0)
     ax.set_ylim(bottom=0.0)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(literal(x))
+    ax.set_ylabel(literal(y))
     if by is not None and ax.collections:
-        ax.legend(title=by, fontsize="small")
+        ax.legend(title=literal(by), fontsize="small")
     _title(ax, f"{y} against {x}", df, shown)
     return ax
 
@@ -223,8 +224,8 @@ def load_curve(
         right.plot(levels, throughput, color="0.3", linestyle=":", marker="s", label="throughput")
         ax.legend(loc="upper left", fontsize="small")
         right.legend(loc="upper right", fontsize="small")
-    ax.set_xlabel(level)
-    ax.set_ylabel(column)
+    ax.set_xlabel(literal(level))
+    ax.set_ylabel(literal(column))
     right.set_ylabel("audio seconds per wall second")
     right.set_ylim(bottom=0.0)
     ax.set_ylim(bottom=0.0)
@@ -271,13 +272,13 @@ def slowest_arrivals(
             continue
         received = np.cumsum(np.asarray(list(row["chunk_samples"]), float)) / row["sample_rate"]
         parts = [str(row[c]) for c in ("transport", "voice", "text_id") if c in row.index]
-        label = f"#{index} {' '.join(parts)} ({row[column] * 1000:.0f} ms)"
+        label = literal(f"#{index} {' '.join(parts)} ({row[column] * 1000:.0f} ms)")
         ax.step(np.r_[0.0, arrivals], np.r_[0.0, received], where="post", label=label, **kwargs)
     ax.set_xlim(left=0.0)
     ax.set_ylim(bottom=0.0)
     ax.set_xlabel("wall time since scheduled start (s)")
     ax.set_ylabel("audio received (s)")
-    ax.set_title(f"chunk arrivals of the {len(slowest)} slowest requests by {column}")
+    ax.set_title(literal(f"chunk arrivals of the {len(slowest)} slowest requests by {column}"))
     if ax.lines:
         ax.legend(loc="upper left", fontsize="small")
     return ax

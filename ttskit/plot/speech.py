@@ -13,7 +13,7 @@ from matplotlib.collections import PolyCollection
 from ..display import envelope
 from ..errors import InvalidArgument
 from ..results import Speech, Timing
-from ._axes import axes
+from ._axes import axes, literal
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -63,7 +63,7 @@ def _word_spans(
         ax.text(
             (start + end) / 2,
             0.98,
-            str(word),
+            literal(word),
             transform=transform,
             ha="center",
             va="top",

@@ -8,7 +8,8 @@ hand-tightened copy:
 
 - the speech request with its constraints: ``model`` among those served, ``voice`` among
   the model's (any, for a hosted id aliased to a local model),
-  ``input`` with at least one letter or digit and at most ``max_input_chars`` characters;
+  ``input`` with at most ``max_input_chars`` characters and at least one letter or digit
+  (``INPUT_PATTERN``);
 - its answers: ``audio/wav``, ``audio/mpeg``, ``audio/flac``, ``audio/ogg``, ``application/octet-stream``
   and ``text/event-stream``;
 - every error status each path can send, with the error body.
@@ -26,9 +27,16 @@ from fastapi.openapi.utils import get_openapi
 from .schemas import SpeechRequest
 from .state import ServerState
 
-__all__ = ["install_openapi"]
+__all__ = ["INPUT_PATTERN", "install_openapi"]
 
 SPEECH_PATH = "/v1/audio/speech"
+
+#: What the server asks of ``input``: a letter or digit, of any script. No regular
+#: expression says "letter" alike in ECMA-262 and Python (``\p{L}`` is ECMA's alone, and
+#: ``\w`` is ASCII in ECMA), so the pattern is exact for ASCII (a letter or digit) and
+#: lets any other character through to the server, which answers a text of only
+#: punctuation, symbols or spaces with its 400 ``no_words``.
+INPUT_PATTERN = r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -104,7 +112,7 @@ def _speech_request(state: ServerState) -> dict[str, Any]:
     properties = schema.get("properties", {})
     if properties.get("input", {}).get("type") == "string":
         properties["input"].update(
-            minLength=1, maxLength=state.max_input_chars, pattern="[0-9A-Za-z]"
+            minLength=1, maxLength=state.max_input_chars, pattern=INPUT_PATTERN
         )
     if properties.get("model", {}).get("type") == "string":
         properties["model"]["enum"] = state.registry.ids()

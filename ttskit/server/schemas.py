@@ -48,7 +48,8 @@ class SpeechRequest(BaseModel):
     """The JSON body of ``POST /v1/audio/speech``.
 
     Types are strict (``"24000"`` is no sample rate) because a client that sends a string
-    has a bug worth hearing about. ``None`` stands for "the default" in optional fields.
+    has a bug worth hearing about; a number is a number, so ``24000.0`` is the integer
+    JSON Schema says it is. ``None`` stands for "the default" in optional fields.
     """
 
     model_config = ConfigDict(strict=True, extra="ignore")
@@ -86,6 +87,14 @@ class SpeechRequest(BaseModel):
         raise PydanticCustomError(
             "voice_type", 'voice must be a voice name or {"id": "<voice name>"}'
         )
+
+    @field_validator("sample_rate", mode="before")
+    @classmethod
+    def _integral(cls, value: object) -> object:
+        # JSON has one kind of number: 13527.0 is an integer, as the published schema says.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
     @property
     def voice_name(self) -> str:
