@@ -7,7 +7,7 @@ way users start it (``python -m ttskit.cli serve``), and is reached over HTTP on
 1. Time to first audio: streaming a 100-word, 7-sentence paragraph with piper, the
    median time to the first audio delta, over the engine's own time to synthesize the
    first sentence in this process, in its default configuration (every core).
-   Target <= 1.2. The same over the engine on one thread, a slot's share of the cores
+   Target <= 1.05. The same over the engine on one thread, a slot's share of the cores
    when every slot is busy, is printed too.
 2. Throughput: two concurrent streams, audio seconds per wall second, over the best the
    engine does in-process on this machine (two processes of one onnxruntime thread each,
@@ -21,14 +21,32 @@ way users start it (``python -m ttskit.cli serve``), and is reached over HTTP on
    over the median time to the first audio event of the same request as SSE. Targets:
    pcm <= 1.2, mp3 <= 1.3.
 
-Run ``python benchmarks/server.py`` (about a minute and a half), ``--quick``, or
-``--only first-byte`` for the last figure alone.
+6. Stopping: a WebSocket session speaks a long text (``segment=never``); a clear is sent
+   once its first audio has arrived. The stop latency is the time from the clear to the
+   last audio of the interrupted item received (on loopback, the server's clear read to
+   its last audio sent, plus the crossing), p50 and p95 per engine, with the audio
+   received after the clear. Target p95 <= 50 ms. Then the issue's repro, with piper:
+   append and commit a long sentence, clear 0.05 s later, append and commit "Short
+   reply.": the audio of the first item after the clear (target < 0.2 s) and the reply's
+   item against the same text over REST.
+7. Another client during a WebSocket flood: one session sends 3,000 appends of 9,000
+   characters (``segment=immediate``) as fast as it can while another client asks for
+   "Hello." over REST, each second; the slowest of those answers against the same request
+   on an idle server (target: about 1 s at most).
+8. Compression: the bytes and the time of one WebSocket item of the paragraph, with and
+   without permessage-deflate.
+
+Run ``python benchmarks/server.py`` (about two minutes), ``--quick``, or ``--only
+first-byte``, ``--only first-audio``, ``--only stop``, ``--only flood`` or ``--only
+compression`` for one figure alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib.util
+import json
 import multiprocessing
 import os
 import socket
@@ -147,7 +165,7 @@ def first_audio(server: ServerProcess, repeats: int) -> None:
         f"1. first audio, piper, {len(split_words(PARAGRAPH))} words in "
         f"{len(split_sentences(PARAGRAPH))} sentences: server {served_s * 1000:.0f} ms, engine "
         f"(in-process default, all cores) {engine_s * 1000:.0f} ms -> ratio "
-        f"{served_s / engine_s:.2f} (target <= 1.2); engine on 1 thread "
+        f"{served_s / engine_s:.2f} (target <= 1.05); engine on 1 thread "
         f"{one_thread_s * 1000:.0f} ms -> ratio {served_s / one_thread_s:.2f}"
     )
 
@@ -333,10 +351,209 @@ def first_byte(server: ServerProcess, repeats: int) -> None:
     )
 
 
+# --- 6. stopping ------------------------------------------------------------------------
+
+
+def _ws_url(server: ServerProcess, **query: str) -> str:
+    from urllib.parse import urlencode
+
+    return f"ws{server.url[4:]}/v1/audio/speech/websocket?{urlencode(query)}"
+
+
+def _delta_seconds(event: dict) -> float:
+    return len(base64.b64decode(event["delta"])) / 2 / STREAM_RATE
+
+
+def _stop_once(server: ServerProcess, model: str, voice: str) -> tuple[float, float]:
+    """Seconds from a clear to the interrupted item's last audio, and audio seconds after it."""
+    from websockets.sync.client import connect
+
+    with connect(_ws_url(server, model=model, voice=voice, segment="never")) as ws:
+        json.loads(ws.recv())
+        ws.send(json.dumps({"type": "input_text_buffer.append", "text": PARAGRAPH * 3}))
+        ws.send(json.dumps({"type": "input_text_buffer.commit"}))
+        while json.loads(ws.recv())["type"] != "conversation.item.audio_output.delta":
+            pass
+        cleared = time.perf_counter()
+        ws.send(json.dumps({"type": "input_text_buffer.clear"}))
+        last, late = cleared, 0.0
+        while (event := json.loads(ws.recv()))["type"] != "conversation.item.audio_output.done":
+            if event["type"] == "conversation.item.audio_output.delta":
+                last, late = time.perf_counter(), late + _delta_seconds(event)
+        while json.loads(ws.recv())["type"] != "context.done":
+            pass
+    return last - cleared, late
+
+
+def _repro(server: ServerProcess) -> tuple[float, float, float]:
+    """The issue's repro: audio of the first item after the clear, the reply's seconds, and
+    the same reply over REST."""
+    from websockets.sync.client import connect
+
+    long_sentence = PARAGRAPH.replace(". ", ", and ").rstrip(".") + "."
+    with connect(_ws_url(server, model="piper", voice="joe")) as ws:
+        json.loads(ws.recv())
+        ws.send(json.dumps({"type": "input_text_buffer.append", "text": long_sentence}))
+        ws.send(json.dumps({"type": "input_text_buffer.commit"}))
+        time.sleep(0.05)
+        ws.send(json.dumps({"type": "input_text_buffer.clear"}))
+        ws.send(json.dumps({"type": "input_text_buffer.append", "text": "Short reply."}))
+        ws.send(json.dumps({"type": "input_text_buffer.commit"}))
+        items: dict[str, float] = {}
+        dones = 0
+        while dones < 2:
+            event = json.loads(ws.recv())
+            if event["type"] == "conversation.item.audio_output.delta":
+                items[event["item_id"]] = items.get(event["item_id"], 0.0) + _delta_seconds(event)
+            elif event["type"] == "context.done":
+                dones += 1
+    body = {"model": "piper", "voice": "joe", "input": "Short reply.", "response_format": "raw"}
+    response = requests.post(f"{server.url}/v1/audio/speech", json=body, timeout=60)
+    rest_s = len(response.content) / 4 / STREAM_RATE
+    *interrupted, reply = [0.0, *items.values()]
+    return sum(interrupted), reply, rest_s
+
+
+def stopping(server: ServerProcess, engines: list[str], repeats: int) -> None:
+    voices = {"espeak": "en-us", "piper": "joe"}
+    for engine in engines:
+        times, late = [], []
+        for _ in range(repeats):
+            stop_s, late_s = _stop_once(server, engine, voices[engine])
+            times.append(stop_s)
+            late.append(late_s)
+        times.sort()
+        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+        print(
+            f"6. stop latency, {engine}, {repeats} clears: p50 {statistics.median(times) * 1000:.1f}"
+            f" ms, p95 {p95 * 1000:.1f} ms (target <= 50 ms); audio after the clear: median "
+            f"{statistics.median(late):.2f} s, most {max(late):.2f} s"
+        )
+    if "piper" in engines:
+        interrupted, reply, rest = _repro(server)
+        print(
+            f"6. repro (piper): the interrupted item's audio after the clear {interrupted:.2f} s "
+            f"(target < 0.2 s); the reply's item {reply:.2f} s, the same text over REST "
+            f"{rest:.2f} s"
+        )
+
+
+# --- 7. another client during a flood -------------------------------------------------------
+
+
+def _hello(session: requests.Session, url: str) -> float:
+    body = {"model": "espeak", "voice": "en-us", "input": "Hello."}
+    started = time.perf_counter()
+    session.post(f"{url}/v1/audio/speech", json=body, timeout=60).raise_for_status()
+    return time.perf_counter() - started
+
+
+def flood(server: ServerProcess, appends: int) -> None:
+    from websockets.sync.client import connect
+
+    session = requests.Session()
+    idle = statistics.median(_hello(session, server.url) for _ in range(10))
+    text = ("word " * 1800)[:9000]
+    done = threading.Event()
+
+    def flooder() -> None:
+        with connect(_ws_url(server, model="espeak", segment="immediate"), max_size=None) as ws:
+            json.loads(ws.recv())
+            frame = json.dumps({"type": "input_text_buffer.append", "text": text})
+            for _ in range(appends):
+                ws.send(frame)
+            done.set()
+            while True:  # read what comes back, as a client would
+                try:
+                    ws.recv(timeout=2)
+                except TimeoutError:
+                    return
+
+    thread = threading.Thread(target=flooder)
+    thread.start()
+    during = []
+    while thread.is_alive() or len(during) < 5:
+        during.append(_hello(session, server.url))
+    thread.join()
+    print(
+        f"7. flood, {appends} appends of 9,000 characters on one session: another client's "
+        f"'Hello.' {max(during) * 1000:.0f} ms at worst, median "
+        f"{statistics.median(during) * 1000:.0f} ms ({len(during)} requests; idle "
+        f"{idle * 1000:.0f} ms) (target: about 1 s at most)"
+    )
+
+
+# --- 8. compression ---------------------------------------------------------------------------
+
+
+def _ws_item(url: str, compression: str | None) -> tuple[int, int, float]:
+    """Bytes of the item's frames as sent, the same deflated as permessage-deflate does
+    (one stream, flushed per message), and seconds from the commit to context.done."""
+    import zlib
+
+    from websockets.sync.client import connect
+
+    deflater = zlib.compressobj(wbits=-zlib.MAX_WBITS, memLevel=8)
+    plain = packed = 0
+    with connect(url, compression=compression, max_size=None) as ws:
+        json.loads(ws.recv())
+        started = time.perf_counter()
+        ws.send(json.dumps({"type": "input_text_buffer.append", "text": PARAGRAPH}))
+        ws.send(json.dumps({"type": "input_text_buffer.commit"}))
+        messages = []
+        while json.loads(message := ws.recv())["type"] != "context.done":
+            messages.append(message.encode())
+        elapsed = time.perf_counter() - started
+    for message in messages:
+        plain += len(message)
+        packed += len(deflater.compress(message) + deflater.flush(zlib.Z_SYNC_FLUSH)) - 4
+    return plain, packed, elapsed
+
+
+def compression(repeats: int) -> None:
+    """One in-process server with permessage-deflate offered; clients with and without."""
+    import uvicorn
+
+    from ttskit.server.app import build_app
+    from ttskit.server.http import server_config
+
+    port = _free_port()
+    app = build_app("espeak", workers=1)
+    config = server_config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=True
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"ws://127.0.0.1:{port}/v1/audio/speech/websocket?model=espeak&segment=never"
+    try:
+        times: dict[str, list[float]] = {"off": [], "on": []}
+        for _ in range(repeats + 1):  # alternated; the first round warms up
+            for name, negotiated in (("off", None), ("on", "deflate")):
+                plain, packed, elapsed = _ws_item(url, negotiated)
+                times[name].append(elapsed)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    off, on = (statistics.median(times[name][1:]) for name in ("off", "on"))
+    print(
+        f"8. compression, one WebSocket item of the paragraph (espeak, in-process server): "
+        f"{plain / 1e6:.2f} MB of frames, {packed / 1e6:.2f} MB deflated "
+        f"({packed / plain:.0%}); commit to context.done {off * 1000:.0f} ms without, "
+        f"{on * 1000:.0f} ms with deflate ({on / off:.2f}x)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--only", choices=["first-byte"], help="run one figure alone")
+    parser.add_argument(
+        "--only",
+        choices=["first-byte", "first-audio", "stop", "flood", "compression"],
+        help="run one figure alone",
+    )
     parser.add_argument(
         "--server-code",
         type=Path,
@@ -346,12 +563,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     has_piper = importlib.util.find_spec("piper") is not None
     print(f"ttskit server benchmark on {os.cpu_count()} cores{' (quick)' if args.quick else ''}")
+    if args.only == "compression":
+        compression(repeats=3 if args.quick else 9)
+        return
     engines = ["auto"] if has_piper else ["espeak"]
+    engine_names = ["espeak", "piper"] if has_piper else ["espeak"]
     server = ServerProcess("--engine", *engines, "--workers", "2", code=args.server_code)
     try:
         if args.only == "first-byte":
             if has_piper:
                 first_byte(server, repeats=3 if args.quick else 7)
+            return
+        if args.only == "first-audio":
+            if has_piper:
+                first_audio(server, repeats=3 if args.quick else 9)
+            return
+        if args.only == "stop":
+            stopping(server, engine_names, repeats=10 if args.quick else 40)
+            return
+        if args.only == "flood":
+            flood(server, appends=3000)
             return
         if has_piper:
             first_audio(server, repeats=3 if args.quick else 9)
@@ -362,8 +593,12 @@ def main(argv: list[str] | None = None) -> None:
         memory(server, n_requests=200 if args.quick else 1000)
         if has_piper:
             first_byte(server, repeats=3 if args.quick else 7)
+        stopping(server, engine_names, repeats=10 if args.quick else 40)
+        flood(server, appends=3000)
     finally:
         server.stop()
+    if args.only is None:
+        compression(repeats=3 if args.quick else 9)
 
 
 if __name__ == "__main__":

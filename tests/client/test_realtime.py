@@ -102,8 +102,10 @@ def test_the_sentence_policy_speaks_before_the_commit(espeak_client: Client) -> 
 
 
 def test_items_are_collected_one_by_one(espeak_client: Client) -> None:
-    with espeak_client.realtime(alignment="word") as session:
-        session.append("One two. Three four five.")
+    # An item per append; with "sentence", sentences waiting one behind the other are one.
+    with espeak_client.realtime(alignment="word", segment="immediate") as session:
+        session.append("One two.")
+        session.append(" Three four five.")
         session.commit()
         whole = session.collect()
         items = session.items()

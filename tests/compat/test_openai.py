@@ -132,3 +132,16 @@ def test_error(client):
     with pytest.raises(openai.BadRequestError) as raised:
         client.audio.speech.create(model="tts-1", input=" ", voice="alloy")
     assert raised.value.code == "empty_input"
+
+
+def test_quickstart_stream_to_file_writes_an_mp3(client, tmp_path):
+    """OpenAI's quickstart, with only the base URL changed: no response_format."""
+    path = tmp_path / "speech.mp3"
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="coral", input=TEXT, instructions="Speak cheerfully."
+    ) as response:
+        assert response.headers["content-type"] == "audio/mpeg"
+        response.stream_to_file(path)
+    data = path.read_bytes()
+    assert data[:3] == b"ID3" or data[0] == 0xFF  # an mp3's tag or frame sync
+    assert_speech(*audio.decode_file(data))

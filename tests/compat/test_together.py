@@ -149,3 +149,11 @@ def test_docs_requests_example(compat_server, tmp_path):
     pcm = path.read_bytes()
     assert response.status_code == 200 and len(pcm) % 2 == 0
     assert_speech(np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768, 24000)
+
+
+def test_models_list(compat_server):
+    # SDK 3.x lists a project's custom models; the local server has none to list.
+    client = together.Together(
+        api_key="unused", base_url=compat_server.url, project_id="local", max_retries=0
+    )
+    assert list(client.models.list()) == []

@@ -163,7 +163,46 @@ def test_voice_as_an_object_and_instructions(espeak_server, reference):
     response = post_speech(espeak_server, voice={"id": "en-us"}, instructions="Whisper.")
     assert response.status_code == 200
     assert response.headers["x-ttskit-voice"] == "en-us"
-    assert_same_speech(*audio.decode_file(response.content), *reference)
+    assert_same_speech(*audio.decode_file(response.content), *reference, slack=MP3_SLACK)
+
+
+@pytest.fixture(scope="module")
+def openai_ids_server():
+    from ttskit.server.background import start_server
+
+    aliases = dict.fromkeys(["tts-1", "tts-1-hd", "gpt-4o-mini-tts"], "espeak")
+    server = start_server(engine="espeak", workers=1, aliases=aliases)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    "fields, content_type",
+    [
+        ({"model": "gpt-4o-mini-tts", "voice": "coral"}, "audio/mpeg"),
+        ({"model": "tts-1", "voice": "alloy"}, "audio/mpeg"),
+        ({"model": "tts-1-hd", "voice": "alloy"}, "audio/mpeg"),
+        ({"instructions": "Speak calmly."}, "audio/mpeg"),
+        # Together's own field makes it Together's body, whatever the model.
+        ({"model": "tts-1", "voice": "alloy", "stream": False}, "audio/wav"),
+        ({"model": "tts-1", "voice": "alloy", "response_format": "wav"}, "audio/wav"),
+        ({}, "audio/wav"),
+    ],
+)
+def test_openai_model_ids_and_fields_get_openai_defaults(
+    openai_ids_server, reference, fields, content_type
+):
+    response = post_speech(openai_ids_server, **fields)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == content_type
+    slack = MP3_SLACK if content_type == "audio/mpeg" else 0.0
+    assert_same_speech(*audio.decode_file(response.content), *reference, slack=slack)
+
+
+def test_openai_model_raw_is_16_bit(openai_ids_server, reference):
+    response = post_speech(openai_ids_server, model="tts-1", voice="alloy", response_format="raw")
+    samples = audio.decode_pcm(response.content, encoding="pcm_s16le")
+    assert_same_speech(samples, 24000, *reference)
 
 
 def test_openai_voices_speak_on_aliased_ids(espeak_server):

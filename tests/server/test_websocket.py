@@ -8,10 +8,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from ttskit import audio
 
-from .helpers import open_ws, ws_recv, ws_send, ws_until
+from .helpers import open_ws, post_speech, ws_recv, ws_send, ws_until
+
+LONG_SENTENCE = (
+    "This is a long sentence that goes on and on, with many words in it, so that its "
+    "audio lasts for several seconds and an interruption can land in the middle of it, "
+    "well before the speaker has reached its end"
+)
 
 
 @dataclass
@@ -37,12 +44,10 @@ def collect_items(ws, n_items: int, timeout: float = 10.0) -> dict[str, Item]:
         item = items.setdefault(event["item_id"], Item(event["context_id"]))
         assert not item.done and item.context_id == event["context_id"]
         if kind == "conversation.item.word_timestamps":
-            assert not item.pcm, "words come before the item's audio"
-            item.words, item.starts, item.ends = (
-                event["words"],
-                event["start_seconds"],
-                event["end_seconds"],
-            )
+            # Each segment's words come just before its audio, timed from the item's start.
+            item.words += event["words"]
+            item.starts += event["start_seconds"]
+            item.ends += event["end_seconds"]
         elif kind == "conversation.item.audio_output.delta":
             assert set(event) == {"type", "item_id", "context_id", "delta"}
             item.pcm += base64.b64decode(event["delta"])
@@ -156,13 +161,13 @@ def test_never_policy_waits_for_commit(espeak_server):
         append(ws, "Third")
         assert_quiet(ws)
         ws_send(ws, type="input_text_buffer.commit")
-        items = collect_items(ws, 3)
-        # One item per synthesized segment: the engine speaks sentence by sentence.
+        items = collect_items(ws, 1)
+        # One item per commit, however many sentences the engine speaks it in.
         assert [item.words for item in items.values()] == [
-            ["First", "sentence"],
-            ["Second", "one"],
-            ["Third"],
+            ["First", "sentence", "Second", "one", "Third"]
         ]
+        assert ws_recv(ws) == {"type": "context.done", "context_id": "default"}
+        assert_quiet(ws)
 
 
 def test_commit_of_an_empty_buffer_says_only_that_it_is_done(espeak_server):
@@ -191,7 +196,6 @@ def test_context_done_follows_the_last_item_of_each_commit(espeak_server):
     assert ends == [
         "conversation.item.audio_output.done",
         "context.done",
-        "conversation.item.audio_output.done",
         "conversation.item.audio_output.done",
         "context.done",
     ]
@@ -224,12 +228,13 @@ def test_clear_drops_buffered_text(espeak_server):
 
 
 def test_items_are_audio_at_the_session_rate_with_relative_words(espeak_server):
-    with open_ws(espeak_server, alignment="word", sample_rate=16000, segment="never") as ws:
+    with open_ws(espeak_server, alignment="word", sample_rate=16000, segment="immediate") as ws:
         ws_recv(ws)
-        append(ws, "The first sentence is here. And then a second sentence follows.")
-        ws_send(ws, type="input_text_buffer.commit")
-        items = collect_items(ws, 2)
-    for item in items.values():
+        append(ws, "The first sentence is here.")
+        first = collect_items(ws, 1)
+        append(ws, "And then a second sentence follows. And a third.")
+        second = collect_items(ws, 1)
+    for item in [*first.values(), *second.values()]:
         samples = audio.decode_pcm(item.pcm, encoding="pcm_s16le")
         duration = samples.size / 16000
         assert audio.rms_dbfs(samples) > -40
@@ -237,6 +242,9 @@ def test_items_are_audio_at_the_session_rate_with_relative_words(espeak_server):
         assert item.starts[0] < 0.3
         assert item.ends[-1] <= duration + 1e-3
         assert item.starts == sorted(item.starts)
+    # The second item's two sentences are timed on one clock.
+    (item,) = second.values()
+    assert item.starts[item.words.index("And", 1)] > item.ends[item.words.index("follows")] - 1e-3
 
 
 def test_contexts_are_separate(espeak_server):
@@ -417,14 +425,16 @@ def test_errors_do_not_echo_large_fields(espeak_server, field):
         assert len(failed["error"]["message"]) < 300, failed["error"]["message"][:100]
 
 
-def test_frames_larger_than_a_request_body_close_the_connection(make_server):
+def test_frames_far_larger_than_a_request_body_close_the_connection(make_server):
     server = make_server(max_input_chars=100)
     with open_ws(server) as ws:
         ws_recv(ws)
-        ws_send(ws, type="input_text_buffer.append", text="x" * 5_000_000)
         with pytest.raises(ConnectionClosed) as closed:
+            ws_send(ws, type="input_text_buffer.append", text="x" * 5_000_000)
             ws_recv(ws)
-        assert closed.value.rcvd.code == 1009  # message too big, and nothing echoed
+    # Message too big, and nothing echoed (the close may be lost as the server stops reading).
+    assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
+    still_serving_ws(server)
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1"])
@@ -445,3 +455,258 @@ def test_websocket_from_its_own_or_an_allowed_origin(make_server):
     for origin in (server.url, "http://localhost:8888", "HTTP://LOCALHOST:8888/"):
         with connect(server.websocket_url, origin=origin) as ws:
             assert ws_recv(ws)["type"] == "session.created"
+
+
+# --- interruptions ---------------------------------------------------------------------------
+
+
+def open_paced(server, faults="delta_delay=0.05", **params):
+    """A session with injected delays: by default deltas 50 ms apart, as a slow engine
+    sends them."""
+    from urllib.parse import urlencode
+
+    return connect(
+        f"{server.websocket_url}?{urlencode(params)}",
+        additional_headers={"x-ttskit-faults": faults},
+        open_timeout=10,
+        close_timeout=2,
+    )
+
+
+def seconds_of(pcm: bytes, rate: int = 24000) -> float:
+    return len(pcm) / 2 / rate
+
+
+@pytest.mark.parametrize("stop", ["clear", "cancel"])
+def test_an_interruption_stops_the_item_being_spoken(espeak_server, stop):
+    with open_paced(espeak_server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, LONG_SENTENCE)
+        ws_send(ws, type="input_text_buffer.commit")
+        first = ws_until(ws, "conversation.item.audio_output.delta")[-1]
+        if stop == "clear":
+            ws_send(ws, type="input_text_buffer.clear")
+        else:
+            ws_send(ws, type="context.cancel", context_id="default")
+        after = ws_until(
+            ws, "conversation.item.audio_output.done" if stop == "clear" else "context.cancelled"
+        )
+        late = b"".join(
+            base64.b64decode(e["delta"])
+            for e in after
+            if e["type"] == "conversation.item.audio_output.delta"
+        )
+        # What was on its way when the clear left, not the seconds of the sentence.
+        assert seconds_of(late) < 0.2
+        if stop == "clear":
+            assert after[-1]["item_id"] == first["item_id"]
+            assert ws_recv(ws) == {"type": "context.done", "context_id": "default"}
+        else:
+            assert "conversation.item.audio_output.done" not in [e["type"] for e in after]
+        # The next commit is spoken at once, and whole.
+        append(ws, "Short reply.")
+        ws_send(ws, type="input_text_buffer.commit")
+        events = ws_until(ws, "conversation.item.audio_output.done")
+    reply = [e for e in events if e["type"] == "conversation.item.audio_output.delta"]
+    assert {e["item_id"] for e in reply} == {events[-1]["item_id"]} != {first["item_id"]}
+    pcm = b"".join(base64.b64decode(e["delta"]) for e in reply)
+    expected, rate = audio.decode_file(post_speech(espeak_server, input="Short reply.").content)
+    assert abs(seconds_of(pcm) - expected.size / rate) < 0.1
+
+
+def test_a_clear_owes_the_commit_its_context_done(espeak_server):
+    with open_paced(espeak_server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, LONG_SENTENCE)
+        ws_send(ws, type="input_text_buffer.commit")
+        ws_until(ws, "conversation.item.audio_output.delta")
+        ws_send(ws, type="input_text_buffer.clear")
+        events = ws_until(ws, "context.done")
+    kinds = [e["type"] for e in events]
+    assert kinds.index("conversation.item.audio_output.done") < kinds.index("context.done")
+
+
+def test_clear_stops_an_item_still_waiting_for_its_first_audio(espeak_server):
+    with open_paced(espeak_server, "first_audio_delay=30", segment="never", alignment="word") as ws:
+        ws_recv(ws)
+        append(ws, LONG_SENTENCE)
+        ws_send(ws, type="input_text_buffer.commit")
+        # The words come before the first audio, which the fault holds back.
+        ws_until(ws, "conversation.item.word_timestamps")
+        ws_send(ws, type="input_text_buffer.clear")
+        events = ws_until(ws, "context.done")
+    assert [e["type"] for e in events] == ["conversation.item.audio_output.done", "context.done"]
+
+
+@pytest.mark.parametrize(
+    "segment, appends, items",
+    [
+        ("never", ["One. Two. ", "Three."], [["One", "Two", "Three"]]),
+        ("immediate", ["One. Two. ", "Three."], [["One", "Two"], ["Three"]]),
+        # Sentences waiting one behind the other are one item, as a streamed reply is.
+        ("sentence", ["One. Two. Three. "], [["One", "Two", "Three"]]),
+    ],
+)
+def test_an_item_per_piece_of_the_segment_policy(espeak_server, segment, appends, items):
+    with open_ws(espeak_server, alignment="word", segment=segment) as ws:
+        ws_recv(ws)
+        for text in appends:
+            append(ws, text)
+        ws_send(ws, type="input_text_buffer.commit")
+        events = ws_until(ws, "context.done")
+    spoken: dict[str, list[str]] = {}
+    for event in events:
+        if event["type"] == "conversation.item.word_timestamps":
+            spoken.setdefault(event["item_id"], []).extend(event["words"])
+    dones = [e["item_id"] for e in events if e["type"] == "conversation.item.audio_output.done"]
+    assert list(spoken.values()) == items and dones == list(spoken)
+
+
+# --- what one session may queue ----------------------------------------------------------------
+
+
+def test_text_waiting_for_synthesis_is_bounded(make_server):
+    server = make_server(max_input_chars=200)
+    with open_paced(server, "first_audio_delay=30", segment="immediate") as ws:
+        ws_recv(ws)
+        # The first piece is in synthesis (waiting for its first audio), the next waits.
+        append(ws, "word " * 30)
+        append(ws, "word " * 30)
+        refused = 0
+        for _ in range(50):
+            ws_send(ws, type="input_text_buffer.append", text="word " * 30)
+            event = ws_recv(ws)
+            if event["type"] == "conversation.item.tts.failed":
+                assert event["error"]["code"] == "input_too_long"
+                refused += 1
+        assert refused >= 49
+        # A clear makes room again, and the session goes on.
+        ws_send(ws, type="input_text_buffer.clear")
+        ws_send(ws, type="input_text_buffer.append", text="word " * 30)
+        events = ws_until(ws, "conversation.item.input_text.received")
+        assert "conversation.item.tts.failed" not in [e["type"] for e in events]
+
+
+def test_an_oversized_frame_fails_alone(make_server):
+    server = make_server(max_input_chars=100)
+    with open_ws(server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "Before.")
+        ws_send(ws, type="input_text_buffer.append", text="x" * 500_000)
+        event = ws_recv(ws)
+        assert event["type"] == "conversation.item.tts.failed"
+        assert event["error"]["code"] == "frame_too_large"
+        assert len(event["error"]["message"]) < 300
+        ws_send(ws, type="input_text_buffer.commit")
+        (item,) = collect_items(ws, 1).values()
+        assert item.pcm
+
+
+def test_bad_utf8_is_one_warning_line(make_server, caplog):
+    import logging
+    import socket
+
+    server = make_server()
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as raw:
+        raw.sendall(
+            b"GET /v1/audio/speech/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        with caplog.at_level(logging.INFO):
+            reply = b""
+            while b"session.created" not in reply:
+                reply += raw.recv(65536)
+            # A masked text frame of the bytes ff fe, which are no UTF-8.
+            raw.sendall(bytes([0x81, 0x82, 0, 0, 0, 0, 0xFF, 0xFE]))
+            closing = b""
+            while chunk := raw.recv(65536):
+                closing += chunk
+    assert b"\x88\x02\x03\xef" in closing  # close 1007, invalid frame payload data
+    records = [r for r in caplog.records if "UTF-8" in r.getMessage()]
+    assert len(records) == 1
+    assert records[0].levelno == logging.WARNING and records[0].exc_info is None
+    still_serving_ws(server)
+
+
+def still_serving_ws(server) -> None:
+    with open_ws(server, segment="never") as ws:
+        ws_recv(ws)
+        append(ws, "Still here.")
+        ws_send(ws, type="input_text_buffer.commit")
+        assert collect_items(ws, 1)
+
+
+def test_compression_is_off_by_default(espeak_server):
+    with open_ws(espeak_server) as ws:
+        assert not ws.protocol.extensions
+        assert ws_recv(ws)["type"] == "session.created"
+
+
+def test_sentences_committed_one_behind_the_other_are_one_item(espeak_server):
+    """As a voice agent sends a reply: a commit per sentence, all before the first is
+    spoken. One item (a client may end its reply at the first done), a context.done per
+    commit right after that commit's audio."""
+    sentences = ["Here is a reply.", "It has three sentences.", "Each one is spoken."]
+    with open_paced(espeak_server, alignment="word") as ws:
+        ws_recv(ws)
+        for sentence in sentences:
+            ws_send(ws, type="input_text_buffer.append", text=sentence)
+            ws_send(ws, type="input_text_buffer.commit")
+        events = []
+        while [e["type"] for e in events].count("context.done") < 3:
+            events.append(ws_recv(ws))
+    dones = [e for e in events if e["type"] == "conversation.item.audio_output.done"]
+    assert len(dones) == 1
+    words = [e["words"] for e in events if e["type"] == "conversation.item.word_timestamps"]
+    assert words == [
+        ["Here", "is", "a", "reply"],
+        ["It", "has", "three", "sentences"],
+        ["Each", "one", "is", "spoken"],
+    ]
+    # Each context.done comes after its sentence's audio and before the next one's words.
+    kinds = [e["type"] for e in events if e["type"] != "conversation.item.audio_output.delta"]
+    assert [k for k in kinds if k != "conversation.item.input_text.received"] == [
+        "conversation.item.word_timestamps",
+        "context.done",
+        "conversation.item.word_timestamps",
+        "context.done",
+        "conversation.item.word_timestamps",
+        "conversation.item.audio_output.done",
+        "context.done",
+    ]
+
+
+def test_a_long_run_without_a_sentence_end_is_spoken_whole_in_one_item(espeak_server):
+    words = ["cat", "dog", "sun", "sky", "red", "big"]
+    text = " ".join(words[n % 6] for n in range(330))  # no sentence end, 1,319 characters
+    with open_ws(espeak_server, alignment="word", segment="immediate") as ws:
+        ws_recv(ws)
+        append(ws, text)
+        (item,) = collect_items(ws, 1, timeout=60).values()
+    assert item.words == text.split()
+    assert item.starts == sorted(item.starts)
+    assert item.ends[-1] <= len(item.pcm) / 2 / 24000 + 1e-3
+
+
+def test_another_client_is_served_while_a_session_floods(make_server):
+    server = make_server(workers=1)  # one slot, which the flood would hold
+    words = ["cat", "dog", "sun", "sky", "red", "big"]
+    run = " ".join(words[n % 6] for n in range(1250))  # 5,000 characters, no sentence end
+    with open_ws(server, segment="immediate") as flood:
+        ws_recv(flood)
+        ws_send(flood, type="input_text_buffer.append", text=run)
+        for _ in range(20):  # more than may wait: refused, each on its own
+            ws_send(flood, type="input_text_buffer.append", text=run)
+        ws_send(flood, type="input_text_buffer.commit")
+        ws_until(flood, "conversation.item.audio_output.delta")
+        response = post_speech(server, input="Hello.")
+        assert response.status_code == 200 and audio.decode_file(response.content)[0].size
+        # Events of one session come in order: the flood is still being spoken when the
+        # answer to the other client is complete.
+        ws_send(flood, type="input_text_buffer.append", text="", context_id="probe")
+        events = ws_until(flood, "context.done", timeout=120)
+    kinds = [(e["type"], e.get("context_id")) for e in events]
+    probe = ("conversation.item.input_text.received", "probe")
+    assert probe in kinds and kinds.index(probe) < kinds.index(("context.done", "default"))

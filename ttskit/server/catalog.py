@@ -54,6 +54,13 @@ async def get_model(request: Request, model_id: str) -> dict[str, Any]:
     return _model(_state(request).registry, model_id)
 
 
+@router.get("/v2/projects/{project_id}/models")
+async def list_project_models(project_id: str) -> dict[str, Any]:
+    """Together's custom models of a project (its SDK's ``models.list()``): a local server
+    has none, so the page is empty; the models it serves are at ``/v1/models``."""
+    return {"data": [], "next_cursor": None}
+
+
 def _voices(model_id: str, model: LocalModel) -> dict[str, Any]:
     return {
         "model": model_id,

@@ -170,11 +170,25 @@ class TTSKitHTTPProtocol(H11Protocol):
 
 
 class TTSKitWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets protocol, with aborts for clients that stop reading."""
+    """uvicorn's websockets protocol, with aborts for clients that stop reading, and one
+    warning line (no traceback) for a text frame that is not UTF-8."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.app = _AbortableApp(self.app, self._abort)
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            try:
+                data.decode()
+            except UnicodeDecodeError as exc:
+                self.frames = []
+                _LOGGER.warning("closing a WebSocket whose text frame is not UTF-8: %s", exc)
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
 
     def _abort(self, scope: Scope) -> None:
         self.transport.abort()
@@ -200,7 +214,10 @@ def server_config(app: Any, **options: Any) -> uvicorn.Config:
     header_timeout = DEFAULT_HEADER_TIMEOUT
     if state is not None:
         header_timeout = state.limits.header_timeout
-        # A WebSocket frame carries at most what a request body may.
-        options.setdefault("ws_max_size", state.max_body_bytes)
+        # A frame past what a request body may carry is answered with an error event by
+        # the app; only one far beyond it closes the connection (1009).
+        options.setdefault("ws_max_size", max(16 * state.max_body_bytes, 2**20))
+        # Deflate costs more CPU than it saves bytes on the audio the server sends.
+        options.setdefault("ws_per_message_deflate", False)
     protocol = type("TTSKitHTTPProtocol", (TTSKitHTTPProtocol,), {"header_timeout": header_timeout})
     return uvicorn.Config(app, http=protocol, ws=TTSKitWebSocketProtocol, **options)

@@ -17,6 +17,7 @@ Answers come in four kinds (PROTOCOL.md sections 1, 2 and 7):
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from functools import partial
@@ -78,7 +79,9 @@ _REQUEST_SCHEMA = {
 async def create_speech(request: Request) -> Response:
     """Synthesize ``input`` as a file, or as events with ``stream`` or ``stream_format: sse``."""
     state: ServerState = request.app.state.ttskit
-    speech = SpeechRequest.model_validate(await _read_json(request, state.max_body_bytes))
+    speech = _in_its_dialect(
+        SpeechRequest.model_validate(await _read_json(request, state.max_body_bytes))
+    )
     _check_input(speech.input, state.max_input_chars)
     model, aliased = state.registry.resolve(speech.model)
     voice = state.registry.voice_for(model, speech.voice_name, aliased=aliased)
@@ -159,6 +162,32 @@ class _Answer:
         if self.format in ("mp3", "opus") or (self.format == "wav" and self.body != "file"):
             return audio.StreamEncoder(sample_rate=self.sample_rate, format=self.format)
         return None
+
+
+# OpenAI's speech models, and their dated snapshots ("gpt-4o-mini-tts-2025-03-20").
+_OPENAI_MODEL = re.compile(r"(?:tts-1(?:-hd)?|gpt-4o-mini-tts)(?:-\d{4}-\d{2}-\d{2})?")
+# The fields only OpenAI's body has; ``stream_format`` is the schema's own sign.
+_OPENAI_ONLY_FIELDS = ("instructions",)
+
+
+def _in_its_dialect(speech: SpeechRequest) -> SpeechRequest:
+    """``speech`` as its dialect reads it.
+
+    A body without ``stream`` that names one of OpenAI's models (``tts-1``, ``tts-1-hd``,
+    ``gpt-4o-mini-tts``, served here by alias) or carries OpenAI's own ``instructions`` is in
+    OpenAI's dialect even without ``stream_format``: OpenAI's default for it is "audio",
+    so its default format is mp3, as OpenAI's own examples expect.
+    """
+    # The dialect sets defaults only; a WAV asked for by name stays a whole file, as a
+    # WAV is streamed (with unknown sizes) only when the body asks for it in so many words.
+    if speech.stream is not None or speech.stream_format is not None:
+        return speech
+    if speech.response_format == "wav":
+        return speech
+    named = _OPENAI_MODEL.fullmatch(speech.model) is not None
+    if named or any(getattr(speech, name) is not None for name in _OPENAI_ONLY_FIELDS):
+        return speech.model_copy(update={"stream_format": "audio"})
+    return speech
 
 
 def _answer_for(speech: SpeechRequest) -> _Answer:

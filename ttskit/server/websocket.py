@@ -2,9 +2,20 @@
 
 A connection is a session with settings (voice, rate, ...) and up to 100 contexts. Each
 context buffers appended text and cuts it into pieces by the session's ``segment``
-policy; a task per context synthesizes its pieces in order, so contexts speak in
-parallel (as far as there are slots) and each stays in order. Every segment an engine
-yields is one item: its word timestamps, its audio deltas, then ``audio_output.done``.
+policy: ``sentence`` a piece per complete sentence (or per ``max_partial_length`` of
+unterminated text), ``immediate`` a piece per append, ``never`` a piece per commit. A
+task per context synthesizes its pieces in order, so contexts speak in parallel (as far
+as there are slots) and each stays in order. An item is its word timestamps, its audio
+deltas, then ``audio_output.done``: with ``never`` one per commit, with ``immediate`` one
+per append, and with ``sentence`` one per run of sentences spoken back to back (an item
+ends when the context has nothing more waiting).
+
+``input_text_buffer.clear`` and ``context.cancel`` stop the piece being spoken at the
+next delta: nothing more of it is sent, the item ends with its ``done`` (a cancelled
+context with ``context.cancelled``), and its synthesis stops after the sentence the
+engine is working on. The text one context has waiting for synthesis (its buffer and
+its pieces not yet started) is bounded by the server's ``max_input_chars``: an append
+past it fails on its own, as does a frame larger than a request body may be.
 
 Once everything a commit handed over has been spoken, the context's task sends the
 extension event ``{"type": "context.done", "context_id": ...}``, so that a client knows the
@@ -24,6 +35,7 @@ import json
 import logging
 import reprlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -32,12 +44,12 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
-from ..engines.text import sentence_end, split_words
+from ..engines.text import sentence_end, split_sentences, split_words
 from .errors import WireError, bad_request, error_response, wire_error_for
 from .faults import FAULTS_HEADER, RequestFaults
 from .payload import parse_json
 from .registry import LocalModel
-from .render import audio_delta, audio_done, render_segment, word_timestamps
+from .render import RenderedSegment, audio_delta, audio_done, render_segment, word_timestamps
 from .schemas import SessionSettings
 from .state import ServerState
 from .worker import probe_voice, synthesize
@@ -127,16 +139,63 @@ _COMMIT_END = None
 
 @dataclass
 class _Context:
-    """Text of one context: what is buffered, and the pieces (and commit ends) waiting."""
+    """Text of one context: what is buffered, and the pieces (and commit ends) waiting.
+
+    ``stop`` is set to stop the piece being spoken; each clear gives the context a new
+    one, so the pieces that follow are spoken.
+    """
 
     id: str
     buffer: str = ""
     pieces: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    queued_chars: int = 0  #: characters of the pieces waiting, not yet started
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+    @property
+    def waiting_chars(self) -> int:
+        """Characters waiting for synthesis: the buffer and the pieces not yet started."""
+        return len(self.buffer) + self.queued_chars
 
     def take_piece(self, end: int) -> str:
         piece, self.buffer = self.buffer[:end], self.buffer[end:]
         return piece
+
+    def queue(self, piece: str) -> None:
+        if split_words(piece):
+            piece = piece.strip()
+            self.queued_chars += len(piece)
+            self.pieces.put_nowait(piece)
+
+    def interrupt(self) -> None:
+        """Drop the waiting text, keep the commit ends (each still owes its context.done),
+        and stop the piece being spoken."""
+        self.buffer = ""
+        waiting = [self.pieces.get_nowait() for _ in range(self.pieces.qsize())]
+        for piece in waiting:
+            if piece is _COMMIT_END:
+                self.pieces.put_nowait(piece)
+        self.queued_chars = 0
+        self.stop.set()
+        self.stop = asyncio.Event()
+
+
+async def _until_stopped(awaitable: Any, stop: asyncio.Event) -> tuple[bool, Any]:
+    """``(False, result)`` of ``awaitable``, or ``(True, None)`` as soon as ``stop`` is set
+    (the awaitable is then cancelled)."""
+    if stop.is_set():
+        return True, None
+    work = asyncio.ensure_future(awaitable)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if work.done():
+        return False, work.result()
+    work.cancel()
+    await asyncio.wait({work})
+    return True, None
 
 
 class Session:
@@ -215,6 +274,9 @@ class Session:
 
     async def _read(self) -> None:
         while True:
+            # Frames already received are handed over without a pause: let the loop serve
+            # other clients between two of them, however fast this one sends.
+            await asyncio.sleep(0)
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
@@ -235,7 +297,17 @@ class Session:
                 param=None,
                 code="invalid_frame",
             )
-        event = parse_json(message.get("text") or "", what="the frame")
+        text = message.get("text") or ""
+        limit = self.state.max_body_bytes
+        if len(text) > limit or len(text.encode(errors="surrogatepass")) > limit:
+            raise WireError(
+                413,
+                f"the frame is larger than {limit} bytes, the most one event may be; "
+                "send the text in several appends",
+                param=None,
+                code="frame_too_large",
+            )
+        event = parse_json(text, what="the frame")
         if not isinstance(event, dict):
             raise bad_request(
                 f"an event is a JSON object, got {type(event).__name__}",
@@ -295,10 +367,10 @@ class Session:
             )
         context = self._context(context_id)
         limit = self.state.max_input_chars
-        if len(context.buffer) + len(text) > limit:
+        if context.waiting_chars + len(text) > limit:
             raise bad_request(
-                f"the buffer of context {context_id!r} would hold more than {limit} characters; "
-                "commit or clear it first",
+                f"context {context_id!r} would have more than {limit} characters waiting for "
+                "synthesis; wait for its audio, or clear it, before appending more",
                 param="text",
                 code="input_too_long",
             )
@@ -316,38 +388,35 @@ class Session:
         """Move the text the ``segment`` policy says is ready from the buffer to synthesis."""
         policy = self.settings.segment
         if policy == "immediate":
-            self._queue(context, context.take_piece(len(context.buffer)))
+            context.queue(context.take_piece(len(context.buffer)))
         elif policy == "sentence":
             while (end := sentence_end(context.buffer)) is not None:
-                self._queue(context, context.take_piece(end))
+                context.queue(context.take_piece(end))
             if len(context.buffer.strip()) > self.settings.max_partial_length:
                 # Cut after the last complete word, so no word is split in two.
                 cut = max(context.buffer.rstrip().rfind(" "), 0) or len(context.buffer)
-                self._queue(context, context.take_piece(cut))
-
-    def _queue(self, context: _Context, piece: str) -> None:
-        if split_words(piece):
-            context.pieces.put_nowait(piece.strip())
+                context.queue(context.take_piece(cut))
 
     async def _commit(self, event: dict[str, Any], context_id: str) -> None:
         context = self._context(context_id)
-        self._queue(context, context.take_piece(len(context.buffer)))
+        rest = context.take_piece(len(context.buffer))
+        if self.settings.segment == "sentence":
+            for sentence in split_sentences(rest):
+                context.queue(sentence)
+        else:
+            context.queue(rest)
         context.pieces.put_nowait(_COMMIT_END)
 
     async def _clear(self, event: dict[str, Any], context_id: str) -> None:
         context = self.contexts.get(context_id)
-        if context is None:
-            return
-        context.buffer = ""
-        # Drop the text; keep the commit ends, each still owes its context.done.
-        waiting = [context.pieces.get_nowait() for _ in range(context.pieces.qsize())]
-        for piece in waiting:
-            if piece is _COMMIT_END:
-                context.pieces.put_nowait(piece)
+        if context is not None:
+            context.interrupt()
 
     async def _cancel(self, event: dict[str, Any], context_id: str) -> None:
         context = self.contexts.pop(context_id, None)
         if context is not None and context.task is not None:
+            context.interrupt()
+            # The task sends nothing more of the stopped piece; it ends at the next wait.
             context.task.cancel()
             await asyncio.gather(context.task, return_exceptions=True)
         await self.send({"type": "context.cancelled", "context_id": context_id})
@@ -381,19 +450,45 @@ class Session:
     # --- synthesis -----------------------------------------------------------------------
 
     async def _speak_pieces(self, context: _Context) -> None:
+        item: _Item | None = None  # the item being spoken, open while text keeps coming
         try:
             while True:
                 piece = await context.pieces.get()
                 if piece is _COMMIT_END:
+                    # Everything the commit handed over has been sent, even when the item
+                    # goes on with the next commit's text.
                     await self.send({"type": "context.done", "context_id": context.id})
-                else:
-                    await self._speak(piece, context.id)
+                    continue
+                context.queued_chars -= len(piece)
+                stop = context.stop
+                if item is None:
+                    item = _Item(f"tts_{next(self._item_numbers)}")
+                for part in _parts(piece):
+                    await self._speak(part, context, stop, item)
+                    if stop.is_set():
+                        break
+                if stop.is_set() or not self._item_goes_on(context):
+                    await self.send(audio_done(item.id, context_id=context.id))
+                    item = None
         except _Gone:
             return
         except _Cut:
             self._cut.set()
 
-    async def _speak(self, text: str, context_id: str) -> None:
+    def _item_goes_on(self, context: _Context) -> bool:
+        """Whether the next piece waiting joins the item just spoken.
+
+        With ``sentence`` an item runs on while the context has sentences waiting, as a
+        reply streamed sentence by sentence is one item on the hosted API: voice agents
+        (pipecat's Together service) end a reply at its first ``done``. ``never`` and
+        ``immediate`` end an item with each commit or append.
+        """
+        if self.settings.segment != "sentence":
+            return False
+        return context.queued_chars > 0
+
+    async def _speak(self, text: str, context: _Context, stop: asyncio.Event, item: _Item) -> None:
+        """The audio of ``text`` within ``item``, until it ends or ``stop`` is set."""
         settings, state = self.settings, self.state
         render = partial(
             render_segment,
@@ -401,7 +496,7 @@ class Session:
             encoding=_ENCODING,
             delta_seconds=state.delta_seconds,
         )
-        segments = synthesize(
+        segments: AsyncIterator[RenderedSegment] = synthesize(
             self.model.pool,
             state.executor,
             text,
@@ -411,20 +506,34 @@ class Session:
             lookahead=state.lookahead,
             **state.slot_deadlines(),
         )
+        item_id, context_id = item.id, context.id
         try:
-            async for segment in segments:
-                item_id = f"tts_{next(self._item_numbers)}"
+            while True:
+                stopped, segment = await _until_stopped(anext(segments, None), stop)
+                if stopped or segment is None:
+                    break
                 if settings.alignment == "word" and segment.words:
-                    await self.send(word_timestamps(item_id, segment.words, context_id=context_id))
-                await self.faults.before_first_audio()
-                for index, delta in enumerate(segment.deltas):
+                    await self.send(
+                        word_timestamps(
+                            item_id, segment.words, offset=item.seconds, context_id=context_id
+                        )
+                    )
+                if not item.seconds:
+                    await _until_stopped(self.faults.before_first_audio(), stop)
+                for delta in segment.deltas:
+                    if stop.is_set():
+                        break
                     if self.faults.cut_now():
                         raise _Cut
-                    if index:
-                        await self.faults.before_delta()
+                    if self.faults.deltas_sent:
+                        await _until_stopped(self.faults.before_delta(), stop)
+                        if stop.is_set():
+                            break
                     await self.send(audio_delta(item_id, delta, context_id=context_id))
                     self.faults.deltas_sent += 1
-                await self.send(audio_done(item_id, context_id=context_id))
+                    # A write to a socket with room does not pause: let others in.
+                    await asyncio.sleep(0)
+                item.seconds += segment.n_samples / settings.sample_rate
         except (_Gone, _Cut, asyncio.CancelledError):
             raise
         except Exception as exc:
@@ -434,3 +543,35 @@ class Session:
             await self.send(_failed(error, context_id=context_id))
         finally:
             await segments.aclose()
+
+
+# The longest text one synthesis takes. Longer runs of words without a sentence end (a
+# flood of appends) are cut at word boundaries, so that a segment's audio, rendered and
+# sent at once, stays short, and the slot is given back between parts.
+_LONGEST_PART = 1000
+
+
+def _parts(text: str) -> list[str]:
+    """``text`` as it is synthesized: whole, unless it has a sentence longer than
+    ``_LONGEST_PART`` characters; then in parts of at most that, cut between words."""
+    if len(text) <= _LONGEST_PART:
+        return [text]
+    sentences = split_sentences(text)
+    if all(len(sentence) <= _LONGEST_PART for sentence in sentences):
+        return [text]
+    parts: list[str] = []
+    for sentence in sentences:
+        while len(sentence) > _LONGEST_PART:
+            cut = sentence.rfind(" ", 0, _LONGEST_PART) + 1 or _LONGEST_PART
+            parts.append(sentence[:cut])
+            sentence = sentence[cut:]
+        parts.append(sentence)
+    return [part for part in parts if split_words(part)]
+
+
+@dataclass
+class _Item:
+    """An item being sent: its id, and the seconds of audio it holds so far."""
+
+    id: str
+    seconds: float = 0.0
