@@ -7,7 +7,9 @@ Each scenario runs against a real ``ttskit serve`` process (eSpeak, two slots):
 - 5,000 requests in a row, with the server's RSS before and after;
 - 200 streams dropped after their first event, and how soon the slot is free again;
 - stalled clients (2 and 4) against a well-behaved request, with the deadlines it must meet;
-- 200 half-sent requests, and how long the server keeps them.
+- 200 half-sent requests, and how long the server keeps them;
+- 1,100 idle WebSocket sessions and 100 silent sockets from 127.0.0.2 against a server
+  allowed 1,024 descriptors, while 127.0.0.1 is served (``descriptors``).
 
 Run ``python -m tests.reliability.soak [--quick]`` from the repository root.
 """
@@ -246,6 +248,20 @@ def slowloris(connections: int) -> None:
     )
 
 
+def descriptors(descriptors: int, sessions: int, sockets: int) -> None:
+    from .descriptors import IDLE_ADDRESS, descriptor_case
+
+    figures = descriptor_case(descriptors, sessions, sockets, probes=20)
+    print(f"descriptors: {descriptors}; idle from {IDLE_ADDRESS}: {sessions} sessions "
+          f"({', '.join(f'{n} {k}' for k, n in figures.held.sessions.items())}), "
+          f"{figures.held.sockets} sockets")  # fmt: skip
+    print(f"  from 127.0.0.1: speech p50 {statistics.median(figures.served_s):.3f} s, "
+          f"max {max(figures.served_s):.3f} s; /health p50 "
+          f"{statistics.median(figures.health_s):.3f} s, max {max(figures.health_s):.3f} s; "
+          f"statuses {dict(Counter(figures.statuses))}")  # fmt: skip
+    print(f"  server log: {figures.log_lines} lines")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small numbers, to try it out")
@@ -259,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "disconnects": lambda: disconnects(total=20 if quick else 200),
         "stalled": lambda: (stalled_clients(write_timeout=2.0), stalled_clients(10.0)),
         "slowloris": lambda: slowloris(connections=20 if quick else 200),
+        "descriptors": lambda: descriptors(256, 300, 50) if quick else descriptors(1024, 1100, 100),
     }
     for name in args.only or SCENARIOS:
         runs[name]()
@@ -268,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-SCENARIOS = ["schema", "streams", "soak", "disconnects", "stalled", "slowloris"]
+SCENARIOS = ["schema", "streams", "soak", "disconnects", "stalled", "slowloris", "descriptors"]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ _DEADLINE_FLAGS = [
     ("--queue-timeout", "queue_timeout", "seconds a request may wait for a slot", 30.0),
     ("--synthesis-timeout", "synthesis_timeout", "seconds a request may hold a slot", 120.0),
     ("--write-timeout", "write_timeout", "seconds a client may take no data", 10.0),
+    ("--ws-idle-timeout", "ws_idle_timeout", "seconds a WebSocket session may send nothing", 300.0),
 ]
 
 # flag, help: the delays of fault injection, in seconds >= 0

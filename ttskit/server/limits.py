@@ -13,7 +13,9 @@ ask for a long text and stop reading hold both slots of a default server for goo
 - ``body_timeout``: the request body must arrive this long after the headers, else 408
   (``DeadlineMiddleware``);
 - ``header_timeout``: the request line and headers must arrive this long after the
-  connection opens, else 408 (the protocol, ``ttskit.server.http``).
+  connection opens, else 408 (the protocol, ``ttskit.server.http``);
+- ``ws_idle_timeout``: a WebSocket session that sends nothing for this long, with nothing
+  in synthesis, is closed (the session, ``ttskit.server.websocket``).
 
 With a queue deadline longer than the other two, a well-behaved request waits at most
 for the slow clients ahead of it to lose their slots, plus one synthesis.
@@ -53,6 +55,9 @@ class Limits:
         Seconds a request may hold a slot.
     write_timeout : float
         Seconds a client may take no data before its connection is closed.
+    ws_idle_timeout : float
+        Seconds a WebSocket session may send nothing, with nothing in synthesis, before
+        it is closed (1000, "idle").
 
     Examples
     --------
@@ -65,6 +70,7 @@ class Limits:
     queue_timeout: float = 30.0
     synthesis_timeout: float = 120.0
     write_timeout: float = 10.0
+    ws_idle_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -270,6 +270,7 @@ class Session:
             **self.settings.model_dump(),
             "voice": self.voice,
             "context_done": True,  # commits end with a context.done event (an extension)
+            "idle_timeout": self.state.limits.ws_idle_timeout,  # seconds (an extension)
         }
 
     async def _read(self) -> None:
@@ -277,8 +278,8 @@ class Session:
             # Frames already received are handed over without a pause: let the loop serve
             # other clients between two of them, however fast this one sends.
             await asyncio.sleep(0)
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
+            message = await self._receive_unless_idle()
+            if message is None or message["type"] == "websocket.disconnect":
                 return
             try:
                 await self._handle(message)
@@ -287,6 +288,22 @@ class Session:
             except Exception as exc:
                 with contextlib.suppress(_Gone):
                     await self.send(_failed(wire_error_for(exc)))
+
+    async def _receive_unless_idle(self) -> dict[str, Any] | None:
+        """The next frame, or None once the client sent nothing for ``ws_idle_timeout``
+        while nothing was in synthesis (the session is then closed, 1000 "idle")."""
+        idle = self.state.limits.ws_idle_timeout
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    return await self.websocket.receive()
+            except TimeoutError:
+                if any(c.task is not None and not c.task.done() for c in self.contexts.values()):
+                    continue
+            _LOGGER.info("closing a WebSocket session that sent nothing for %s s", idle)
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=1000, reason="idle")
+            return None
 
     # --- client events -------------------------------------------------------------------
 
