@@ -291,10 +291,12 @@ def _facets(df: pd.DataFrame, facet: str | None) -> list[tuple[Any, pd.DataFrame
     return [(value, rows) for value, rows in df.groupby(facet, sort=True)]
 
 
-def _panels(count: int, *, height: float = 3.6, sharey: bool = True) -> tuple[Any, list[Axes]]:
+def _panels(
+    count: int, *, height: float = 3.6, sharey: bool = False, columns: int | None = None
+) -> tuple[Any, list[Axes]]:
     from matplotlib.figure import Figure
 
-    columns = min(count, 3)
+    columns = columns or min(count, 3)
     lines = -(-count // columns)
     figure = Figure(figsize=(12, height * lines), layout="constrained")
     grid = figure.subplots(lines, columns, squeeze=False, sharey=sharey)
@@ -339,9 +341,9 @@ def _load_panels(df: pd.DataFrame, *, facet: str | None, by: str, level: str) ->
     shown = _measured_rows(df)
     shown = shown[shown[level].notna()]
     facets = _facets(shown, facet)
-    figure, panels = _panels(2 * len(facets), sharey=False)
+    # Latency on the first line of panels, throughput on the second, a column per facet.
+    figure, panels = _panels(2 * len(facets), columns=len(facets))
     latency_axes, throughput_axes = panels[: len(facets)], panels[len(facets) :]
-    top_latency = top_throughput = 0.0
     for ax, right, (value, rows) in zip(latency_axes, throughput_axes, facets, strict=True):
         for label, group in grouped(rows, by):
             per_level = group.groupby(level, sort=True)
@@ -351,10 +353,6 @@ def _load_panels(df: pd.DataFrame, *, facet: str | None, by: str, level: str) ->
             throughput = per_level["audio_s"].sum() / span.where(span > 0)
             ax.plot(median.index, median.to_numpy(float), marker="o", label=f"{label}")
             right.plot(throughput.index, throughput.to_numpy(float), marker="s", label=f"{label}")
-            top_latency = max(top_latency, float(np.nanmax(median.to_numpy(float), initial=0)))
-            top_throughput = max(
-                top_throughput, float(np.nanmax(throughput.to_numpy(float), initial=0))
-            )
         ax.set_xlabel(level)
         ax.set_ylabel("median first audio (ms)")
         _panel_title(ax, facet, value, f"median first audio against {level}")
@@ -363,14 +361,17 @@ def _load_panels(df: pd.DataFrame, *, facet: str | None, by: str, level: str) ->
         _panel_title(right, facet, value, f"throughput against {level}")
         for a in (ax, right):
             a.set_xlim(left=0.0)
+            _fit(a)
             if a.lines:
                 a.legend(title=by, fontsize="small")
-    # Axes that fit their data: the same top for every panel of a kind, with room above it.
-    for ax in latency_axes:
-        ax.set_ylim(0.0, top_latency * 1.12 or 1.0)
-    for ax in throughput_axes:
-        ax.set_ylim(0.0, top_throughput * 1.12 or 1.0)
     return figure
+
+
+def _fit(ax: Axes) -> None:
+    """From zero to a little above the highest point drawn, so that nothing is cut off."""
+    tops = [np.nanmax(line.get_ydata(), initial=0.0) for line in ax.lines if len(line.get_ydata())]
+    top = float(np.nanmax(tops, initial=0.0)) if tops else 0.0
+    ax.set_ylim(0.0, top * 1.15 if top > 0 else 1.0)
 
 
 def _length_panels(df: pd.DataFrame, *, facet: str | None, by: str) -> Any:
