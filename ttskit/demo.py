@@ -242,13 +242,26 @@ def run_demo(
     return DemoResult(folder, report, speech, latency, table, time.perf_counter() - started)
 
 
+def _player(item: pd.Series, folder: Path) -> str:
+    """An inline player of a dataset item's file, embedded as a data address."""
+    import base64
+    import mimetypes
+
+    path = item.get("path")
+    path = Path(path) if isinstance(path, str) and path else folder / "dataset" / item["file_name"]
+    kind = mimetypes.guess_type(path.name)[0] or f"audio/{path.suffix.lstrip('.')}"
+    if kind == "audio/x-flac":
+        kind = "audio/flac"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    title = html.escape(str(item["file_name"]))
+    return f"<audio controls preload='metadata' title='{title}' src='data:{kind};base64,{data}'></audio>"
+
+
 def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
     """The dataset's quality table, flagged items first, each with its player; the filter."""
-    import os
-
     import pandas as pd
 
-    from .bench.tables import _cell
+    from .bench.tables import _align, _cell
 
     reasons = ["the checks of <code>issues</code> (silences, clipping, speaking rate)"]
     if "suspicious" in table.columns:
@@ -264,32 +277,23 @@ def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
     shown = [c for c in _QUALITY if c in table.columns]
     shown += [c for c, *_ in _FILTER if c in table.columns and c not in shown]
     order = table.assign(_flagged=flagged).sort_values("_flagged", ascending=False, kind="stable")
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in ["listen", *shown])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["listen", *shown])
     rows = []
     for _, item in order.iterrows():
-        path = item.get("path")
-        if isinstance(path, str) and path:
-            source = os.path.relpath(path, folder)
-        else:
-            source = f"dataset/{item['file_name']}"
-        player = (
-            f"<audio controls preload='metadata' src='{html.escape(Path(source).as_posix())}'>"
-            "</audio>"
-        )
         cells = "".join(
-            f"<td class='{'txt' if isinstance(item[c], str) else 'num'}'>"
+            f"<td{_align(item[c])}>"
             f"{html.escape(_cell(round(item[c], 3) if isinstance(item[c], float) else item[c]))}"
             "</td>"
             for c in shown
         )
         css = " class='flagged'" if item["_flagged"] else ""
-        rows.append(f"<tr{css}><td>{player}</td>{cells}</tr>")
+        rows.append(f"<tr{css}><td>{_player(item, folder)}</td>{cells}</tr>")
     kept = int((~flagged).sum())
     rule = ", ".join(reasons[:-1]) + (" or " if len(reasons) > 1 else "") + reasons[-1]
     return [
         f"<p>The filter drops an item flagged by {rule}: {int(flagged.sum())} of "
         f"{len(table)} items flagged, {kept} kept. Flagged items come first and are "
-        "highlighted; every item plays from its file in <code>dataset/</code>.</p>",
+        "highlighted; each plays its file from <code>dataset/</code>, embedded so that the page stands alone.</p>",
         f"<div class='table-wrap'><table class='summary'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>",
     ]

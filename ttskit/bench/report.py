@@ -21,7 +21,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; 
 table { border-collapse: collapse; font-size: 13px; margin: 0.5em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; }
 th { background: #f3f3f3; text-align: center; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; } td.txt { text-align: left; }
+td { text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .table-wrap { max-width: 100%; overflow-x: auto; }
 details { margin: 0.5em 0 1em; } summary { cursor: pointer; color: #345; }
 img { max-width: 100%; display: block; margin: 1em 0; }

@@ -164,15 +164,17 @@ def text_table(table: pd.DataFrame, *, columns: Sequence[str] | None = None) -> 
     return "\n".join(lines)
 
 
+def _align(value: Any) -> str:
+    """Numbers right-aligned (class ``num``), text as it reads."""
+    number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    return " class='num'" if number else ""
+
+
 def _html(frame: pd.DataFrame, css_class: str) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
-        cells = "".join(
-            f"<td class='{'num' if isinstance(v, (int, float, np.number)) else 'txt'}'>"
-            f"{html.escape(_cell(v))}</td>"
-            for v in row
-        )
+        cells = "".join(f"<td{_align(v)}>{html.escape(_cell(v))}</td>" for v in row)
         body.append(f"<tr>{cells}</tr>")
     return (
         f"<div class='table-wrap'><table class='{css_class}'><thead><tr>{head}</tr></thead>"
