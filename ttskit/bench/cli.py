@@ -13,18 +13,6 @@ from typing import Any
 
 __all__ = ["add_bench"]
 
-_SHOWN = [
-    "requests",
-    "errors",
-    "silent",
-    "first_audio_p50",
-    "first_audio_p95",
-    "done_p50",
-    "done_p95",
-    "throughput",
-    "goodput",
-]
-
 
 def add_bench(subparsers: argparse._SubParsersAction) -> None:
     """``ttskit bench``: latency of voices x texts x transports x concurrency (or rate)."""
@@ -87,10 +75,9 @@ def _target(args: argparse.Namespace) -> Any:
 
 def _bench(args: argparse.Namespace) -> int:
     """Run the experiment, print the summary, write the rows."""
-    import pandas as pd
-
     from ..errors import TTSKitError
     from . import run, save, summary
+    from .tables import text_table
 
     try:
         target = _target(args)
@@ -117,15 +104,7 @@ def _bench(args: argparse.Namespace) -> int:
     except (TTSKitError, ValueError) as exc:
         print(f"ttskit bench: {exc}", file=sys.stderr)
         return 1
-    shown = table[[*by, *_SHOWN]].copy()
-    for column in shown.columns:
-        if column.startswith(("first_audio_", "done_")):
-            shown[column] = (shown[column] * 1000).round(1)
-    shown = shown.rename(
-        columns={c: f"{c} ms" for c in shown.columns if c.startswith(("first_", "done_"))}
-    )
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(text_table(table))
     info = df.attrs["bench"]
     cpu = info.get("harness_cpu_per_request_s")
     print(
