@@ -147,3 +147,27 @@ def test_the_run_is_a_definition_list_at_the_end_with_its_texts_escaped():
     assert "<dt>ttskit version</dt><dd>1.0</dd>" in parts[-1]
     assert "&lt;b&gt;hi&lt;/b&gt;" in parts[-1] and "<b>hi" not in parts[-1]
     assert "{" not in parts[-1]
+
+
+def test_the_demo_dataset_table_plays_each_item_and_says_the_filter(tmp_path):
+    import soundfile as sf
+
+    from ttskit.demo import _dataset_section
+
+    items = []
+    for name, wer, mos in (("good", 0.0, 3.9), ("misread", 0.5, 3.8), ("noisy", 0.0, 2.1)):
+        path = tmp_path / "dataset" / "train" / f"{name}.flac"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, np.zeros(1600, "float32"), 16000)
+        items.append(
+            {"file_name": f"train/{name}.flac", "path": str(path), "text": f"<{name}>",
+             "duration": 0.1, "suspicious": False, "issues": "", "wer": wer, "mos_ovrl": mos}
+        )  # fmt: skip
+    note, table = _dataset_section(pd.DataFrame(items), tmp_path)
+    assert "word error rate above 20%" in note and "DNSMOS overall below 3" in note
+    assert "2 of 3 items flagged, 1 kept" in note
+    rows = table.split("<tbody>")[1].split("</tr>")[:3]
+    assert [r.startswith("<tr class='flagged'>") for r in rows] == [True, True, False]
+    assert "&lt;good&gt;" in rows[2] and "<good>" not in table
+    assert table.count("<audio controls") == 3
+    assert table.count("src='data:audio/flac;base64,") == 3
