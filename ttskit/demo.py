@@ -254,14 +254,15 @@ def _player(item: pd.Series, folder: Path) -> str:
         kind = "audio/flac"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     title = html.escape(str(item["file_name"]))
-    return f"<audio controls preload='metadata' title='{title}' src='data:{kind};base64,{data}'></audio>"
+    source = f"data:{kind};base64,{data}"
+    return f"<audio controls preload='metadata' title='{title}' src='{source}'></audio>"
 
 
 def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
     """The dataset's quality table, flagged items first, each with its player; the filter."""
     import pandas as pd
 
-    from .bench.tables import _align, _cell
+    from .bench.tables import cell_class, cell_text
 
     reasons = ["the checks of <code>issues</code> (silences, clipping, speaking rate)"]
     if "suspicious" in table.columns:
@@ -280,12 +281,8 @@ def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["listen", *shown])
     rows = []
     for _, item in order.iterrows():
-        cells = "".join(
-            f"<td{_align(item[c])}>"
-            f"{html.escape(_cell(round(item[c], 3) if isinstance(item[c], float) else item[c]))}"
-            "</td>"
-            for c in shown
-        )
+        values = [round(item[c], 3) if isinstance(item[c], float) else item[c] for c in shown]
+        cells = "".join(f"<td{cell_class(v)}>{html.escape(cell_text(v))}</td>" for v in values)
         css = " class='flagged'" if item["_flagged"] else ""
         rows.append(f"<tr{css}><td>{_player(item, folder)}</td>{cells}</tr>")
     kept = int((~flagged).sum())
@@ -293,7 +290,8 @@ def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
     return [
         f"<p>The filter drops an item flagged by {rule}: {int(flagged.sum())} of "
         f"{len(table)} items flagged, {kept} kept. Flagged items come first and are "
-        "highlighted; each plays its file from <code>dataset/</code>, embedded so that the page stands alone.</p>",
+        "highlighted; each plays its file from <code>dataset/</code>, embedded so that the "
+        "page stands alone.</p>",
         f"<div class='table-wrap'><table class='summary'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>",
     ]

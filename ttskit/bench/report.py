@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import InvalidArgument
 from .stats import summary
-from .tables import _html, findings, html_table, metadata_html
+from .tables import findings, frame_html, html_table, metadata_html
 
 __all__ = ["STYLE", "report", "sections"]
 
@@ -87,7 +87,7 @@ def _per_request(
         records.append(record)
     table = pd.DataFrame(records)
     figure = column_panels(rows, present, facet=facet, by=by)
-    return [_html(table, "summary"), _image(figure_png(figure), present[0][1])]
+    return [frame_html(table, "summary"), _image(figure_png(figure), present[0][1])]
 
 
 def report(df: pd.DataFrame | str | Path, path: str | Path | None = None) -> str:
@@ -190,7 +190,7 @@ def sections(
         out += [f"<{h}>Continuity</{h}>", *continuity]
     out += [
         f"<{h}>Errors</{h}>",
-        _html(errors.rename("requests").reset_index(), "summary")
+        frame_html(errors.rename("requests").reset_index(), "summary")
         if len(errors)
         else "<p>None.</p>",
     ]
