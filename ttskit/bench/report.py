@@ -182,7 +182,8 @@ def sections(
         f"<{h}>Plots</{h}>",
         *_figures(df, by, facet),
     ]
-    quality = _per_request(df, QUALITY_COLUMNS, keys, by=by, facet=facet)
+    # What was said does not depend on the load; whether it played through does.
+    quality = _per_request(df, QUALITY_COLUMNS, groups, by=by, facet=facet)
     if quality:
         out += [f"<{h}>Quality</{h}>", *quality]
     continuity = _per_request(df, CONTINUITY_COLUMNS, keys, by=by, facet=facet)

@@ -418,7 +418,10 @@ def column_panels(
         ax.boxplot(values)
         ax.set_xticks(np.arange(1, len(groups) + 1), names, fontsize="small")
         top = max((float(v.max()) for v in values if v.size), default=0.0)
-        ax.set_ylim(0.0, top * 1.12 or 1.0)
+        if column.startswith("mos_"):
+            ax.set_ylim(1.0, 5.0)  # the scale's own range
+        else:
+            ax.set_ylim(0.0, top * 1.12 or 1.0)
         ax.set_ylabel(label)
         ax.set_title(f"{label} by {' and '.join(keys) or 'run'}", fontsize="medium")
     return figure
