@@ -53,7 +53,7 @@ async function inspect(page) {
     const images = [...document.images].map((img) => ({
       alt: img.alt,
       loaded: img.complete && img.naturalWidth > 0,
-      width: img.getBoundingClientRect().width,
+      right: img.getBoundingClientRect().right,
     }));
     const audios = await Promise.all(
       [...document.querySelectorAll("audio")].map(async (audio, index) => {
@@ -126,7 +126,7 @@ async function checkPage(browser, url, name, expect) {
   check(seen.images.length >= expect.images, `${name}: has at least ${expect.images} images`, seen.images);
   const broken = seen.images.filter((img) => !img.loaded);
   check(broken.length === 0, `${name}: every image loaded (${seen.images.length})`, broken);
-  const tooWide = seen.images.filter((img) => img.width > seen.clientWidth);
+  const tooWide = seen.images.filter((img) => img.right > seen.clientWidth);
   check(tooWide.length === 0, `${name}: every image fits the page`, tooWide);
   check(seen.audios.length >= expect.audios, `${name}: has at least ${expect.audios} audio players`);
   const silent = seen.audios.filter((a) => a.error !== null || !(a.duration > 0) || !a.played);
