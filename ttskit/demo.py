@@ -71,7 +71,8 @@ _QUALITY = [
 _STYLE = """
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 tr.flagged td { background: #fff4e0; }
-td audio { height: 28px; width: 220px; display: block; }
+td audio { height: 28px; width: 170px; display: block; }
+table.dataset td:nth-child(2) { min-width: 13em; }
 """
 
 #: The quality columns (of a quality scorer) the dataset's filter reads, when they exist:
@@ -275,10 +276,18 @@ def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
             miss = values > threshold if keep == "max" else values < threshold
             flagged = flagged | miss.fillna(False).astype(bool)
             reasons.append(html.escape(said))
-    shown = [c for c in _QUALITY if c in table.columns]
+    # A column with one value for every item is said once, above the table.
+    same = {
+        c: table[c].iloc[0] for c in ("voice", "model") if c in table and table[c].nunique() == 1
+    }
+    shown = [c for c in _QUALITY if c in table.columns and c not in same]
     shown += [c for c, *_ in _FILTER if c in table.columns and c not in shown]
     order = table.assign(_flagged=flagged).sort_values("_flagged", ascending=False, kind="stable")
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["listen", *shown])
+    # Long column names may break at their underscores, so that the numbers keep the width.
+    head = "".join(
+        f"<th>{html.escape(c).replace('_', '_<wbr>') if len(c) > 14 else html.escape(c)}</th>"
+        for c in ["listen", *shown]
+    )
     rows = []
     for _, item in order.iterrows():
         values = [round(item[c], 3) if isinstance(item[c], float) else item[c] for c in shown]
@@ -289,10 +298,14 @@ def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
     rule = ", ".join(reasons[:-1]) + (" or " if len(reasons) > 1 else "") + reasons[-1]
     return [
         f"<p>The filter drops an item flagged by {rule}: {int(flagged.sum())} of "
-        f"{len(table)} items flagged, {kept} kept. Flagged items come first and are "
+        f"{len(table)} items flagged, {kept} kept. "
+        + "".join(
+            f"All items are in {c} <code>{html.escape(str(v))}</code>. " for c, v in same.items()
+        )
+        + "Flagged items come first and are "
         "highlighted; each plays its file from <code>dataset/</code>, embedded so that the "
         "page stands alone.</p>",
-        f"<div class='table-wrap'><table class='summary'><thead><tr>{head}</tr></thead>"
+        f"<div class='table-wrap'><table class='summary dataset'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>",
     ]
 

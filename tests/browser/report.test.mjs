@@ -89,7 +89,12 @@ async function inspect(page) {
         };
       }),
     );
+    const cut = [...document.querySelectorAll(".table-wrap")]
+      .filter((wrap) => !wrap.closest("details:not([open])"))
+      .filter((wrap) => wrap.scrollWidth > wrap.clientWidth)
+      .map((wrap) => wrap.querySelector("tr")?.textContent.slice(0, 80));
     return {
+      cut,
       scrollWidth: Math.max(root.scrollWidth, document.body.scrollWidth),
       clientWidth: root.clientWidth,
       images,
@@ -123,6 +128,7 @@ async function checkPage(browser, url, name, expect) {
     `${name}: the page body does not scroll sideways at 1280 px`,
     seen,
   );
+  check(seen.cut.length === 0, `${name}: every table shown fits the page`, seen.cut);
   check(seen.images.length >= expect.images, `${name}: has at least ${expect.images} images`, seen.images);
   const broken = seen.images.filter((img) => !img.loaded);
   check(broken.length === 0, `${name}: every image loaded (${seen.images.length})`, broken);
