@@ -56,11 +56,7 @@ def _image(png: bytes, alt: str) -> str:
 def _figures(df: pd.DataFrame, by: str, facet: str | None) -> list[str]:
     from .. import plot
 
-    alts = ["first audio ECDF", "first audio against text length", "load curve", "arrivals"]
-    return [
-        _image(png, alts[i] if i < len(alts) else "plot")
-        for i, png in enumerate(plot.bench_figures(df, by=by, facet=facet))
-    ]
+    return [_image(png, "benchmark plot") for png in plot.bench_figures(df, by=by, facet=facet)]
 
 
 def _per_request(

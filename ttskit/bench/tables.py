@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
 __all__ = [
+    "cell_class",
+    "cell_text",
     "findings",
+    "frame_html",
     "html_table",
     "metadata_html",
     "min_requests",
@@ -139,6 +142,7 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell_text(value: Any) -> str:
+    """A table cell as text: a dash for a blank, numbers without trailing zeros."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "–"
     if isinstance(value, (float, np.floating)):
@@ -173,6 +177,7 @@ def cell_class(value: Any) -> str:
 
 
 def frame_html(frame: pd.DataFrame, css_class: str) -> str:
+    """A frame as an HTML table in a wrapper that scrolls inside the page; texts escaped."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
@@ -205,7 +210,7 @@ def styled(table: pd.DataFrame) -> Styler:
     Examples
     --------
     >>> from ttskit import bench  # doctest: +SKIP
-    >>> bench.styled(bench.summary(df, by="transport"))  # doctest: +SKIP
+    >>> bench.tables.styled(bench.summary(df, by="transport"))  # doctest: +SKIP
     """
     shown = readable(table)
     key = shown.attrs["key"]
