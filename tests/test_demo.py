@@ -72,7 +72,7 @@ def test_report_has_players_waveform_with_words_latency_and_quality(demo):
     assert sum(a.startswith("data:image/png;base64,") for a in page.addresses) >= 2
     for transport in ("rest", "sse", "ws"):
         assert f"<td>{transport}</td>" in text
-    assert "<th>first_audio_p50</th>" in text
+    assert "<th>first audio p50 (ms)</th>" in text
     # The dataset's quality table, one row per item.
     quality = text.split("3. Generate", 1)[1].split("</table>", 1)[0]
     for column in ("text", "duration", "peak", "loudness_lufs", "suspicious"):

@@ -73,15 +73,18 @@ _QUALITY = [
 ]
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
-th { background: #f3f3f3; }
-img { max-width: 100%; display: block; margin: 1em 0; }
-pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 12px; }
-.note { color: #555; }
+tr.flagged td { background: #fff4e0; }
+td audio { height: 28px; width: 170px; display: block; }
+table.dataset td:nth-child(2) { min-width: 13em; }
 """
+
+#: The quality columns (of a quality scorer) the dataset's filter reads, when they exist:
+#: (column, keep when, threshold, how the report says it).
+_FILTER = (
+    ("wer", "max", 0.2, "word error rate above 20%"),
+    ("mos_ovrl", "min", 3.0, "DNSMOS overall below 3"),
+)
 
 
 @dataclass(frozen=True)
@@ -274,11 +277,78 @@ def _claim(folder: Path) -> None:
         ) from exc
 
 
+def _player(item: pd.Series, folder: Path) -> str:
+    """An inline player of a dataset item's file, embedded as a data address."""
+    import base64
+    import mimetypes
+
+    path = item.get("path")
+    path = Path(path) if isinstance(path, str) and path else folder / "dataset" / item["file_name"]
+    kind = mimetypes.guess_type(path.name)[0] or f"audio/{path.suffix.lstrip('.')}"
+    if kind == "audio/x-flac":
+        kind = "audio/flac"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    title = html.escape(str(item["file_name"]))
+    source = f"data:{kind};base64,{data}"
+    return f"<audio controls preload='metadata' title='{title}' src='{source}'></audio>"
+
+
+def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
+    """The dataset's quality table, flagged items first, each with its player; the filter."""
+    import pandas as pd
+
+    from .bench.tables import cell_class, cell_text
+
+    reasons = ["the checks of <code>issues</code> (silences, clipping, speaking rate)"]
+    if "suspicious" in table.columns:
+        flagged = table["suspicious"].fillna(False).astype(bool)
+    else:
+        flagged = pd.Series(False, index=table.index)
+    for column, keep, threshold, said in _FILTER:
+        if column in table.columns:
+            values = table[column]
+            miss = values > threshold if keep == "max" else values < threshold
+            flagged = flagged | miss.fillna(False).astype(bool)
+            reasons.append(html.escape(said))
+    # A column with one value for every item is said once, above the table.
+    same = {
+        c: table[c].iloc[0] for c in ("voice", "model") if c in table and table[c].nunique() == 1
+    }
+    shown = [c for c in _QUALITY if c in table.columns and c not in same]
+    shown += [c for c, *_ in _FILTER if c in table.columns and c not in shown]
+    order = table.assign(_flagged=flagged).sort_values("_flagged", ascending=False, kind="stable")
+    # Long column names may break at their underscores, so that the numbers keep the width.
+    head = "".join(
+        f"<th>{html.escape(c).replace('_', '_<wbr>') if len(c) > 14 else html.escape(c)}</th>"
+        for c in ["listen", *shown]
+    )
+    rows = []
+    for _, item in order.iterrows():
+        values = [round(item[c], 3) if isinstance(item[c], float) else item[c] for c in shown]
+        cells = "".join(f"<td{cell_class(v)}>{html.escape(cell_text(v))}</td>" for v in values)
+        css = " class='flagged'" if item["_flagged"] else ""
+        rows.append(f"<tr{css}><td>{_player(item, folder)}</td>{cells}</tr>")
+    kept = int((~flagged).sum())
+    rule = ", ".join(reasons[:-1]) + (" or " if len(reasons) > 1 else "") + reasons[-1]
+    return [
+        f"<p>The filter drops an item flagged by {rule}: {int(flagged.sum())} of "
+        f"{len(table)} items flagged, {kept} kept. "
+        + "".join(
+            f"All items are in {c} <code>{html.escape(str(v))}</code>. " for c, v in same.items()
+        )
+        + "Flagged items come first and are "
+        "highlighted; each plays its file from <code>dataset/</code>, embedded so that the "
+        "page stands alone.</p>",
+        f"<div class='table-wrap'><table class='summary dataset'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>",
+    ]
+
+
 def _page(speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Path) -> str:
-    from .bench.report import sections
+    from .bench.report import STYLE, sections
+    from .bench.tables import metadata_html
     from .display import speech_html
 
-    quality = [column for column in _QUALITY if column in table.columns]
     files = ", ".join(
         f"<code>{name}</code>"
         for name in ("speech.wav", "words.csv", "latency.parquet", "dataset/")
@@ -287,7 +357,8 @@ def _page(speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Pa
     words = speech.words.to_html(index=False, float_format=lambda v: f"{v:.3f}")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>ttskit demo</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<style>{STYLE}{_STYLE}</style></head><body>",
         "<h1>ttskit demo</h1>",
         f"<p class='note'>Made {html.escape(made)} against "
         f"<code>{html.escape(str(speech.endpoint))}</code>. Beside this page in "
@@ -302,14 +373,16 @@ def _page(speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Pa
         "<p>Every request is a row of <code>latency.parquet</code> "
         "(<code>ttskit.bench.load</code> reads it with the run's metadata); the first request "
         "over each transport is a warm-up, left out of the tables.</p>",
-        *sections(latency, level=3, by="model"),
+        *sections(latency, level=3, by="transport", facet="model", run=False),
         "<h2>3. Generate: a dataset with quality columns</h2>",
         f"<p>{len(table)} items in Hugging Face's audiofolder layout: "
         "<code>datasets.load_dataset('audiofolder', data_dir='dataset')</code> loads the "
         "folder, and <code>ttskit.dataset.load('dataset')</code> reads this table back. "
         "<code>suspicious</code> flags items to listen to, with the reasons in "
         "<code>issues</code>.</p>",
-        table[quality].to_html(index=False, float_format=lambda v: f"{v:.3g}"),
+        *_dataset_section(table, folder),
+        "<h2>The run</h2>",
+        metadata_html(latency.attrs.get("bench", {})),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -42,7 +42,7 @@ def test_bench_prints_a_summary_writes_parquet_and_a_report(espeak_server, tmp_p
         str(results),
     )
     assert done.returncode == 0, done.stderr
-    assert "first_audio_p50 ms" in done.stdout and "goodput" in done.stdout
+    assert "first audio p50 (ms)" in done.stdout and "goodput (%)" in done.stdout
     assert "harness CPU" in done.stdout
     df = bench.load(results)
     # warm-ups, then transports x levels x voices x texts x repeats
@@ -54,7 +54,7 @@ def test_bench_prints_a_summary_writes_parquet_and_a_report(espeak_server, tmp_p
     assert report.returncode == 0, report.stderr
     page = results.with_suffix(".html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") >= 3
-    assert "<table" in page and "first_audio_p50" in page
+    assert "<table" in page and "first audio p50 (ms)" in page
 
 
 def test_bench_rejects_a_bad_transport_without_a_traceback(espeak_server):

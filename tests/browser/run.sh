@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser tests: a page of another origin cannot drive the server (origin.test.mjs), and
-# the widgets, with widgets.ipynb run in JupyterLab (notebook.test.mjs), in headless Chromium.
+# the widgets, with widgets.ipynb run in JupyterLab (notebook.test.mjs), and the demo's and
+# a bench report at 1280 px (report.test.mjs), in headless Chromium.
 # Installs what a fresh machine lacks (Chromium from Debian, playwright-core from npm),
 # then runs both. Screenshots and logs land in tests/browser/artifacts/.
 set -euo pipefail
@@ -34,4 +35,5 @@ fi
 
 cd "$here"
 timeout 120 node origin.test.mjs
+timeout 300 node report.test.mjs
 exec timeout 600 node notebook.test.mjs

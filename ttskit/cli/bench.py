@@ -18,18 +18,6 @@ from .common import (
 
 __all__ = ["add_bench"]
 
-_SHOWN = [
-    "requests",
-    "errors",
-    "silent",
-    "first_audio_p50",
-    "first_audio_p95",
-    "done_p50",
-    "done_p95",
-    "throughput",
-    "goodput",
-]
-
 
 def add_bench(subparsers: argparse._SubParsersAction) -> None:
     """``ttskit bench``: latency of voices x texts x transports x concurrency (or rate)."""
@@ -91,9 +79,8 @@ def _target(args: argparse.Namespace) -> Any:
 
 def _bench(args: argparse.Namespace) -> int:
     """Run the experiment, print the summary, write the rows."""
-    import pandas as pd
-
     from ..bench import run, save, summary
+    from ..bench.tables import text_table
 
     try:
         target = _target(args)
@@ -121,15 +108,7 @@ def _bench(args: argparse.Namespace) -> int:
         # A ValueError from pandas or pyarrow, raised by neither ttskit nor the user.
         complain("bench", exc)
         return EXIT_ERROR
-    shown = table[[*by, *_SHOWN]].copy()
-    for column in shown.columns:
-        if column.startswith(("first_audio_", "done_")):
-            shown[column] = (shown[column] * 1000).round(1)
-    shown = shown.rename(
-        columns={c: f"{c} ms" for c in shown.columns if c.startswith(("first_", "done_"))}
-    )
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(text_table(table))
     info = df.attrs["bench"]
     cpu = info.get("harness_cpu_per_request_s")
     print(

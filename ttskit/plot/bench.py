@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "bench_figures",
+    "column_panels",
+    "figure_png",
     "first_audio_box",
     "first_audio_ecdf",
     "latency_vs_length",
@@ -284,55 +286,193 @@ def slowest_arrivals(
     return ax
 
 
-def bench_figures(df: pd.DataFrame, *, by: str = "transport") -> list[bytes]:
-    """The figures of a benchmark report, as PNG images.
+def _facets(df: pd.DataFrame, facet: str | None) -> list[tuple[Any, pd.DataFrame]]:
+    if facet is None or facet not in df.columns or df[facet].nunique() < 2:
+        return [(None, df)]
+    return [(value, rows) for value, rows in df.groupby(facet, sort=True)]
 
-    First audio as ECDF and box plot and against text length (when any request
-    succeeded), the load curve (when the run swept concurrency or rate), and the chunk
-    arrivals of the slowest requests (when chunks were recorded). Each is drawn on a
-    figure of its own, outside pyplot, so that writing a report never touches the
-    notebook's current figure or backend.
+
+def _panels(
+    count: int, *, height: float = 3.6, sharey: bool = False, columns: int | None = None
+) -> tuple[Any, list[Axes]]:
+    from matplotlib.figure import Figure
+
+    columns = columns or min(count, 3)
+    lines = -(-count // columns)
+    figure = Figure(figsize=(12, height * lines), layout="constrained")
+    grid = figure.subplots(lines, columns, squeeze=False, sharey=sharey)
+    panels = list(grid.ravel())
+    for spare in panels[count:]:
+        spare.set_visible(False)
+    return figure, panels[:count]
+
+
+def _panel_title(ax: Axes, facet: str | None, value: Any, text: str) -> None:
+    ax.set_title(text if facet is None else f"{facet} {value}: {text}", fontsize="medium")
+
+
+def _ecdf_panels(df: pd.DataFrame, *, facet: str | None, by: str, level: str) -> Any:
+    """First audio ECDF, a panel per ``facet`` value, a line per ``by``, at the lowest load."""
+    shown = _measured_rows(df)
+    note = ""
+    if level in shown.columns and shown[level].nunique() > 1:
+        lowest = shown[level].min()
+        shown = shown[shown[level] == lowest]
+        note = f" at {level} {lowest:g}"
+    facets = _facets(shown, facet)
+    figure, panels = _panels(len(facets))
+    for ax, (value, rows) in zip(panels, facets, strict=True):
+        for label, group in grouped(rows, by):
+            values = np.sort(group["first_audio_s"].dropna().to_numpy(float)) * 1000
+            if values.size:
+                fraction = np.arange(values.size + 1) / values.size
+                ax.step(np.r_[values[0], values], fraction, where="post", label=f"{label}")
+        ax.set_xlim(left=0.0)
+        ax.set_ylim(0.0, 1.02)
+        ax.set_xlabel("first audio (ms)")
+        ax.set_ylabel("fraction of requests")
+        if ax.lines:
+            ax.legend(title=by, fontsize="small")
+        _panel_title(ax, facet, value, f"first audio by {by}{note}")
+    return figure
+
+
+def _load_panels(df: pd.DataFrame, *, facet: str | None, by: str, level: str) -> Any:
+    """Median first audio and throughput against load: a panel per ``facet`` value each."""
+    shown = _measured_rows(df)
+    shown = shown[shown[level].notna()]
+    facets = _facets(shown, facet)
+    # Latency on the first line of panels, throughput on the second, a column per facet.
+    figure, panels = _panels(2 * len(facets), columns=len(facets))
+    latency_axes, throughput_axes = panels[: len(facets)], panels[len(facets) :]
+    for ax, right, (value, rows) in zip(latency_axes, throughput_axes, facets, strict=True):
+        for label, group in grouped(rows, by):
+            per_level = group.groupby(level, sort=True)
+            median = per_level["first_audio_s"].median() * 1000
+            ends = (group["scheduled_s"] + group["done_s"]).groupby(group[level]).max()
+            span = ends - per_level["scheduled_s"].min()
+            throughput = per_level["audio_s"].sum() / span.where(span > 0)
+            ax.plot(median.index, median.to_numpy(float), marker="o", label=f"{label}")
+            right.plot(throughput.index, throughput.to_numpy(float), marker="s", label=f"{label}")
+        ax.set_xlabel(level)
+        ax.set_ylabel("median first audio (ms)")
+        _panel_title(ax, facet, value, f"median first audio against {level}")
+        right.set_xlabel(level)
+        right.set_ylabel("throughput (audio s per wall s)")
+        _panel_title(right, facet, value, f"throughput against {level}")
+        for a in (ax, right):
+            a.set_xlim(left=0.0)
+            _fit(a)
+            if a.lines:
+                a.legend(title=by, fontsize="small")
+    return figure
+
+
+def _fit(ax: Axes) -> None:
+    """From zero to a little above the highest point drawn, so that nothing is cut off."""
+    tops = [np.nanmax(line.get_ydata(), initial=0.0) for line in ax.lines if len(line.get_ydata())]
+    top = float(np.nanmax(tops, initial=0.0)) if tops else 0.0
+    ax.set_ylim(0.0, top * 1.15 if top > 0 else 1.0)
+
+
+def _length_panels(df: pd.DataFrame, *, facet: str | None, by: str) -> Any:
+    """First audio against text length, a panel per ``facet`` value, a colour per ``by``."""
+    shown = _measured_rows(df)
+    facets = _facets(shown, facet)
+    figure, panels = _panels(len(facets))
+    for ax, (value, rows) in zip(panels, facets, strict=True):
+        for label, group in grouped(rows, by):
+            ax.scatter(group["characters"], group["first_audio_s"] * 1000, s=12, label=f"{label}")
+        ax.set_xlim(left=0.0)
+        ax.set_ylim(bottom=0.0)
+        ax.set_xlabel("text length (characters)")
+        ax.set_ylabel("first audio (ms)")
+        if ax.collections:
+            ax.legend(title=by, fontsize="small")
+        _panel_title(ax, facet, value, "first audio against text length")
+    return figure
+
+
+def column_panels(
+    df: pd.DataFrame,
+    columns: Sequence[tuple[str, str, float]],
+    *,
+    facet: str | None,
+    by: str,
+) -> Any:
+    """Box plots of per-request columns (quality, continuity), one panel per column.
+
+    Each of ``columns`` is ``(column, axis label, scale)``; a panel has one box per
+    ``facet`` and ``by`` pair, so that each box compares one thing. Returns the Figure.
+    """
+    shown = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
+    present = [(c, label, scale) for c, label, scale in columns if c in shown.columns]
+    figure, panels = _panels(max(len(present), 1), sharey=False)
+    keys = [k for k in (facet, by) if k is not None and k in shown.columns]
+    for ax, (column, label, scale) in zip(panels, present, strict=False):
+        groups = list(shown.groupby(keys, sort=True)) if keys else [((), shown)]
+        values = [rows[column].dropna().to_numpy(float) * scale for _, rows in groups]
+        names = [
+            "\n".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+            for key, _ in groups
+        ]
+        ax.boxplot(values)
+        ax.set_xticks(np.arange(1, len(groups) + 1), names, fontsize="small")
+        top = max((float(v.max()) for v in values if v.size), default=0.0)
+        if column.startswith("mos_"):
+            ax.set_ylim(1.0, 5.0)  # the scale's own range
+        else:
+            ax.set_ylim(0.0, top * 1.12 or 1.0)
+        ax.set_ylabel(label)
+        ax.set_title(f"{label} by {' and '.join(keys) or 'run'}", fontsize="medium")
+    return figure
+
+
+def bench_figures(
+    df: pd.DataFrame, *, by: str = "transport", facet: str | None = "model"
+) -> list[bytes]:
+    """The figures of a benchmark report, as PNG images, in milliseconds.
+
+    First audio as ECDF at the lowest load level and against text length (when any
+    request succeeded), the median and throughput against load (when the run swept
+    concurrency or rate), and the chunk arrivals of the slowest requests (when chunks were
+    recorded). Each figure has a panel per ``facet`` value (each model) with a line per
+    ``by`` value (each transport), so that a panel compares one thing. Drawn outside
+    pyplot, so that writing a report never touches the notebook's current figure.
 
     Parameters
     ----------
     df : pandas.DataFrame
         Rows of ``ttskit.bench.run``.
     by : str
-        The column whose groups the plots compare.
+        The column whose groups a panel compares.
+    facet : str, optional
+        The column with a panel per value; one panel when None or when it does not vary.
 
     Returns
     -------
     list of bytes
     """
-    from matplotlib.figure import Figure
-
-    def png(figure: Figure) -> bytes:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
-
-    def wide(columns: int = 1) -> tuple[Figure, Any]:
-        figure = Figure(figsize=(12, 4), layout="constrained")
-        return figure, figure.subplots(1, columns)
-
+    if facet == by:
+        facet = None
     images = []
     measured = _measured_rows(df)
-    if len(measured):
-        figure, axes = wide(2)
-        first_audio_ecdf(df, by=by, ax=axes[0])
-        first_audio_box(df, by=by, ax=axes[1])
-        images.append(png(figure))
-        figure, ax = wide()
-        latency_vs_length(df, by=by, ax=ax)
-        images.append(png(figure))
     swept = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
     level = "rate" if swept["rate"].notna().any() else "concurrency"
+    if len(measured):
+        images.append(figure_png(_ecdf_panels(df, facet=facet, by=by, level=level)))
+        images.append(figure_png(_length_panels(df, facet=facet, by=by)))
     if swept[level].nunique() > 1:
-        figure, ax = wide()
-        load_curve(df, level=level, ax=ax)
-        images.append(png(figure))
+        images.append(figure_png(_load_panels(df, facet=facet, by=by, level=level)))
     if swept["chunks"].gt(0).any():
-        figure, ax = wide()
-        slowest_arrivals(df, n=5, ax=ax)
-        images.append(png(figure))
+        figure, ax = _panels(1, height=4)
+        slowest_arrivals(df, n=5, ax=ax[0])
+        images.append(figure_png(figure))
     return images
+
+
+def figure_png(figure: Any) -> bytes:
+    """A Figure as PNG bytes at 100 dpi."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
