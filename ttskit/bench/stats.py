@@ -16,10 +16,61 @@ import pandas as pd
 
 from ..errors import InvalidArgument
 
-__all__ = ["STALL_BUFFERS_MS", "Objective", "compare", "knee", "stall_count", "summary"]
+__all__ = [
+    "STALL_BUFFERS_MS",
+    "Objective",
+    "compare",
+    "knee",
+    "stall_count",
+    "summary",
+    "underruns",
+]
 
 #: Start buffers (ms) for which every row counts stalls.
 STALL_BUFFERS_MS = (0, 100, 250)
+
+
+def underruns(
+    arrival_s: Sequence[float],
+    n_samples: Sequence[int],
+    *,
+    sample_rate: int,
+    prebuffer_s: float = 0.1,
+) -> tuple[int, float, float]:
+    """Number, total and longest seconds of the underruns a player would hit.
+
+    The player starts once ``prebuffer_s`` of audio has arrived (or the answer ended),
+    plays in real time, and starves whenever the next chunk arrives after it was due; it
+    resumes as that chunk arrives, so every underrun moves the rest of the playback later
+    by its length. The same rule as ``ttskit.Timing.stalls``, on plain lists so that a row
+    costs microseconds.
+
+    Examples
+    --------
+    >>> underruns([0.0, 0.5, 2.0], [8000, 8000, 8000], sample_rate=16000, prebuffer_s=0)
+    (1, 1.0, 1.0)
+    """
+    if not len(arrival_s) or not sample_rate:
+        return 0, 0.0, 0.0
+    starts, position = [], 0
+    for n in n_samples:
+        starts.append(position / sample_rate)
+        position += n
+    first = len(arrival_s) - 1
+    for i, n in enumerate(n_samples):
+        if starts[i] + n / sample_rate >= prebuffer_s - 1e-9:
+            first = i
+            break
+    # Every chunk up to ``first`` has arrived when playback starts.
+    play_start = max(arrival_s[: first + 1])
+    count, delay, longest = 0, 0.0, 0.0
+    for i in range(first + 1, len(arrival_s)):
+        due = play_start + starts[i] + delay
+        if arrival_s[i] > due + 1e-9:
+            count += 1
+            delay += arrival_s[i] - due
+            longest = max(longest, arrival_s[i] - due)
+    return count, delay, longest
 
 
 def stall_count(
@@ -29,36 +80,18 @@ def stall_count(
     sample_rate: int,
     start_buffer_s: float = 0.0,
 ) -> tuple[int, float]:
-    """Number and total seconds of the stalls a player would hit.
-
-    The player starts once ``start_buffer_s`` of audio has arrived (or the answer ended),
-    plays in real time, and stalls whenever the next chunk arrives after it was due; the
-    same rule as ``ttskit.Timing.stalls``, on plain lists so that a row costs microseconds.
+    """Number and total seconds of the stalls a player would hit: :func:`underruns` with a
+    start buffer of ``start_buffer_s`` (0 by default).
 
     Examples
     --------
     >>> stall_count([0.0, 0.5, 2.0], [8000, 8000, 8000], sample_rate=16000)
     (1, 1.0)
     """
-    if not len(arrival_s) or not sample_rate:
-        return 0, 0.0
-    starts, position = [], 0
-    for n in n_samples:
-        starts.append(position / sample_rate)
-        position += n
-    first = len(arrival_s) - 1
-    for i, n in enumerate(n_samples):
-        if starts[i] + n / sample_rate >= start_buffer_s - 1e-9:
-            first = i
-            break
-    play_start = arrival_s[first]
-    count, delay = 0, 0.0
-    for i in range(first + 1, len(arrival_s)):
-        due = play_start + starts[i] + delay
-        if arrival_s[i] > due + 1e-9:
-            count += 1
-            delay += arrival_s[i] - due
-    return count, delay
+    count, total, _ = underruns(
+        arrival_s, n_samples, sample_rate=sample_rate, prebuffer_s=start_buffer_s
+    )
+    return count, total
 
 
 @dataclass(frozen=True)
