@@ -153,20 +153,21 @@ class _Process:
 
 # --- Dask workers -------------------------------------------------------------------------------
 
-_DASK_HOSTS: dict[str, Host] = {}
+# Keyed by run and worker: the workers of a cluster made with processes=False share one.
+_DASK_HOSTS: dict[tuple[str, str], Host] = {}
 _DASK_LOCK = threading.Lock()
 
 
-def _dask_call(run_id: str, method: str, args: tuple) -> Any:
+def _dask_call(run_id: str, address: str, method: str, args: tuple) -> Any:
     """On a Dask worker: the call of ``method`` on this worker's host of run ``run_id``."""
     with _DASK_LOCK:
-        host = _DASK_HOSTS.setdefault(run_id, Host())
+        host = _DASK_HOSTS.setdefault((run_id, address), Host())
     try:
         return getattr(host, method)(*args)
     finally:
         if method == "close":
             with _DASK_LOCK:
-                _DASK_HOSTS.pop(run_id, None)
+                _DASK_HOSTS.pop((run_id, address), None)
 
 
 class _DaskWorker:
@@ -180,6 +181,7 @@ class _DaskWorker:
         self.future = self.client.submit(
             _dask_call,
             self.run_id,
+            self.address,
             method,
             args,
             workers=[self.address],

@@ -8,6 +8,7 @@ counts every request, so failures and silence can never look fast.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ __all__ = [
     "knee",
     "stall_count",
     "summary",
+    "POLICY_COLUMNS",
+    "UnfairComparison",
     "underruns",
 ]
 
@@ -210,7 +213,9 @@ def summary(
     pandas.DataFrame
         One row per group: ``requests``, ``errors``, ``silent``, the percentiles,
         ``throughput`` (audio seconds per wall second), ``requests_per_s``, ``goodput``
-        (share meeting the objective) with ``goodput_lo``/``goodput_hi``.
+        (share meeting the objective) with ``goodput_lo``/``goodput_hi``, and
+        ``no_underrun`` (share of requests ok with no underrun at the run's first
+        prebuffer) when the rows have continuity columns.
     """
     if not 0 < confidence < 1:
         raise InvalidArgument(f"confidence must be within (0, 1), got {confidence!r}")
@@ -251,8 +256,23 @@ def summary(
             row["goodput_lo"], row["goodput_hi"] = np.percentile(boot, [tail, 100 - tail])
         else:
             row["goodput_lo"] = row["goodput_hi"] = np.nan
+        if "underrun_count" in group.columns:
+            smooth = group["ok"].astype(bool) & (group["underrun_count"].fillna(1) == 0)
+            row["no_underrun"] = float(smooth.mean()) if len(group) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+class UnfairComparison(UserWarning):
+    """The two sides of a comparison were not measured the same way."""
+
+
+#: What must be the same on both sides of a comparison for its differences to be fair.
+POLICY_COLUMNS = ("start_policy", "http_version", "client_library", "connection")
+
+
+def _policies(rows: pd.DataFrame) -> dict[str, set]:
+    return {c: set(rows[c].dropna().astype(str)) for c in POLICY_COLUMNS if c in rows.columns}
 
 
 def compare(
@@ -274,6 +294,10 @@ def compare(
     ``ratio_p<q>`` (b over a). An interval that excludes 0 says the difference is more
     than resampling noise; ``b_faster_p<q>`` is True, False, or NA when it cannot tell.
 
+    Warns :class:`UnfairComparison` when a group's two sides differ in how they were
+    measured (:data:`POLICY_COLUMNS`: the start-time policy, connect included or not; the
+    HTTP version; the client library; warm or cold connections).
+
     Examples
     --------
     >>> import ttskit.bench as bench  # doctest: +SKIP
@@ -291,6 +315,17 @@ def compare(
         rows_b = groups_b[key]
         values_b = rows_b.loc[rows_b["ok"].astype(bool), column].dropna().to_numpy(float)
         row: dict = dict(zip(keys, key, strict=True))
+        policy_a, policy_b = _policies(rows_a), _policies(rows_b)
+        differ = [c for c in policy_a if c in policy_b and policy_a[c] != policy_b[c]]
+        if differ:
+            warnings.warn(
+                f"the two sides{' of ' + repr(key) if keys else ''} were measured differently: "
+                + "; ".join(
+                    f"{c} {sorted(policy_a[c])} against {sorted(policy_b[c])}" for c in differ
+                ),
+                UnfairComparison,
+                stacklevel=2,
+            )
         row["n_a"], row["n_b"] = values_a.size, values_b.size
         for q in percentiles:
             name = f"p{q:g}"
