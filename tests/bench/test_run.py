@@ -472,3 +472,35 @@ def test_the_threaded_executor_alone_sends_a_block_at_its_times(replay):
     assert [r["scheduled_s"] for r in rows] == [20.5, 21.25]
     assert all(r["ok"] for r in rows) and len(replay.speech_requests) == 2
     assert recorder.timed.cpu_s > 0
+
+
+def test_openai_sse_reads_speech_audio_delta_events(replay):
+    import base64
+    import json
+
+    from tests.client.replay_server import Answer, tone
+
+    pcm = ttskit.audio.encode_pcm(tone(0.3), encoding="pcm_s16le")
+    events = [
+        b"data: %s\n\n"
+        % json.dumps(
+            {"type": "speech.audio.delta", "audio": base64.b64encode(pcm[i : i + 2400]).decode()}
+        ).encode()
+        for i in range(0, len(pcm), 2400)
+    ] + [b'data: {"type": "speech.audio.done"}\n\n']
+    replay.answers = [Answer(events, content_type="text/event-stream")]
+    df = bench.run(
+        (replay.base_url, "replay", "alice"),
+        SHORT[:1],
+        repeats=1,
+        warmup=0,
+        transports=["openai-sse"],
+        progress=False,
+    )
+    body = replay.speech_requests[-1].body
+    assert body["stream_format"] == "sse" and body["response_format"] == "pcm"
+    assert "stream" not in body
+    row = df.iloc[0]
+    assert row["ok"], row["error_message"]
+    assert row["chunks"] == len(events) - 1
+    assert row["audio_s"] == pytest.approx(len(pcm) / 2 / 24000)

@@ -151,8 +151,9 @@ def run(
         Voices to try on every target (each target's own voice when None).
     repeats : int
         Times each (target, voice, text) is sent per transport and level (closed loop).
-    transports : sequence of {"rest", "sse", "chunked", "ws", "ws-keep"}
-        ``chunked`` is OpenAI's ``stream_format: "audio"``; ``ws`` opens a WebSocket per
+    transports : sequence of {"rest", "sse", "chunked", "openai-sse", "ws", "ws-keep"}
+        ``chunked`` is OpenAI's ``stream_format: "audio"`` and ``openai-sse`` its
+        ``stream_format: "sse"``; ``ws`` opens a WebSocket per
         request and ``ws-keep`` keeps one open per worker.
     concurrency : int or sequence of int
         Closed-loop levels: workers sending back to back.

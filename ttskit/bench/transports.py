@@ -9,7 +9,8 @@ for a cold request, whether a warm one was reused, the status, request id and se
 every answer, and OpenAI's chunked ``stream_format: "audio"`` body.
 
 Transports: ``rest`` (a WAV body, not streamed), ``sse`` (``stream: true``), ``chunked``
-(OpenAI's ``stream_format: "audio"`` with 16-bit PCM, read as it arrives), ``ws`` (one
+(OpenAI's ``stream_format: "audio"`` with 16-bit PCM, read as it arrives), ``openai-sse``
+(OpenAI's ``stream_format: "sse"``: the same PCM in ``speech.audio.delta`` events), ``ws`` (one
 WebSocket session per request) and ``ws-keep`` (one session per worker, kept open, one
 context per request).
 """
@@ -40,7 +41,7 @@ from ..results import AudioChunk
 
 __all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "send"]
 
-TRANSPORTS = ("rest", "sse", "chunked", "ws", "ws-keep")
+TRANSPORTS = ("rest", "sse", "chunked", "openai-sse", "ws", "ws-keep")
 HOSTED_DEFAULT = ("canopylabs/orpheus-3b-0.1-ft", "tara")
 STREAM_RATE = 24000  # what the SSE and chunked requests ask for, and OpenAI's pcm is
 
@@ -162,10 +163,13 @@ def _http_request(transport: str, model: str, voice: str, text: str, hosted: boo
         stream=True,
     )
     body = request.body()
-    if transport == "chunked":
-        # OpenAI's dialect: 16-bit PCM at 24 kHz, sent as it is made.
+    if transport in ("chunked", "openai-sse"):
+        # OpenAI's dialect: 16-bit PCM at 24 kHz, as it is made: the bytes themselves, or
+        # base64 in ``speech.audio.delta`` events.
         body = {"model": model, "input": text, "voice": voice}
-        body.update(response_format="pcm", stream_format="audio")
+        body.update(
+            response_format="pcm", stream_format="audio" if transport == "chunked" else "sse"
+        )
     return request, body, "pcm_s16le", STREAM_RATE
 
 
