@@ -62,7 +62,12 @@ class Timed:
 
 
 class Recorder:
-    """The record step: one row per outcome, kept with the CPU it cost."""
+    """The record step: one row per outcome.
+
+    A worker thread only hands its outcome over (``add``); the rows are built by
+    ``flush``, which the executor calls once a block's requests are all done, so that
+    building them never delays the next request of a queue.
+    """
 
     def __init__(self, settings: Settings, origin: float, on_row: Callable | None = None):
         self.settings = settings
@@ -70,6 +75,7 @@ class Recorder:
         self.timed = Timed()
         self.lock = threading.Lock()
         self.on_row = on_row
+        self.pending: list[tuple] = []
 
     def add(
         self,
@@ -81,29 +87,39 @@ class Recorder:
         scheduled: float | None,
         warmup: bool,
         cpu_s: float,
-    ) -> dict[str, Any]:
-        settings = self.settings
-        record = row(
-            outcome,
-            trial,
-            settings.targets[trial.target],
-            transport=transport,
-            connection=settings.connection,
-            loop=settings.loop,
-            level=level,
-            scheduled=outcome.started if scheduled is None else scheduled,
-            origin=self.origin,
-            warmup=warmup,
-            measurement=settings.measurement,
-        )
+    ) -> None:
         with self.lock:
-            self.timed.rows.append(record)
+            self.pending.append((outcome, trial, transport, level, scheduled, warmup))
             self.timed.cpu_s += cpu_s
+        if self.on_row is not None:
+            self.on_row(outcome)
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Rows of the outcomes handed over since the last flush (which it returns)."""
+        settings = self.settings
+        with self.lock:
+            pending, self.pending = self.pending, []
+        made = []
+        for outcome, trial, transport, level, scheduled, warmup in pending:
+            made.append(
+                row(
+                    outcome,
+                    trial,
+                    settings.targets[trial.target],
+                    transport=transport,
+                    connection=settings.connection,
+                    loop=settings.loop,
+                    level=level,
+                    scheduled=outcome.started if scheduled is None else scheduled,
+                    origin=self.origin,
+                    warmup=warmup,
+                    measurement=settings.measurement,
+                )
+            )
             if outcome.server:
                 self.timed.servers.add(outcome.server)
-        if self.on_row is not None:
-            self.on_row(record)
-        return record
+        self.timed.rows.extend(made)
+        return made
 
 
 class Threads:
@@ -173,6 +189,7 @@ class Threads:
             if self.stop.is_set():
                 return
             self.pool.submit(self.one, recorder, transport, level, trial, None, True).result()
+        recorder.flush()
 
     def _closed_worker(
         self, recorder: Recorder, transport: str, level: float, work: queue.SimpleQueue
@@ -225,9 +242,12 @@ class Threads:
                 futures.append(
                     self.pool.submit(self.one, recorder, transport, level, trial, due, False)
                 )
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            future.result()
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                future.result()
+        finally:
+            recorder.flush()
 
     def close(self, *, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait, cancel_futures=True)

@@ -108,6 +108,7 @@ def _in_process(
         stop.set()
     finally:
         threads.close(wait=not interrupted)
+        recorder.flush()
     recorder.timed.cpu_s += time.thread_time() - dispatcher_cpu0
     return recorder.timed, interrupted
 

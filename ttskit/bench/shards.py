@@ -103,6 +103,7 @@ class Host:
     def close(self) -> Timed:
         self.switch.__exit__()
         self.threads.close()
+        self.recorder.flush()
         return self.recorder.timed
 
 
