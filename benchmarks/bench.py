@@ -17,7 +17,10 @@
 4. Open loop: one request in flight at a time (a server of capacity 1 / service time),
    Poisson arrivals above that capacity; the reported latencies against a direct
    calculation of the queue (Lindley's recursion with the service time measured at low
-   load). Target: the ratio of their means near 1, and latency growing with the queue.
+   load), and with each request's own service time. Target: the ratio of their means
+   within 0.95 to 1.05, and latency growing with the queue.
+5. Requests per second against the canned server with the plan sharded over 1, 2 and 4
+   processes (``bench.run(processes=N)``), side by side.
 
 Servers run in child processes, so that the harness's CPU is its own.
 Run: ``python benchmarks/bench.py`` (``--only delay`` and so on for one part)
@@ -26,6 +29,7 @@ Run: ``python benchmarks/bench.py`` (``--only delay`` and so on for one part)
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -320,11 +324,43 @@ def bench_open_loop() -> None:
         stop(child)
 
 
+# --- 5. processes --------------------------------------------------------------------------------
+
+
+def bench_processes() -> None:
+    """Requests per second against the canned server as the plan is sharded over processes,
+    side by side in one run."""
+    child, url = start_child(CANNED)
+    texts = bench.builtin_texts(["short"])
+    try:
+        for processes in (1, 2, 4):
+            df = bench.run(
+                (url, "espeak", "en-us"),
+                texts,
+                repeats=60,
+                transports=["sse"],
+                concurrency=16,
+                processes=processes,
+                progress=False,
+            )
+            rows = df[~df["warmup"]]
+            span = (rows["scheduled_s"] + rows["done_s"]).max() - rows["scheduled_s"].min()
+            cpu = df.attrs["bench"]["harness_cpu_per_request_s"]
+            print(
+                f"[5] canned server, SSE, c=16, processes={processes}: "
+                f"{len(rows) / span:6.0f} requests/s, {rows['ok'].mean():.0%} ok, harness CPU "
+                f"{cpu * 1000:.2f} ms per request ({os.cpu_count()} cores)"
+            )
+    finally:
+        stop(child)
+
+
 PARTS = {
     "stalls": lambda: bench_stalls(),
     "delay": lambda: bench_injected_delay(),
     "throughput": lambda: bench_throughput(),
     "open-loop": lambda: bench_open_loop(),
+    "processes": lambda: bench_processes(),
 }
 
 
