@@ -11,6 +11,7 @@ def test_public_names():
         "TEXTS",
         "TRANSPORTS",
         "Target",
+        "UnfairComparison",
         "builtin_texts",
         "compare",
         "knee",
@@ -22,5 +23,6 @@ def test_public_names():
         "save",
         "stall_count",
         "summary",
+        "underruns",
     ]
     assert all(hasattr(bench, name) for name in bench.__all__)

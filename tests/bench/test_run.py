@@ -352,3 +352,155 @@ def test_a_tuple_naming_another_model_does_not_take_the_clients_voice(espeak_ser
     own, other = resolve_targets([(client, "espeak", None), (client, "piper", None)])
     assert (own.model, own.voice) == ("espeak", "en-gb")
     assert (other.model, other.voice) == ("piper", None)  # asked of the server when run
+
+
+LONGER = "Hello there, this is a longer sentence. And another one follows it here."
+
+
+def test_an_interrupted_websocket_run_records_how_fast_speech_stopped(espeak_server):
+    # One delta every 50 ms, so that the utterance is still arriving when it is cancelled.
+    target = bench.Target(
+        espeak_server.base_url,
+        "espeak",
+        "en-us",
+        headers={"x-ttskit-faults": "delta_delay=0.05"},
+    )
+    options = dict(repeats=2, warmup=0, transports=["ws", "ws-keep"], progress=False)
+    whole = bench.run(target, [LONGER], **options)
+    cut = bench.run(target, [LONGER], interrupt_after_s=0.1, **options)
+    assert whole["ok"].all() and cut["ok"].all()
+    assert whole["cancel_s"].isna().all() and whole["interrupt_after_s"].isna().all()
+    assert (cut["interrupt_after_s"] == 0.1).all()
+    assert (cut["cancel_s"] >= cut["first_audio_s"] + 0.1).all()
+    assert (cut["stop_latency_s"] >= 0).all() and (cut["audio_after_cancel_s"] >= 0).all()
+    for arrivals, cancel, stop in zip(
+        cut["chunk_arrival_s"], cut["cancel_s"], cut["stop_latency_s"], strict=True
+    ):
+        assert max(arrivals) <= cancel + stop + 1e-9
+    # The server stopped sending: far less audio than the whole utterance.
+    assert cut["audio_s"].max() < whole["audio_s"].min() / 2
+
+
+def test_interruption_is_for_websocket_runs_only(espeak_server):
+    with pytest.raises(InvalidArgument, match="WebSocket"):
+        bench.run(espeak_server.base_url, SHORT, transports=["sse"], interrupt_after_s=0.1)
+    with pytest.raises(InvalidArgument, match="interrupt_after_s"):
+        bench.run(espeak_server.base_url, SHORT, transports=["ws"], interrupt_after_s=-1)
+
+
+def test_rows_say_how_they_were_measured(espeak_server):
+    import requests
+    import websockets
+
+    df = bench.run(
+        espeak_server.base_url,
+        SHORT[:1],
+        repeats=2,
+        warmup=1,
+        transports=["sse", "ws"],
+        connection="warm",
+        progress=False,
+    )
+    http, ws = df[df["transport"] == "sse"], df[df["transport"] == "ws"]
+    assert set(http["http_version"]) == {"HTTP/1.1"}
+    assert set(http["client_library"]) == {"requests"}
+    assert set(http["client_version"]) == {requests.__version__}
+    assert set(ws["client_library"]) == {"websockets"}
+    assert set(ws["client_version"]) == {websockets.__version__}
+    # The warm-up opened the connection inside its clock; the requests after it did not.
+    assert http["start_policy"].tolist() == ["includes_connect", "excludes_connect"] + [
+        "excludes_connect"
+    ]
+    assert set(ws["start_policy"]) == {"includes_connect"}
+    assert (df["worker"] == "main").all() and (df["clock_offset_s"] == 0).all()
+
+
+def test_continuity_at_several_prebuffers(espeak_server):
+    df = bench.run(
+        espeak_server.base_url,
+        SHORT[:1],
+        repeats=1,
+        warmup=0,
+        prebuffer_s=[0.05, 0.5],
+        progress=False,
+    )
+    extra = ["underrun_count_500ms", "underrun_total_s_500ms", "underrun_max_s_500ms"]
+    assert list(df.columns) == [*bench.COLUMNS, *extra]
+    first = df.iloc[0]
+    assert first["prebuffer_s"] == 0.05
+    expected = bench.underruns(
+        first["chunk_arrival_s"],
+        first["chunk_samples"],
+        sample_rate=first["sample_rate"],
+        prebuffer_s=0.5,
+    )
+    assert tuple(first[extra]) == pytest.approx(expected)
+    assert first["first_payload_bytes"] == 2 * first["chunk_samples"][0]
+    assert df.attrs["bench"]["arguments"]["prebuffer_s"] == [0.05, 0.5]
+    for bad in (-0.1, [], [0.1, 0.1], "0.1"):
+        with pytest.raises(InvalidArgument, match="prebuffer_s"):
+            bench.run(espeak_server.base_url, SHORT, prebuffer_s=bad, progress=False)
+
+
+def test_the_threaded_executor_alone_sends_a_block_at_its_times(replay):
+    """execute.Threads without run(): an open-loop block on an injected clock."""
+    import threading
+
+    from tests.client.replay_server import Answer, tone
+    from ttskit.bench.execute import Recorder, Settings, Threads
+    from ttskit.bench.rows import Trial
+    from ttskit.bench.transports import Target
+
+    replay.answers = [
+        Answer([ttskit.audio.encode_pcm(tone(0.1), encoding="pcm_s16le")], content_type="audio/pcm")
+    ]
+    now = [50.0]
+    settings = Settings(
+        targets=[Target(replay.base_url, "replay", "alice")],
+        loop="open",
+        clock=lambda: now[0],
+        sleep=lambda seconds: now.__setitem__(0, now[0] + seconds),
+    )
+    recorder = Recorder(settings, origin=40.0)
+    threads = Threads(settings, workers=1, stop=threading.Event())
+    trials = [(at, Trial(0, "alice", "t0", "short", "Hi.", k)) for k, at in enumerate([0.5, 1.25])]
+    try:
+        threads.block(recorder, "chunked", 2.0, 1, trials, start_at=60.0)
+    finally:
+        threads.close()
+    rows = sorted(recorder.timed.rows, key=lambda r: r["scheduled_s"])
+    assert [r["scheduled_s"] for r in rows] == [20.5, 21.25]
+    assert all(r["ok"] for r in rows) and len(replay.speech_requests) == 2
+    assert recorder.timed.cpu_s > 0
+
+
+def test_openai_sse_reads_speech_audio_delta_events(replay):
+    import base64
+    import json
+
+    from tests.client.replay_server import Answer, tone
+
+    pcm = ttskit.audio.encode_pcm(tone(0.3), encoding="pcm_s16le")
+    events = [
+        b"data: %s\n\n"
+        % json.dumps(
+            {"type": "speech.audio.delta", "audio": base64.b64encode(pcm[i : i + 2400]).decode()}
+        ).encode()
+        for i in range(0, len(pcm), 2400)
+    ] + [b'data: {"type": "speech.audio.done"}\n\n']
+    replay.answers = [Answer(events, content_type="text/event-stream")]
+    df = bench.run(
+        (replay.base_url, "replay", "alice"),
+        SHORT[:1],
+        repeats=1,
+        warmup=0,
+        transports=["openai-sse"],
+        progress=False,
+    )
+    body = replay.speech_requests[-1].body
+    assert body["stream_format"] == "sse" and body["response_format"] == "pcm"
+    assert "stream" not in body
+    row = df.iloc[0]
+    assert row["ok"], row["error_message"]
+    assert row["chunks"] == len(events) - 1
+    assert row["audio_s"] == pytest.approx(len(pcm) / 2 / 24000)

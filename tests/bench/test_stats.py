@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,3 +154,73 @@ def test_knee_is_the_last_level_that_meets_the_objective():
 def test_objective_rejects_a_buffer_that_rows_do_not_count():
     with pytest.raises(InvalidArgument, match="start_buffer_ms"):
         bench.Objective(start_buffer_ms=50)
+
+
+def simulate_underruns(arrival_ms, length_ms, buffer_ms):
+    """The millisecond player of ``simulate_stalls``, also timing its longest underrun."""
+    total = sum(length_ms)
+    received = played = 0
+    playing = False
+    runs: list[int] = []
+    starving = False
+    arrivals = sorted(zip(arrival_ms, length_ms, strict=True))
+    tick = 0
+    while played < total:
+        while arrivals and arrivals[0][0] <= tick:
+            received += arrivals.pop(0)[1]
+        if not playing and (received >= max(buffer_ms, 1) or received == total):
+            playing = True
+        if playing:
+            if received > played:
+                played += 1
+                starving = False
+            else:
+                if not starving:
+                    runs.append(0)
+                runs[-1] += 1
+                starving = True
+        tick += 1
+    return len(runs), sum(runs), max(runs, default=0)
+
+
+def random_schedules(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        size = int(rng.integers(1, 15))
+        lengths = rng.integers(5, 200, size=size).tolist()
+        yield np.sort(rng.integers(0, 1500, size=size)).tolist(), lengths
+
+
+@pytest.mark.parametrize("buffer_ms", [0, 37, 100, 180, 250, 1000])
+def test_underruns_equal_a_direct_simulation(buffer_ms):
+    schedules = [*SCHEDULES, *random_schedules(200, seed=buffer_ms)]
+    for arrival_ms, length_ms in schedules:
+        count, total, longest = bench.underruns(
+            [a / 1000 for a in arrival_ms],
+            length_ms,
+            sample_rate=1000,
+            prebuffer_s=buffer_ms / 1000,
+        )
+        expected = simulate_underruns(arrival_ms, length_ms, buffer_ms)
+        assert (count, round(total * 1000), round(longest * 1000)) == expected, (
+            arrival_ms,
+            length_ms,
+        )
+
+
+def test_the_summary_counts_requests_without_underrun():
+    df = frame([0.1, 0.2, 0.3, 0.4], ok=[True, True, True, False])
+    df["underrun_count"] = [0, 2, 0, 0]
+    # The failed request has no underrun but counts against the share.
+    assert bench.summary(df).loc[0, "no_underrun"] == 0.5
+
+
+def test_compare_warns_when_the_sides_differ_in_how_they_were_measured():
+    a, b = frame([0.1, 0.2, 0.3]), frame([0.2, 0.3, 0.4])
+    a["start_policy"] = b["start_policy"] = "excludes_connect"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bench.compare(a, b)
+    b.loc[0, "start_policy"] = "includes_connect"
+    with pytest.warns(bench.UnfairComparison, match="start_policy"):
+        bench.compare(a, b)

@@ -2,7 +2,9 @@
 
 ``run`` sends voices x texts x repetitions per transport (REST, SSE, OpenAI-style chunked,
 WebSocket) at fixed concurrencies (closed loop) or Poisson arrival rates (open loop) and
-returns one row per request, errors included. ``summary``, ``compare`` and ``knee`` read
+returns one row per request, errors included, with what a player would have heard
+(underruns at a prebuffer) and how it was measured; ``processes=`` shards the plan across
+processes and ``executor=`` across Dask workers. ``summary``, ``compare`` and ``knee`` read
 the rows; ``save``/``load`` keep them as Parquet with the run's metadata; ``report`` writes
 a self-contained HTML page; plots are in ``ttskit.plot``.
 
@@ -14,7 +16,7 @@ a self-contained HTML page; plots are in ``ttskit.plot``.
 from .plan import poisson_schedule
 from .report import report
 from .runner import COLUMNS, run
-from .stats import Objective, compare, knee, stall_count, summary
+from .stats import Objective, UnfairComparison, compare, knee, stall_count, summary, underruns
 from .store import load, save
 from .texts import TEXTS, builtin_texts, read_texts
 from .transports import TRANSPORTS, Target
@@ -25,6 +27,7 @@ __all__ = [
     "TEXTS",
     "TRANSPORTS",
     "Target",
+    "UnfairComparison",
     "builtin_texts",
     "compare",
     "knee",
@@ -36,4 +39,5 @@ __all__ = [
     "save",
     "stall_count",
     "summary",
+    "underruns",
 ]

@@ -24,7 +24,7 @@ from .targets import complete, resolve_targets
 from .texts import builtin_texts, read_texts, text_frame
 from .transports import TRANSPORTS, Target
 
-__all__ = ["Block", "Plan", "make_plan", "poisson_schedule"]
+__all__ = ["Block", "Plan", "Shard", "make_plan", "poisson_schedule", "split"]
 
 #: One transport at one level: its trials, each with its scheduled time (open loop) or None.
 Block = tuple[str, float, list[tuple[float | None, Trial]]]
@@ -113,6 +113,62 @@ class Plan:
     def total(self) -> int:
         """Requests the run will send, warm-ups included."""
         return len(self.warmups) + sum(len(trials) for _, _, trials in self.blocks)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The part of a plan one process (or Dask worker) sends.
+
+    Attributes
+    ----------
+    index : int
+        Its place among the shards.
+    blocks : list
+        Per block of the plan, in the plan's order: ``(transport, level, workers,
+        trials)``, where ``workers`` is this shard's share of the concurrency (closed
+        loop) or of ``max_in_flight`` (open loop), and ``trials`` its share of the
+        block's ``(scheduled time or None, trial)``, scheduled times unchanged.
+    warmups : list of (transport, Trial)
+        Every shard warms up its own connections with the plan's warm-ups.
+    """
+
+    index: int
+    blocks: list[tuple[str, float, int, list[tuple[float | None, Trial]]]]
+    warmups: list[tuple[str, Trial]]
+
+
+def _share(total: int, n: int, index: int) -> int:
+    return total // n + (index < total % n)
+
+
+def split(plan: Plan, n: int, max_in_flight: int) -> list[Shard]:
+    """The plan in ``n`` shards that together send every request once.
+
+    Closed loop: a level of concurrency C gives each shard C // n workers (the first
+    C % n one more), and deals the block's trials in turn to the shards that have
+    workers. Open loop: arrivals are dealt in turn, each keeping its scheduled time, and
+    ``max_in_flight`` is shared out likewise (at least one per shard).
+
+    Examples
+    --------
+    >>> _share(16, 3, 0), _share(16, 3, 1), _share(16, 3, 2)
+    (6, 5, 5)
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidArgument(f"processes must be a whole number >= 1, got {n!r}")
+    shards: list[list] = [[] for _ in range(n)]
+    for transport, level, trials in plan.blocks:
+        if plan.loop == "closed":
+            workers = [_share(int(level), n, i) for i in range(n)]
+        else:
+            workers = [max(_share(max_in_flight, n, i), 1) for i in range(n)]
+        busy = [i for i in range(n) if workers[i]]
+        dealt: list[list] = [[] for _ in range(n)]
+        for j, item in enumerate(trials):
+            dealt[busy[j % len(busy)]].append(item)
+        for i in range(n):
+            shards[i].append((transport, level, workers[i], dealt[i]))
+    return [Shard(i, blocks, list(plan.warmups)) for i, blocks in enumerate(shards)]
 
 
 def make_plan(

@@ -1,7 +1,14 @@
-"""One row per request: what a run's frame holds, built from a transport's ``Outcome``."""
+"""One row per request: what a run's frame holds, built from a transport's ``Outcome``.
+
+A row says what was served (status, request id, audio, its arrivals), how it was
+measured (the start-time policy, HTTP version, reused connection, client library, the
+clock offset of the worker that sent it) and what a player would have heard (underruns at
+a prebuffer, gaps between chunks).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,10 +16,25 @@ import numpy as np
 import pandas as pd
 
 from ..errors import redact
-from .stats import STALL_BUFFERS_MS, stall_count
+from .stats import STALL_BUFFERS_MS, underruns
 from .transports import Outcome, Target
 
-__all__ = ["COLUMNS", "Trial", "frame", "row"]
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_PREBUFFER_S",
+    "Measurement",
+    "Trial",
+    "continuity",
+    "frame",
+    "prebuffer_columns",
+    "row",
+]
+
+#: The player prebuffer of the continuity columns unless a run asks for others.
+DEFAULT_PREBUFFER_S = 0.1
+#: The clock starts before the connection is opened (a new connection's set-up is in the
+#: latency) or as the request is sent on an open one.
+INCLUDES_CONNECT, EXCLUDES_CONNECT = "includes_connect", "excludes_connect"
 
 #: The columns of a run's frame, in order.
 COLUMNS = [
@@ -44,7 +66,18 @@ COLUMNS = [
     "real_time_factor",
     "chunks",
     "max_gap_s",
+    "gap_p50_s",
+    "gap_p99_s",
+    "first_payload_bytes",
+    "prebuffer_s",
+    "underrun_count",
+    "underrun_total_s",
+    "underrun_max_s",
     *[f"{kind}_{ms}ms" for ms in STALL_BUFFERS_MS for kind in ("stalls", "stall_s")],
+    "interrupt_after_s",
+    "cancel_s",
+    "stop_latency_s",
+    "audio_after_cancel_s",
     "silent",
     "ok",
     "error",
@@ -53,6 +86,13 @@ COLUMNS = [
     "request_id",
     "retry_after_s",
     "sample_rate",
+    "start_policy",
+    "http_version",
+    "client_library",
+    "client_version",
+    "worker",
+    "clock_offset_s",
+    "clock_uncertainty_s",
     "chunk_arrival_s",
     "chunk_samples",
 ]
@@ -66,6 +106,81 @@ class Trial:
     text_kind: str
     text: str
     repetition: int
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How the rows of one worker are measured: where its clock stands against the
+    coordinator's, and what a player is assumed to buffer.
+
+    Attributes
+    ----------
+    prebuffers : tuple of float
+        Player prebuffers in seconds; the first gives ``underrun_*``, the others
+        ``underrun_*_<ms>ms`` columns.
+    worker : str
+        Who sent the requests (``"main"``, a process, a Dask worker's address).
+    clock_offset_s, clock_uncertainty_s : float
+        The worker's clock minus the coordinator's, and half the round trip it was
+        measured in (0 in the coordinator itself).
+    interrupt_after_s : float, optional
+        WebSocket runs: each utterance cancelled this long after its first audio.
+    """
+
+    prebuffers: tuple[float, ...] = (DEFAULT_PREBUFFER_S,)
+    worker: str = "main"
+    clock_offset_s: float = 0.0
+    clock_uncertainty_s: float = 0.0
+    interrupt_after_s: float | None = None
+
+
+def prebuffer_columns(prebuffers: tuple[float, ...]) -> list[str]:
+    """Columns a run adds after :data:`COLUMNS` for its prebuffers beyond the first."""
+    return [
+        f"{name}_{round(p * 1000):g}ms"
+        for p in prebuffers[1:]
+        for name in ("underrun_count", "underrun_total_s", "underrun_max_s")
+    ]
+
+
+def continuity(
+    arrivals: list[float], lengths: list[int], sample_rate: int, prebuffers: tuple[float, ...]
+) -> dict[str, Any]:
+    """The continuity columns of one request: gaps between chunks, and underruns per
+    prebuffer (see :func:`ttskit.bench.stats.underruns`)."""
+    gaps = np.diff(arrivals) if len(arrivals) > 1 else None
+    result: dict[str, Any] = {
+        "max_gap_s": float(gaps.max()) if gaps is not None else np.nan,
+        "gap_p50_s": float(np.percentile(gaps, 50)) if gaps is not None else np.nan,
+        "gap_p99_s": float(np.percentile(gaps, 99)) if gaps is not None else np.nan,
+        # 16-bit audio in the first payload: what a player has to start from.
+        "first_payload_bytes": 2 * lengths[0] if lengths else 0,
+        "prebuffer_s": prebuffers[0],
+    }
+    for k, prebuffer in enumerate(prebuffers):
+        count, total, longest = underruns(
+            arrivals, lengths, sample_rate=sample_rate, prebuffer_s=prebuffer
+        )
+        suffix = "" if k == 0 else f"_{round(prebuffer * 1000):g}ms"
+        result[f"underrun_count{suffix}"] = count
+        result[f"underrun_total_s{suffix}"] = total
+        result[f"underrun_max_s{suffix}"] = longest
+    for ms in STALL_BUFFERS_MS:
+        count, total, _ = underruns(
+            arrivals, lengths, sample_rate=sample_rate, prebuffer_s=ms / 1000
+        )
+        result[f"stalls_{ms}ms"], result[f"stall_s_{ms}ms"] = count, total
+    return result
+
+
+def _interruption(outcome: Outcome, arrivals: list[float], lengths: list[int], late: float):
+    if outcome.cancel_s is None:
+        return np.nan, np.nan, np.nan
+    cancel = outcome.cancel_s + late
+    after = [(a, n) for a, n in zip(arrivals, lengths, strict=True) if a > cancel]
+    rate = outcome.sample_rate
+    stop = max(a for a, _ in after) - cancel if after else 0.0
+    return cancel, stop, sum(n for _, n in after) / rate if rate else 0.0
 
 
 def _plus(value: float | None, offset: float) -> float:
@@ -84,7 +199,10 @@ def row(
     scheduled: float,
     origin: float,
     warmup: bool,
+    measurement: Measurement = Measurement(),
 ) -> dict[str, Any]:
+    """The row of one request; ``scheduled`` and ``origin`` are readings of the clock the
+    outcome was measured with."""
     late = outcome.started - scheduled
     rate = outcome.sample_rate
     audio_s = sum(outcome.lengths) / rate if rate else 0.0
@@ -120,13 +238,17 @@ def row(
         "audio_s": audio_s,
         "real_time_factor": done_s / audio_s if audio_s else np.nan,
         "chunks": len(arrivals),
-        "max_gap_s": float(np.max(np.diff(arrivals))) if len(arrivals) > 1 else np.nan,
+        **continuity(arrivals, outcome.lengths, rate, measurement.prebuffers),
     }
-    for ms in STALL_BUFFERS_MS:
-        count, total = stall_count(
-            arrivals, outcome.lengths, sample_rate=rate, start_buffer_s=ms / 1000
-        )
-        result[f"stalls_{ms}ms"], result[f"stall_s_{ms}ms"] = count, total
+    cancel, stop, after = _interruption(outcome, arrivals, outcome.lengths, late)
+    result.update(
+        interrupt_after_s=np.nan
+        if measurement.interrupt_after_s is None
+        else measurement.interrupt_after_s,
+        cancel_s=cancel,
+        stop_latency_s=stop,
+        audio_after_cancel_s=after,
+    )
     result.update(
         silent=silent,
         ok=error is None and not silent,
@@ -138,17 +260,28 @@ def row(
         request_id=outcome.request_id,
         retry_after_s=np.nan if outcome.retry_after_s is None else outcome.retry_after_s,
         sample_rate=rate,
+        start_policy=None
+        if outcome.connection_reused is None
+        else (EXCLUDES_CONNECT if outcome.connection_reused else INCLUDES_CONNECT),
+        http_version=outcome.http_version,
+        client_library=outcome.client_library,
+        client_version=outcome.client_version,
+        worker=measurement.worker,
+        clock_offset_s=measurement.clock_offset_s,
+        clock_uncertainty_s=measurement.clock_uncertainty_s,
         chunk_arrival_s=arrivals,
         chunk_samples=list(outcome.lengths),
     )
     return result
 
 
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The rows as a DataFrame with :data:`COLUMNS`, in order of scheduled start."""
+def frame(rows: list[dict[str, Any]], extra: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows as a DataFrame with :data:`COLUMNS` (then ``extra``), in order of scheduled
+    start."""
+    columns = [*COLUMNS, *extra]
     if not rows:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in COLUMNS})
-    table = pd.DataFrame(rows, columns=COLUMNS)
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    table = pd.DataFrame(rows, columns=columns)
     table = table.sort_values("scheduled_s", kind="stable").reset_index(drop=True)
     table["concurrency"] = table["concurrency"].astype("Int64")
     table["status"] = table["status"].astype("Int64")

@@ -1,5 +1,9 @@
-"""Running a latency experiment: the plan's requests sent per transport and per
-concurrency (closed loop) or arrival rate (open loop), one row per request.
+"""Running a latency experiment: plan, execute, record.
+
+``run`` makes the plan (``plan.make_plan``: every argument checked, every request laid
+out, the open loop's arrival times drawn, all before a request is sent), executes it
+(``execute.Threads`` in this process, or its shards on worker processes or Dask workers,
+``shards``) and records one row per request (``rows.row``), merged in the plan's order.
 
 Closed loop: ``concurrency`` workers each send a request as soon as their previous one is
 done. Open loop: every arrival is scheduled in advance (Poisson, at ``rate`` per second for
@@ -11,57 +15,102 @@ each request actually started.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
-import queue
-import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from .._version import __version__
-from . import transports as _transports
-from .plan import make_plan
-from .rows import COLUMNS, Trial, frame, row
-from .transports import Outcome, WorkerState
+from ..errors import InvalidArgument
+from .execute import MAX_BACKOFF_S, SWITCH_INTERVAL_S, Recorder, Settings, Threads, Timed
+from .execute import switch_interval as _switch_interval
+from .plan import Plan, make_plan, split
+from .rows import COLUMNS, DEFAULT_PREBUFFER_S, Measurement, frame, prebuffer_columns
 
-__all__ = ["COLUMNS", "run"]
+__all__ = ["COLUMNS", "MAX_BACKOFF_S", "SWITCH_INTERVAL_S", "default_processes", "run"]
 
-#: Longest wait a 429 can impose on a worker.
-MAX_BACKOFF_S = 60.0
-#: The interpreter's thread switch interval during a run (Python's default is 5 ms).
-SWITCH_INTERVAL_S = 0.001
-
-
-# --- running ----------------------------------------------------------------------------------
+#: What one process is asked to carry at most when ``processes`` is left to the run:
+#: requests in flight (closed loop), or arrivals per second (open loop).
+PER_PROCESS = {"closed": 32, "open": 200.0}
+#: A worker whose clock offset is uncertain beyond this (seconds) is named in the result.
+CLOCK_BOUND_S = 0.001
 
 
-class _Recorder:
-    """Rows collected from every worker, a progress bar, and the stop signal."""
+def default_processes(plan: Plan, cpus: int | None = None) -> int:
+    """Processes enough for the load a plan asks: its highest concurrency over 32, or its
+    highest rate over 200 per second, rounded up, and no more than the machine's cores.
 
-    def __init__(self, total: int, progress: bool) -> None:
-        from tqdm.auto import tqdm
+    Examples
+    --------
+    >>> from types import SimpleNamespace as Plan
+    >>> default_processes(Plan(loop="closed", levels=[1, 16, 64]), cpus=8)
+    2
+    >>> default_processes(Plan(loop="open", levels=[1000.0]), cpus=2)
+    2
+    """
+    needed = math.ceil(max(plan.levels) / PER_PROCESS[plan.loop])
+    return max(1, min(needed, cpus or os.cpu_count() or 1))
 
-        self.rows: list[dict[str, Any]] = []
-        self.cpu_s = 0.0  # CPU seconds of the workers' threads, spent on the requests
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.bar = tqdm(total=total, disable=not progress, unit="req", desc="ttskit bench")
 
-    def add(self, row: dict[str, Any], cpu_s: float) -> None:
-        with self.lock:
-            self.rows.append(row)
-            self.cpu_s += cpu_s
-            self.bar.update(1)
-            if not row["ok"]:
-                errors = sum(1 for r in self.rows if not r["ok"])
-                self.bar.set_postfix(failed=errors, refresh=False)
+def _prebuffers(prebuffer_s: float | Sequence[float]) -> tuple[float, ...]:
+    values = [prebuffer_s] if isinstance(prebuffer_s, int | float) else list(prebuffer_s)
+    if not values or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in values
+    ):
+        raise InvalidArgument(f"prebuffer_s must be seconds >= 0 (or a list), got {prebuffer_s!r}")
+    if len({round(v * 1000) for v in values}) != len(values):
+        raise InvalidArgument(f"prebuffer_s repeats a value to the millisecond: {prebuffer_s!r}")
+    return tuple(float(v) for v in values)
+
+
+def _check_interrupt(interrupt_after_s: float | None, transports: Sequence[str]) -> None:
+    if interrupt_after_s is None:
+        return
+    if not (
+        isinstance(interrupt_after_s, int | float)
+        and not isinstance(interrupt_after_s, bool)
+        and math.isfinite(interrupt_after_s)
+        and interrupt_after_s >= 0
+    ):
+        raise InvalidArgument(f"interrupt_after_s must be seconds >= 0, got {interrupt_after_s!r}")
+    names = [transports] if isinstance(transports, str) else list(transports)
+    other = [t for t in names if not t.startswith("ws")]
+    if other:
+        raise InvalidArgument(
+            f"interrupt_after_s cancels WebSocket utterances; transport {other[0]!r} has none"
+        )
+
+
+def _in_process(
+    plan: Plan, settings: Settings, origin: float, workers: int, progress_bar: Any
+) -> tuple[Timed, bool]:
+    """Execute the whole plan on threads of this process."""
+    stop = threading.Event()
+    recorder = Recorder(settings, origin, on_row=lambda _: progress_bar.update(1))
+    threads = Threads(settings, workers, stop)
+    dispatcher_cpu0 = time.thread_time()
+    interrupted = False
+    try:
+        with _switch_interval():
+            threads.warm(recorder, plan.warmups, plan.levels[0])
+            for transport, level, trials in plan.blocks:
+                threads.block(recorder, transport, level, int(level), trials)
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+    finally:
+        threads.close(wait=not interrupted)
+        recorder.flush()
+    recorder.timed.cpu_s += time.thread_time() - dispatcher_cpu0
+    return recorder.timed, interrupted
 
 
 def run(
@@ -84,6 +133,11 @@ def run(
     progress: bool = True,
     clock: Callable[[], float] = time.perf_counter,
     sleep: Callable[[float], None] = time.sleep,
+    processes: int | None = None,
+    executor: Any = None,
+    prebuffer_s: float | Sequence[float] = DEFAULT_PREBUFFER_S,
+    interrupt_after_s: float | None = None,
+    clock_bound_s: float = CLOCK_BOUND_S,
 ) -> pd.DataFrame:
     """Run a latency experiment and return one row per request (errors included).
 
@@ -98,8 +152,9 @@ def run(
         Voices to try on every target (each target's own voice when None).
     repeats : int
         Times each (target, voice, text) is sent per transport and level (closed loop).
-    transports : sequence of {"rest", "sse", "chunked", "ws", "ws-keep"}
-        ``chunked`` is OpenAI's ``stream_format: "audio"``; ``ws`` opens a WebSocket per
+    transports : sequence of {"rest", "sse", "chunked", "openai-sse", "ws", "ws-keep"}
+        ``chunked`` is OpenAI's ``stream_format: "audio"`` and ``openai-sse`` its
+        ``stream_format: "sse"``; ``ws`` opens a WebSocket per
         request and ``ws-keep`` keeps one open per worker.
     concurrency : int or sequence of int
         Closed-loop levels: workers sending back to back.
@@ -129,20 +184,49 @@ def run(
     progress : bool
         Show a ``tqdm`` progress bar.
     clock, sleep : callable
-        ``time.perf_counter`` and ``time.sleep`` unless a test injects others.
+        ``time.perf_counter`` and ``time.sleep`` unless a test injects others; with more
+        than one process they must pickle.
+    processes : int, optional
+        Worker processes the plan is sharded across (:func:`default_processes` when None:
+        one per 32 requests in flight or 200 arrivals per second, up to the cores). With
+        1, the run's threads are in this process. The schedule is made once, here, before
+        any request; each process sends its share at the times of that schedule.
+    executor : distributed.Client, optional
+        Run one shard on each of the cluster's Dask workers instead of processes here.
+        Each worker's clock offset to this one is measured first and recorded per row
+        (``clock_offset_s``, ``clock_uncertainty_s``, ``worker``).
+    prebuffer_s : float or list of float
+        The player prebuffer of the continuity columns (``underrun_count``,
+        ``underrun_total_s``, ``underrun_max_s``); each further one adds the same columns
+        suffixed ``_<ms>ms``.
+    interrupt_after_s : float, optional
+        WebSocket transports only: cancel each utterance (``context.cancel``) this long
+        after its first audio, and record ``stop_latency_s`` (the cancel to the last audio
+        received) and ``audio_after_cancel_s``.
+    clock_bound_s : float
+        A worker whose clock offset is uncertain beyond this is named in
+        ``df.attrs["bench"]["uncertain_clocks"]``.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`COLUMNS`; ``df.attrs["bench"]`` holds the run's metadata (versions,
-        arguments, machine, date, the harness's CPU seconds per request). After Ctrl-C the
-        rows so far, with ``df.attrs["bench"]["interrupted"]`` True.
+        Columns :data:`COLUMNS` (then those of further prebuffers), in the order the plan
+        scheduled the requests; ``df.attrs["bench"]`` holds the run's metadata (versions,
+        arguments, machine, date, workers and their clock offsets, the harness's CPU
+        seconds per request). After Ctrl-C the rows so far, with
+        ``df.attrs["bench"]["interrupted"]`` True.
 
     Raises
     ------
     ttskit.errors.InvalidArgument
         For bad arguments, before any request is sent.
     """
+    prebuffers = _prebuffers(prebuffer_s)
+    _check_interrupt(interrupt_after_s, transports)
+    if executor is not None and processes is not None:
+        raise InvalidArgument("give processes= or executor=, not both")
+    if not (isinstance(clock_bound_s, int | float) and clock_bound_s >= 0):
+        raise InvalidArgument(f"clock_bound_s must be seconds >= 0, got {clock_bound_s!r}")
     plan = make_plan(
         targets,
         texts,
@@ -160,127 +244,59 @@ def run(
         headers=headers,
         max_in_flight=max_in_flight,
     )
-    resolved, loop, levels = plan.targets, plan.loop, plan.levels
-    recorder = _Recorder(plan.total, progress)
-    local = threading.local()  # each worker thread's connections, closed when the run ends
-    states: list[WorkerState] = []
-    cold = connection == "cold"
-    servers: set[str] = set()
+    if processes is None and executor is None:
+        processes = default_processes(plan)
+    settings = Settings(
+        targets=plan.targets,
+        loop=plan.loop,
+        connection=connection,
+        timeout=timeout,
+        measurement=Measurement(prebuffers=prebuffers, interrupt_after_s=interrupt_after_s),
+        clock=clock,
+        sleep=sleep,
+    )
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=plan.total, disable=not progress, unit="req", desc="ttskit bench")
     origin = clock()
-    dispatcher_cpu0 = time.thread_time()
-    interrupted = False
-
-    def one(
-        transport: str, level: float, trial: Trial, scheduled: float | None, warm: bool
-    ) -> float | None:
-        cpu0 = time.thread_time()
-        target = resolved[trial.target]
-        state = getattr(local, "state", None)
-        if state is None:
-            state = local.state = WorkerState()
-            with recorder.lock:
-                states.append(state)
-        try:
-            outcome = _transports.send(
-                state,
-                target,
-                trial.target,
-                target.model,
-                trial.voice,
-                trial.text,
-                transport,
-                cold=cold,
-                timeout=timeout,
-                clock=clock,
-            )
-        except Exception as exc:  # a row, not a crash: the run goes on and keeps its rows
-            outcome = Outcome(started=clock(), error=exc)
-        if outcome.server:
-            servers.add(outcome.server)
-        recorder.add(
-            row(
-                outcome,
-                trial,
-                target,
-                transport=transport,
-                connection=connection,
-                loop=loop,
-                level=level,
-                scheduled=outcome.started if scheduled is None else scheduled,
-                origin=origin,
-                warmup=warm,
-            ),
-            time.thread_time() - cpu0,
-        )
-        if outcome.status == 429:
-            return min(outcome.retry_after_s or 1.0, MAX_BACKOFF_S)
-        return None
-
-    def closed_worker(transport: str, level: float, work: queue.SimpleQueue) -> None:
-        while not recorder.stop.is_set():
-            try:
-                trial = work.get_nowait()
-            except queue.Empty:
-                return
-            backoff = one(transport, level, trial, None, False)
-            if backoff:
-                sleep(backoff)
-
-    workers = max(max(levels) if loop == "closed" else max_in_flight, 1)
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ttskit-bench")
-    # A worker whose answer arrives must get the interpreter back quickly to read the clock:
-    # at the default 5 ms switch interval, a busy neighbour thread delays its readings by
-    # up to that much. 1 ms rather than less: at 0.2 ms the harness spent half as much CPU
-    # again per request at concurrency 16. Python's own setting, restored when the run ends.
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
+    workers_seen: dict[str, dict[str, float]] = {}
     try:
-        for transport, trial in plan.warmups:
-            executor.submit(one, transport, levels[0], trial, None, True).result()
-        for transport, level, trials in plan.blocks:
-            if recorder.stop.is_set():
-                break
-            if loop == "closed":
-                work: queue.SimpleQueue = queue.SimpleQueue()
-                for _, trial in trials:
-                    work.put(trial)
-                futures = [
-                    executor.submit(closed_worker, transport, level, work)
-                    for _ in range(int(level))
-                ]
-            else:
-                futures = []
-                start = clock()
-                for at, trial in trials:
-                    due = start + at
-                    while (left := due - clock()) > 0:
-                        sleep(left)
-                    futures.append(executor.submit(one, transport, level, trial, due, False))
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in done:
-                future.result()
-    except KeyboardInterrupt:
-        interrupted = True
-        recorder.stop.set()
+        if executor is None and processes == 1:
+            workers = max(max(plan.levels) if plan.loop == "closed" else max_in_flight, 1)
+            timed, interrupted = _in_process(plan, settings, origin, workers, bar)
+            parts = [timed]
+        else:
+            from .shards import dask_workers, process_workers
+
+            pool = dask_workers(executor) if executor is not None else process_workers(processes)
+            dispatcher_cpu0 = time.thread_time()
+            pool.measure_clocks(clock)
+            workers_seen = {
+                name: {"clock_offset_s": o, "clock_uncertainty_s": u}
+                for name, (o, u) in pool.offsets.items()
+            }
+            shards = split(plan, len(pool.names), max_in_flight)
+            parts, interrupted = pool.run(shards, settings, origin, on_rows=bar.update)
+            parts.append(Timed(cpu_s=time.thread_time() - dispatcher_cpu0))
+    finally:
+        bar.close()
+    if interrupted:
         warnings.warn(
             "interrupted: returning the rows measured so far", RuntimeWarning, stacklevel=2
         )
-    finally:
-        sys.setswitchinterval(switch_interval)
-        executor.shutdown(wait=not interrupted, cancel_futures=True)
-        recorder.bar.close()
-        for state in states:
-            state.close()
-    # The harness's own CPU: its threads' only, not an embedded server's in this process.
-    cpu = recorder.cpu_s + time.thread_time() - dispatcher_cpu0
     wall = clock() - origin
-    with recorder.lock:
-        rows = list(recorder.rows)
-    result = frame(rows)
+    rows = [r for part in parts for r in part.rows]
+    servers = set().union(*(part.servers for part in parts))
+    # The harness's own CPU: its threads' only, not an embedded server's in this process.
+    cpu = sum(part.cpu_s for part in parts)
+    result = frame(rows, prebuffer_columns(prebuffers))
+    uncertain = sorted(
+        name for name, w in workers_seen.items() if w["clock_uncertainty_s"] > clock_bound_s
+    )
     result.attrs["bench"] = {
         "ttskit_version": __version__,
         "server_versions": sorted(servers),
-        "endpoints": sorted({t.base_url for t in resolved}),
+        "endpoints": sorted({t.base_url for t in plan.targets}),
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
@@ -288,11 +304,27 @@ def run(
             "node": platform.node(),
         },
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arguments": plan.arguments,
-        "loop": loop,
+        "arguments": {
+            **plan.arguments,
+            "processes": processes,
+            "executor": None if executor is None else type(executor).__name__,
+            "prebuffer_s": list(prebuffers),
+            "interrupt_after_s": interrupt_after_s,
+        },
+        "loop": plan.loop,
+        "workers": workers_seen or {"main": {"clock_offset_s": 0.0, "clock_uncertainty_s": 0.0}},
+        "clock_bound_s": clock_bound_s,
+        "uncertain_clocks": uncertain,
         "wall_s": wall,
         "harness_cpu_s": cpu,
         "harness_cpu_per_request_s": cpu / len(rows) if rows else None,
         "interrupted": interrupted,
     }
+    if uncertain:
+        warnings.warn(
+            f"clock offsets uncertain beyond {clock_bound_s * 1000:g} ms on {uncertain}: "
+            "their latencies are right, their scheduled starts less so",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return result

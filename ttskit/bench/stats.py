@@ -8,6 +8,7 @@ counts every request, so failures and silence can never look fast.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,10 +17,63 @@ import pandas as pd
 
 from ..errors import InvalidArgument
 
-__all__ = ["STALL_BUFFERS_MS", "Objective", "compare", "knee", "stall_count", "summary"]
+__all__ = [
+    "STALL_BUFFERS_MS",
+    "Objective",
+    "compare",
+    "knee",
+    "stall_count",
+    "summary",
+    "POLICY_COLUMNS",
+    "UnfairComparison",
+    "underruns",
+]
 
 #: Start buffers (ms) for which every row counts stalls.
 STALL_BUFFERS_MS = (0, 100, 250)
+
+
+def underruns(
+    arrival_s: Sequence[float],
+    n_samples: Sequence[int],
+    *,
+    sample_rate: int,
+    prebuffer_s: float = 0.1,
+) -> tuple[int, float, float]:
+    """Number, total and longest seconds of the underruns a player would hit.
+
+    The player starts once ``prebuffer_s`` of audio has arrived (or the answer ended),
+    plays in real time, and starves whenever the next chunk arrives after it was due; it
+    resumes as that chunk arrives, so every underrun moves the rest of the playback later
+    by its length. The same rule as ``ttskit.Timing.stalls``, on plain lists so that a row
+    costs microseconds.
+
+    Examples
+    --------
+    >>> underruns([0.0, 0.5, 2.0], [8000, 8000, 8000], sample_rate=16000, prebuffer_s=0)
+    (1, 1.0, 1.0)
+    """
+    if not len(arrival_s) or not sample_rate:
+        return 0, 0.0, 0.0
+    starts, position = [], 0
+    for n in n_samples:
+        starts.append(position / sample_rate)
+        position += n
+    first = len(arrival_s) - 1
+    for i, n in enumerate(n_samples):
+        if starts[i] + n / sample_rate >= prebuffer_s - 1e-9:
+            first = i
+            break
+    # Every chunk up to ``first`` has arrived when playback starts.
+    play_start = max(arrival_s[: first + 1])
+    count, delay, longest = 0, 0.0, 0.0
+    for i in range(first + 1, len(arrival_s)):
+        due = play_start + starts[i] + delay
+        if arrival_s[i] > due + 1e-9:
+            count += 1
+            delay += arrival_s[i] - due
+            longest = max(longest, arrival_s[i] - due)
+    return count, delay, longest
 
 
 def stall_count(
@@ -29,36 +83,18 @@ def stall_count(
     sample_rate: int,
     start_buffer_s: float = 0.0,
 ) -> tuple[int, float]:
-    """Number and total seconds of the stalls a player would hit.
-
-    The player starts once ``start_buffer_s`` of audio has arrived (or the answer ended),
-    plays in real time, and stalls whenever the next chunk arrives after it was due; the
-    same rule as ``ttskit.Timing.stalls``, on plain lists so that a row costs microseconds.
+    """Number and total seconds of the stalls a player would hit: :func:`underruns` with a
+    start buffer of ``start_buffer_s`` (0 by default).
 
     Examples
     --------
     >>> stall_count([0.0, 0.5, 2.0], [8000, 8000, 8000], sample_rate=16000)
     (1, 1.0)
     """
-    if not len(arrival_s) or not sample_rate:
-        return 0, 0.0
-    starts, position = [], 0
-    for n in n_samples:
-        starts.append(position / sample_rate)
-        position += n
-    first = len(arrival_s) - 1
-    for i, n in enumerate(n_samples):
-        if starts[i] + n / sample_rate >= start_buffer_s - 1e-9:
-            first = i
-            break
-    play_start = arrival_s[first]
-    count, delay = 0, 0.0
-    for i in range(first + 1, len(arrival_s)):
-        due = play_start + starts[i] + delay
-        if arrival_s[i] > due + 1e-9:
-            count += 1
-            delay += arrival_s[i] - due
-    return count, delay
+    count, total, _ = underruns(
+        arrival_s, n_samples, sample_rate=sample_rate, prebuffer_s=start_buffer_s
+    )
+    return count, total
 
 
 @dataclass(frozen=True)
@@ -177,7 +213,9 @@ def summary(
     pandas.DataFrame
         One row per group: ``requests``, ``errors``, ``silent``, the percentiles,
         ``throughput`` (audio seconds per wall second), ``requests_per_s``, ``goodput``
-        (share meeting the objective) with ``goodput_lo``/``goodput_hi``.
+        (share meeting the objective) with ``goodput_lo``/``goodput_hi``, and
+        ``no_underrun`` (share of requests ok with no underrun at the run's first
+        prebuffer) when the rows have continuity columns.
     """
     if not 0 < confidence < 1:
         raise InvalidArgument(f"confidence must be within (0, 1), got {confidence!r}")
@@ -218,8 +256,23 @@ def summary(
             row["goodput_lo"], row["goodput_hi"] = np.percentile(boot, [tail, 100 - tail])
         else:
             row["goodput_lo"] = row["goodput_hi"] = np.nan
+        if "underrun_count" in group.columns:
+            smooth = group["ok"].astype(bool) & (group["underrun_count"].fillna(1) == 0)
+            row["no_underrun"] = float(smooth.mean()) if len(group) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+class UnfairComparison(UserWarning):
+    """The two sides of a comparison were not measured the same way."""
+
+
+#: What must be the same on both sides of a comparison for its differences to be fair.
+POLICY_COLUMNS = ("start_policy", "http_version", "client_library", "connection")
+
+
+def _policies(rows: pd.DataFrame) -> dict[str, set]:
+    return {c: set(rows[c].dropna().astype(str)) for c in POLICY_COLUMNS if c in rows.columns}
 
 
 def compare(
@@ -241,6 +294,10 @@ def compare(
     ``ratio_p<q>`` (b over a). An interval that excludes 0 says the difference is more
     than resampling noise; ``b_faster_p<q>`` is True, False, or NA when it cannot tell.
 
+    Warns :class:`UnfairComparison` when a group's two sides differ in how they were
+    measured (:data:`POLICY_COLUMNS`: the start-time policy, connect included or not; the
+    HTTP version; the client library; warm or cold connections).
+
     Examples
     --------
     >>> import ttskit.bench as bench  # doctest: +SKIP
@@ -258,6 +315,17 @@ def compare(
         rows_b = groups_b[key]
         values_b = rows_b.loc[rows_b["ok"].astype(bool), column].dropna().to_numpy(float)
         row: dict = dict(zip(keys, key, strict=True))
+        policy_a, policy_b = _policies(rows_a), _policies(rows_b)
+        differ = [c for c in policy_a if c in policy_b and policy_a[c] != policy_b[c]]
+        if differ:
+            warnings.warn(
+                f"the two sides{' of ' + repr(key) if keys else ''} were measured differently: "
+                + "; ".join(
+                    f"{c} {sorted(policy_a[c])} against {sorted(policy_b[c])}" for c in differ
+                ),
+                UnfairComparison,
+                stacklevel=2,
+            )
         row["n_a"], row["n_b"] = values_a.size, values_b.size
         for q in percentiles:
             name = f"p{q:g}"

@@ -9,7 +9,8 @@ for a cold request, whether a warm one was reused, the status, request id and se
 every answer, and OpenAI's chunked ``stream_format: "audio"`` body.
 
 Transports: ``rest`` (a WAV body, not streamed), ``sse`` (``stream: true``), ``chunked``
-(OpenAI's ``stream_format: "audio"`` with 16-bit PCM, read as it arrives), ``ws`` (one
+(OpenAI's ``stream_format: "audio"`` with 16-bit PCM, read as it arrives), ``openai-sse``
+(OpenAI's ``stream_format: "sse"``: the same PCM in ``speech.audio.delta`` events), ``ws`` (one
 WebSocket session per request) and ``ws-keep`` (one session per worker, kept open, one
 context per request).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any
 
 from .._version import __version__
@@ -34,11 +36,12 @@ from ..errors import (
     TransportError,
     TTSKitError,
 )
+from ..errors import TimeoutError as ReadTimeout
 from ..results import AudioChunk
 
 __all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "send"]
 
-TRANSPORTS = ("rest", "sse", "chunked", "ws", "ws-keep")
+TRANSPORTS = ("rest", "sse", "chunked", "openai-sse", "ws", "ws-keep")
 HOSTED_DEFAULT = ("canopylabs/orpheus-3b-0.1-ft", "tara")
 STREAM_RATE = 24000  # what the SSE and chunked requests ask for, and OpenAI's pcm is
 
@@ -104,6 +107,10 @@ class Outcome:
     retry_after_s: float | None = None
     server: str | None = None
     error: BaseException | None = None
+    http_version: str | None = None
+    client_library: str | None = None
+    client_version: str | None = None
+    cancel_s: float | None = None  # when the cancel was sent (interrupted utterances)
 
 
 class WorkerState:
@@ -133,6 +140,10 @@ class WorkerState:
 
 # --- HTTP -----------------------------------------------------------------------------------
 
+_HTTP_VERSIONS = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
+_REQUESTS = version("requests")
+_WEBSOCKETS = version("websockets")
+
 
 def _http_request(transport: str, model: str, voice: str, text: str, hosted: bool) -> tuple:
     """The checked request, its JSON body, and the raw format its audio comes in."""
@@ -152,10 +163,13 @@ def _http_request(transport: str, model: str, voice: str, text: str, hosted: boo
         stream=True,
     )
     body = request.body()
-    if transport == "chunked":
-        # OpenAI's dialect: 16-bit PCM at 24 kHz, sent as it is made.
+    if transport in ("chunked", "openai-sse"):
+        # OpenAI's dialect: 16-bit PCM at 24 kHz, as it is made: the bytes themselves, or
+        # base64 in ``speech.audio.delta`` events.
         body = {"model": model, "input": text, "voice": voice}
-        body.update(response_format="pcm", stream_format="audio")
+        body.update(
+            response_format="pcm", stream_format="audio" if transport == "chunked" else "sse"
+        )
     return request, body, "pcm_s16le", STREAM_RATE
 
 
@@ -190,7 +204,7 @@ def _http(
     clock: Callable[[], float],
 ) -> Outcome:
     request, body, encoding, rate = _http_request(transport, model, voice, text, target.hosted)
-    outcome = Outcome(started=clock())
+    outcome = Outcome(started=clock(), client_library="requests", client_version=_REQUESTS)
 
     def sending() -> None:
         outcome.started = clock()  # latencies count from when the request went on the wire
@@ -215,6 +229,7 @@ def _http(
         outcome.status = response.status_code
         outcome.request_id = request_id(response.headers)
         outcome.server = response.headers.get("server")
+        outcome.http_version = _HTTP_VERSIONS.get(getattr(response.raw, "version", None))
         what = f"POST {target.base_url}/audio/speech"
         stream = SpeechStream(
             iter_body(
@@ -291,10 +306,16 @@ def _ws(
     cold: bool,
     timeout: float,
     clock: Callable[[], float],
+    interrupt_after_s: float | None = None,
 ) -> Outcome:
     keep = transport == "ws-keep" and not cold
     started = clock()
-    outcome = Outcome(started=started)
+    outcome = Outcome(
+        started=started,
+        http_version="HTTP/1.1",  # the WebSocket's upgrade
+        client_library="websockets",
+        client_version=_WEBSOCKETS,
+    )
     key = (target_index, model, voice)
     session = state.sockets.get(key) if keep else None
     try:
@@ -312,6 +333,10 @@ def _ws(
             session.commit(context_id=context)
             speech = None
             try:
+                if interrupt_after_s is not None:
+                    cancelled = _interrupt(session, context, interrupt_after_s, timeout, clock)
+                    if cancelled is not None:
+                        outcome.cancel_s = cancelled - started
                 speech = session.collect(context)
             except StreamInterrupted as exc:
                 speech = exc.partial
@@ -333,6 +358,35 @@ def _ws(
     else:
         outcome.status = 101  # the WebSocket's handshake answer: the session was accepted
     return outcome
+
+
+def _interrupt(
+    session: Any, context: str, after_s: float, timeout: float, clock: Callable[[], float]
+) -> float | None:
+    """Receive until ``after_s`` past the context's first audio, then cancel it; the clock
+    reading as the cancel was sent, or None if the utterance ended first."""
+    first: float | None = None
+    waited = clock()
+    while True:
+        state = session._contexts.get(context)
+        if state is not None and session._finished(state, session.settle_s):
+            return None
+        now = clock()
+        if first is not None and now >= first + after_s:
+            session.cancel(context)
+            return clock()
+        wait = timeout if first is None else first + after_s - now
+        try:
+            event = session.recv(timeout=max(wait, 1e-3))
+        except ReadTimeout:
+            if first is None and clock() - waited >= timeout:
+                raise
+            continue
+        if event is None:
+            return None
+        waited = clock()
+        if first is None and isinstance(event, AudioChunk) and event.context_id == context:
+            first = waited
 
 
 def _shifted(timing: Any, offset: float) -> Any:
@@ -369,12 +423,30 @@ def send(
     cold: bool = False,
     timeout: float = 60.0,
     clock: Callable[[], float] = time.perf_counter,
+    interrupt_after_s: float | None = None,
 ) -> Outcome:
-    """Send one request and measure it; failures are in ``Outcome.error``, never raised."""
+    """Send one request and measure it; failures are in ``Outcome.error``, never raised.
+
+    ``interrupt_after_s`` (WebSocket only) cancels the utterance that long after its first
+    audio, and ``Outcome.cancel_s`` says when the cancel went out.
+    """
     if transport not in TRANSPORTS:
         raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
-    over = _ws if transport.startswith("ws") else _http
-    return over(
+    if transport.startswith("ws"):
+        return _ws(
+            state,
+            target,
+            target_index,
+            model,
+            voice,
+            text,
+            transport,
+            cold=cold,
+            timeout=timeout,
+            clock=clock,
+            interrupt_after_s=interrupt_after_s,
+        )
+    return _http(
         state,
         target,
         target_index,

@@ -30,6 +30,7 @@ from .bench import (
     load_curve,
     slowest_arrivals,
 )
+from .continuity import continuity as continuity
 
 # The size limits stay reachable as plot.MAX_*, as they were.
 from .speech import MAX_SPECTROGRAM_FRAMES as MAX_SPECTROGRAM_FRAMES
