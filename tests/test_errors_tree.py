@@ -25,6 +25,8 @@ BUILTIN_EXCEPTIONS = {
 # (module, builtin): raised on purpose, and why that is right.
 ALLOWED = {
     ("client/streaming.py", "StopIteration"): "the iterator protocol",
+    ("client/asynchronous.py", "StopAsyncIteration"): "the async iterator protocol",
+    ("client/asynchronous.py", "AssertionError"): "marks unreachable code",
     ("client/wire.py", "TypeError"): "caught a few lines below and raised as ProtocolError",
     ("client/recording.py", "AssertionError"): "an invariant of the recorder's callers",
     ("client/session.py", "AssertionError"): "marks unreachable code",

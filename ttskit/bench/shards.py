@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from ..errors import InvalidArgument
 from .execute import Recorder, Settings, Threads, Timed, switch_interval
 from .plan import Shard
 
@@ -61,7 +62,8 @@ def measure_offset(
         trip = back - sent
         if best is None or trip < best[0]:
             best = (trip, reading - (sent + back) / 2)
-    assert best is not None
+    if best is None:
+        raise InvalidArgument(f"rounds={rounds!r} must be 1 or more")
     return round(best[1], 12), round(best[0] / 2, 12)
 
 

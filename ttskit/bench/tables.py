@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidArgument
 from .stats import compare
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def min_requests(percentile: float) -> int:
     [2, 10, 20, 100]
     """
     if not 0 <= percentile < 100:
-        raise ValueError(f"percentile must be within [0, 100), got {percentile!r}")
+        raise InvalidArgument(f"percentile must be within [0, 100), got {percentile!r}")
     return max(1, math.ceil(1 / (1 - percentile / 100) - 1e-9))
 
 

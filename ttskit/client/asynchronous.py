@@ -246,7 +246,7 @@ class AsyncClient:
     def _http(self, *, fresh: bool = False) -> aiohttp.ClientSession:
         import aiohttp
 
-        from .. import __version__
+        from .._version import __version__
 
         if self._trace is None:
             self._trace = _reuse_trace()

@@ -193,7 +193,6 @@ class AnswerDecoder:
 
     def _more_file(self, data: bytes) -> list[Event]:
         """A compressed body (mp3, flac, ...) cannot be decoded piecewise: keep it whole."""
-        assert self._file is not None
         self._file_size += len(data)
         if self._file_size > MAX_FILE_BYTES:
             raise ProtocolError(
@@ -204,8 +203,7 @@ class AnswerDecoder:
         return []
 
     def _whole_file(self, now_s: float) -> list[Event]:
-        assert self._file is not None
-        body, self._file = b"".join(self._file), None
+        body, self._file = b"".join(self._file or ()), None
         try:
             samples, rate = _audio.decode_file(body)
         except Exception as exc:

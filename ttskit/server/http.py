@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from ..errors import InvalidArgument
 from .errors import error_body
 
 __all__ = [
@@ -110,7 +111,7 @@ class ConnectionBudget:
 
     def __init__(self, limit: int, *, per_client: int | None = None, spare: int | None = None):
         if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit!r}")
+            raise InvalidArgument(f"limit must be >= 1, got {limit!r}")
         self.limit = limit
         self.per_client = max(1, limit // 2) if per_client is None else per_client
         self.spare = max(8, limit // 8) if spare is None else spare
