@@ -31,7 +31,7 @@ def test_a_run_where_every_request_failed_still_gets_a_report(tmp_path):
     assert set(df["error"]) == {"ConnectError"}
     page = bench.report(df, tmp_path / "report.html")
     assert "3 requests (1 warm-up), 3 failed or silent" in page
-    assert page.count("data:image/png;base64,") == 1  # the load curve, empty but titled
+    assert page.count("data:image/png;base64,") >= 1  # the load figures, empty but titled
     assert (tmp_path / "report.html").read_text(encoding="utf-8") == page
     assert "ConnectError" in page
 
