@@ -94,7 +94,7 @@ def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.executor == "threads":
         return None, None
     if args.executor == "processes":
-        from .runner import process_pool
+        from ..dataset.runner import process_pool
 
         # Spawned workers that end with this process, even when it is killed.
         pool = process_pool(args.workers)
