@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import add_bench
     from .dataset import add_dataset
     from .demo import add_demo
+    from .quality import add_quality
     from .say import add_say
     from .serve import add_serve
     from .voices import add_voices
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for add in (add_serve, add_say, add_voices, add_bench, add_dataset, add_demo):
+    for add in (add_serve, add_say, add_voices, add_bench, add_dataset, add_demo, add_quality):
         add(subparsers)
     return parser
 

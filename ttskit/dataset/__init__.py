@@ -16,8 +16,9 @@ ttskit's local server alike, on threads, processes or a Dask cluster.
 """
 
 from .export import export_ljspeech, export_piper
+from .filter import filter
 from .manifest import load
 from .runner import Summary, generate
 from .worker import ClientSpec
 
-__all__ = ["ClientSpec", "Summary", "export_ljspeech", "export_piper", "generate", "load"]
+__all__ = ["ClientSpec", "Summary", "export_ljspeech", "export_piper", "filter", "generate", "load"]

@@ -31,6 +31,7 @@ from .bench import (
     slowest_arrivals,
 )
 from .continuity import continuity as continuity
+from .quality import quality_box, quality_vs_latency
 
 # The size limits stay reachable as plot.MAX_*, as they were.
 from .speech import MAX_SPECTROGRAM_FRAMES as MAX_SPECTROGRAM_FRAMES
@@ -43,6 +44,8 @@ __all__ = [
     "first_audio_ecdf",
     "latency_vs_length",
     "load_curve",
+    "quality_box",
+    "quality_vs_latency",
     "slowest_arrivals",
     "spectrogram",
     "timeline",
