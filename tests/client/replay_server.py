@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,7 +24,10 @@ class Answer:
 
     ``pieces`` are written one by one (each an HTTP chunk unless ``chunked`` is False),
     with ``piece_delay_s`` before each; ``cut`` closes the connection after the pieces
-    without ending the body; ``headers_delay_s`` delays the status line.
+    without ending the body; ``headers_delay_s`` delays the status line. ``before``, when
+    given, is called on the server's thread before the status line (with -1) and before
+    each piece (with its index): a test's hook to move an injected clock, or to hold a
+    piece until the client has read the one before.
     """
 
     pieces: Sequence[bytes] = ()
@@ -35,6 +38,7 @@ class Answer:
     piece_delay_s: float = 0.0
     chunked: bool = True
     cut: bool = False
+    before: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -143,6 +147,8 @@ class ReplayServer:
     def write(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
         if answer.headers_delay_s:
             time.sleep(answer.headers_delay_s)
+        if answer.before is not None:
+            answer.before(-1)
         handler.send_response(answer.status)
         handler.send_header("Content-Type", answer.content_type)
         for name, value in answer.headers.items():
@@ -156,9 +162,11 @@ class ReplayServer:
         handler.end_headers()
         handler.wfile.flush()
         try:
-            for piece in answer.pieces:
+            for index, piece in enumerate(answer.pieces):
                 if answer.piece_delay_s:
                     time.sleep(answer.piece_delay_s)
+                if answer.before is not None:
+                    answer.before(index)
                 if answer.chunked:
                     handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 else:

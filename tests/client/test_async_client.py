@@ -1,4 +1,5 @@
-"""AsyncClient against the real local server: the same results and errors as Client."""
+"""AsyncClient against the real local server, used as coroutines (the behaviour it shares
+with Client is tested once for both in test_both_clients.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import asyncio
 import pytest
 
 from ttskit import AsyncClient, Client
-from ttskit.errors import BadRequestError, ConnectError
+from ttskit.client import AsyncRealtimeSession, ContextDone, ItemDone
+from ttskit.results import AudioChunk, WordTimestamps
 
 from ..conftest import HOSTED_MODEL
 
@@ -30,17 +32,27 @@ def test_speak_and_stream_give_what_client_gives(espeak_server) -> None:
     assert (speech.model, speech.requested_voice) == ("espeak", "tara")
 
 
-def test_errors_are_the_clients(espeak_server) -> None:
-    async def bad_voice():
-        async with AsyncClient(espeak_server.base_url, model="espeak") as client:
-            await client.speak("Hi.", voice="no-such-voice")
+def test_a_realtime_session_as_coroutines(espeak_server) -> None:
+    async def tokens():
+        for piece in ["Hi ", "there."]:
+            yield piece
 
-    with pytest.raises(BadRequestError):
-        asyncio.run(bad_voice())
+    async def main():
+        async with AsyncClient(espeak_server.base_url) as client:
+            async with client.realtime(alignment="word") as session:
+                assert isinstance(session, AsyncRealtimeSession)
+                await session.append("Hello.", context_id="a")
+                await session.commit(context_id="a")
+                kinds = set()
+                async for event in session:
+                    kinds.add(type(event))
+                    if isinstance(event, ContextDone):
+                        break
+                first = session.speech("a")
+                second = await session.speak_iter(tokens(), context_id="b")
+            return kinds, first, second
 
-    async def refused():
-        async with AsyncClient("http://127.0.0.1:9/v1", model="m", voice="v", max_retries=0) as c:
-            await c.speak("Hi.")
-
-    with pytest.raises(ConnectError, match="could not connect for POST"):
-        asyncio.run(refused())
+    kinds, first, second = asyncio.run(main())
+    assert {AudioChunk, WordTimestamps, ItemDone, ContextDone} <= kinds
+    assert first.words["word"].tolist() == ["Hello"]
+    assert second.words["word"].tolist() == ["Hi", "there"] and second.text == "Hi there."

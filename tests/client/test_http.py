@@ -247,22 +247,6 @@ def test_voices_and_models(espeak_client: Client) -> None:
     assert "en-us" in voices["name"].tolist() and set(voices["model"]) == {"espeak"}
 
 
-def test_a_stream_cut_by_the_server(espeak_server) -> None:
-    client = Client(espeak_server.base_url, headers={"x-ttskit-faults": "cut_after=3"})
-    with pytest.raises(StreamInterrupted) as caught:
-        client.speak(TEXT, stream=True)
-    partial = caught.value.partial
-    assert partial.duration == pytest.approx(0.3, abs=0.01)  # three 100 ms deltas
-    assert partial.endpoint == espeak_server.base_url
-
-
-def test_an_unknown_voice(espeak_client: Client) -> None:
-    with pytest.raises(BadRequestError) as caught:
-        espeak_client.speak("Hi.", voice="no-such-voice")
-    assert caught.value.status_code == 400 and caught.value.param == "voice"
-    assert "no-such-voice" in caught.value.message
-
-
 def test_an_unknown_model(espeak_client: Client) -> None:
     with pytest.raises(NotFoundError) as caught:
         espeak_client.speak("Hi.", model="no-such-model", voice="x")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from ttskit import audio
 from ttskit.client import Client
 from ttskit.errors import InternalServerError, StreamInterrupted, TimeoutError
 
+from .conftest import ManualClock
 from .replay_server import (
     Answer,
     ReplayServer,
@@ -137,15 +140,30 @@ def test_a_body_cut_mid_chunk(replay: ReplayServer, chunked: bool) -> None:
 
 
 def test_timing_follows_the_server_delays(replay: ReplayServer) -> None:
+    # The server moves the client's clock 50 ms before its headers and before each event,
+    # and sends an event only once the client has read the one before: each time in the
+    # Timing is then known exactly.
+    clock = ManualClock(now=100.0)
+    turn = threading.Semaphore(0)
+
+    def before(index: int) -> None:
+        if index >= 0:
+            assert turn.acquire(timeout=30), "the client stopped reading"
+        clock.now += 0.05
+
     body = sse(*shape_payloads(1, split_pcm(PCM, 3, 2)))
     events = [piece + b"\n\n" for piece in body.split(b"\n\n") if piece]
-    replay.answers.append(Answer(events, headers_delay_s=0.05, piece_delay_s=0.05))
-    timing = Client(replay.base_url).speak("Hi.", stream=True).timing
-    assert 0.05 <= timing.headers_s < timing.first_byte_s <= timing.first_audio_s
-    assert timing.first_audio_s >= 0.1
-    arrivals = timing.chunks["arrival_s"].to_numpy()
-    assert np.all(np.diff(arrivals) >= 0.04)
-    assert timing.done_s >= arrivals[-1]
+    replay.answers.append(Answer(events, before=before))
+    client = Client(replay.base_url, model="replay", voice="alice", clock=clock)
+    with client.stream("Hi.") as stream:
+        turn.release()
+        for _ in stream:
+            turn.release()
+        timing = stream.timing
+    assert timing.headers_s == pytest.approx(0.05)
+    assert timing.first_byte_s == timing.first_audio_s == pytest.approx(0.10)
+    assert timing.chunks["arrival_s"].tolist() == pytest.approx([0.10, 0.15, 0.20])
+    assert timing.done_s == pytest.approx(0.25)  # when [DONE] came
 
 
 def test_a_server_that_stalls_mid_stream_times_out(replay: ReplayServer) -> None:

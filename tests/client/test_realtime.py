@@ -5,16 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from ttskit import audio
 from ttskit.client import (
     Client,
-    ContextCancelled,
     ItemDone,
     RealtimeSession,
     SessionUpdated,
@@ -23,14 +22,15 @@ from ttskit.client import (
 from ttskit.errors import (
     BadRequestError,
     InvalidArgument,
+    NoSuchItem,
     ProtocolError,
-    RateLimitError,
     ReadError,
-    StreamInterrupted,
     TimeoutError,
 )
 from ttskit.results import AudioChunk, WordTimestamps
-from ttskit.server import Faults
+
+from .conftest import ManualClock
+from .ws_servers import flooding
 
 
 def events_until(session, predicate, timeout: float = 10.0, limit: int = 10_000) -> list:
@@ -46,18 +46,6 @@ def events_until(session, predicate, timeout: float = 10.0, limit: int = 10_000)
     raise AssertionError(f"no such event among {events}")
 
 
-class ManualClock:
-    """An injectable clock that shows what the test sets, and moves on only when told."""
-
-    def __init__(self, now: float = 1000.0, step: float = 0.0) -> None:
-        self.now = now
-        self.step = step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
-
-
 def watch_audio(session, arrived: threading.Event) -> None:
     """Set ``arrived`` when the session interprets its first audio chunk."""
     interpret = session._interpret
@@ -69,22 +57,6 @@ def watch_audio(session, arrived: threading.Event) -> None:
         return event
 
     session._interpret = watching
-
-
-def test_append_then_commit(espeak_client: Client) -> None:
-    with espeak_client.realtime(alignment="word", segment="never") as session:
-        assert session.session["voice"] == "en-us"
-        session.append("Hello there, ")
-        session.append("my friend")
-        with pytest.raises(TimeoutError):  # "never": nothing is said before the commit
-            events_until(session, lambda e: isinstance(e, AudioChunk), timeout=0.3)
-        session.commit()
-        speech = session.collect()
-    assert speech.words["word"].tolist() == ["Hello", "there", "my", "friend"]
-    assert speech.duration > 0.5 and speech.sample_rate == 24000
-    assert speech.text == "Hello there, my friend"
-    assert speech.endpoint == espeak_client.base_url
-    assert 0 < speech.timing.first_audio_s <= speech.timing.done_s
 
 
 def test_the_sentence_policy_speaks_before_the_commit(espeak_client: Client) -> None:
@@ -118,29 +90,6 @@ def test_items_are_collected_one_by_one(espeak_client: Client) -> None:
     assert first.duration + second.duration == pytest.approx(whole.duration, abs=2 / 24000)
     # In the context's Speech, the second item's words follow the first item's audio.
     assert whole.words["start"].iloc[2] >= first.duration - 1e-6
-
-
-def test_clear_drops_the_buffer(espeak_client: Client) -> None:
-    with espeak_client.realtime(alignment="word", segment="never") as session:
-        session.append("This is never said")
-        session.clear()
-        session.append("Goodbye.")
-        session.commit()
-        speech = session.collect()
-    assert speech.words["word"].tolist() == ["Goodbye"]
-
-
-def test_cancel_stops_a_context(espeak_server) -> None:
-    slow = Client(espeak_server.base_url, headers={"x-ttskit-faults": "delta_delay=0.05"})
-    with slow.realtime() as session:
-        session.append("A long answer that would take a good while to say. " * 3, context_id="a")
-        session.commit(context_id="a")
-        events_until(session, lambda e: isinstance(e, AudioChunk))
-        session.cancel("a")
-        events = events_until(session, lambda e: isinstance(e, ContextCancelled))
-        assert events[-1].context_id == "a"
-        speech = session.collect("a")
-    assert 0 < speech.duration < 3
 
 
 def test_contexts_are_kept_apart(espeak_client: Client) -> None:
@@ -190,27 +139,6 @@ def test_a_token_iterator_is_spoken_while_it_runs(espeak_client: Client) -> None
         "one",
     ]
     assert speech.text == "The first sentence. Then the second one"
-
-
-def test_realtime_speak_on_the_client(espeak_client: Client) -> None:
-    speech = espeak_client.realtime_speak(iter(["Hi ", "there."]), alignment="word")
-    assert speech.words["word"].tolist() == ["Hi", "there"]
-
-
-def test_an_unknown_voice_fails_on_connect(espeak_client: Client) -> None:
-    with pytest.raises(BadRequestError) as caught:
-        espeak_client.realtime(voice="no-such-voice")
-    assert "no-such-voice" in caught.value.message
-
-
-def test_a_cut_connection_keeps_the_partial_audio(espeak_server) -> None:
-    client = Client(espeak_server.base_url, headers={"x-ttskit-faults": "cut_after=2"})
-    with client.realtime() as session:
-        session.append("Some words to say. And some more words after them.")
-        session.commit()
-        with pytest.raises(StreamInterrupted) as caught:
-            session.collect()
-    assert caught.value.partial.duration == pytest.approx(0.2, abs=0.01)
 
 
 def test_events_carry_their_context(espeak_client: Client) -> None:
@@ -310,22 +238,6 @@ def test_the_sample_rate_cannot_change_during_a_session(espeak_client: Client) -
 # --- servers that do not say when a context is done, or misbehave ------------------------------
 
 
-@pytest.fixture
-def ws_server() -> Iterator[Callable[[Callable[[ServerConnection], None]], str]]:
-    """Serves a WebSocket handler on loopback; returns the base URL of the session."""
-    servers = []
-
-    def start(handler: Callable[[ServerConnection], None]) -> str:
-        server = serve(handler, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.socket.getsockname()[1]}/v1"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-
-
 def hosted_like(handler_done: threading.Event) -> Callable[[ServerConnection], None]:
     """A session without context.done: on commit, two items, and then nothing."""
     pcm = base64.b64encode(
@@ -398,10 +310,18 @@ def test_a_failed_start_closes_the_socket(ws_server, first: str | None, error: t
     assert first is None or closed.wait(2)
 
 
-def test_a_refused_handshake_honours_retry_after(make_server, sleeps) -> None:
-    server = make_server(faults=Faults(error_rate=1.0, error_status=429, retry_after=2))
-    client = Client(server.base_url, model="espeak", voice="en-us", max_retries=2, sleep=sleeps)
-    with pytest.raises(RateLimitError) as caught:
-        client.realtime()
-    assert caught.value.retry_after == 2.0
-    assert sleeps.waits == [2.0, 2.0]  # what the server asked for, before each new attempt
+# --- a server that never finishes: the deadline and the audio bound hold -------------------
+
+
+def test_collect_and_speak_iter_keep_their_deadline(ws_server) -> None:
+    client = Client(ws_server(flooding("other context")), model="m", voice="v", timeout=0.5)
+    with client.realtime() as session:
+        session.append("Hello.")
+        session.commit()
+        with pytest.raises(TimeoutError, match="collecting context 'default'"):
+            session.collect()
+        with pytest.raises(TimeoutError, match="speaking into context 'default'"):
+            session.speak_iter(["Hello."], timeout=0.2)
+        # The other context's audio was never kept: the session never spoke in it.
+        with pytest.raises(NoSuchItem, match="intruder"):
+            session.speech("intruder")

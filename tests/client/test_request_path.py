@@ -12,16 +12,8 @@ from ttskit import Client, audio
 from ttskit.client import SpeechRequest, resolve_defaults
 from ttskit.errors import InvalidArgument, ServiceUnavailableError
 
-from ..conftest import HOSTED_MODEL
-from .openai_server import PCM, RATE, TONE, openai_only_server
+from .openai_server import PCM, RATE, TONE
 from .replay_server import Answer, ReplayServer
-
-
-@pytest.fixture(scope="module")
-def openai_server():
-    server = openai_only_server()
-    yield server
-    server.stop()
 
 
 def test_a_request_is_a_value_with_everything_the_client_carries(replay: ReplayServer) -> None:
@@ -98,18 +90,6 @@ def test_fresh_connection_and_reuse_are_reported(replay: ReplayServer) -> None:
     assert reused == [False, True, False, True]
     ports = replay.ports
     assert ports[0] == ports[1] == ports[3] != ports[2]
-
-
-def test_served_model_and_voice_of_an_aliased_request(espeak_server) -> None:
-    client = Client(espeak_server.base_url)
-    with client.stream("Hello.", model=HOSTED_MODEL, voice="tara") as stream:
-        speech = stream.speech()
-        assert stream.served_model == "espeak" and stream.served_voice != "tara"
-        assert stream.server and stream.request_id
-    assert (speech.model, speech.voice) == ("espeak", stream.served_voice)
-    assert (speech.requested_model, speech.requested_voice) == (HOSTED_MODEL, "tara")
-    rest = client.speak("Hello.", model=HOSTED_MODEL, voice="tara")
-    assert (rest.model, rest.requested_voice) == ("espeak", "tara") and rest.voice != "tara"
 
 
 def test_resolve_defaults_is_the_clients_rule(replay: ReplayServer) -> None:

@@ -63,18 +63,21 @@ def test_api_errors_survive_pickling() -> None:
     assert isinstance(copy, APIError) and copy.code == "bad_key"
 
 
-def test_no_log_line_has_the_key(auth_server, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_log_line_has_the_key(
+    make_client, auth_server, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)  # every logger: ttskit, urllib3, websockets, the server
-    client = Client(auth_server.base_url, api_key=API_KEY)
+    client = make_client(auth_server.base_url, api_key=API_KEY)
     client.speak("Hello there.", alignment="word")
     with client.realtime() as session:
         session.append("Hello.")
         session.commit()
         session.collect()
+    wrong = make_client(auth_server.base_url, api_key="wrong-key-5678", model="espeak", voice="v")
     with pytest.raises(AuthenticationError):
-        Client(auth_server.base_url, api_key="wrong-key-5678", model="espeak", voice="en-us").speak(
-            "Hi."
-        )
+        wrong.speak("Hi.")
+    with pytest.raises(AuthenticationError), wrong.realtime():
+        pass
     assert "Authorization: Bearer ***" in caplog.text  # the handshake was logged ...
     assert API_KEY not in caplog.text and "wrong-key-5678" not in caplog.text  # ... without the key
 
@@ -88,13 +91,15 @@ def test_a_saved_speech_has_no_key(auth_server, tmp_path) -> None:
     assert API_KEY not in repr(speech)
 
 
-def test_the_websocket_takes_the_key_from_the_header(auth_server) -> None:
-    with Client(auth_server.base_url, api_key=API_KEY).realtime() as session:
+def test_the_websocket_takes_the_key_from_the_header(make_client, auth_server) -> None:
+    with make_client(auth_server.base_url, api_key=API_KEY).realtime() as session:
         assert "api_key" not in session.url and API_KEY not in repr(session)
-    with pytest.raises(AuthenticationError) as caught:
-        Client(auth_server.base_url, api_key="wrong-key-5678").realtime(
-            model="espeak", voice="en-us"
-        )
+    wrong = make_client(auth_server.base_url, api_key="wrong-key-5678")
+    with (
+        pytest.raises(AuthenticationError) as caught,
+        wrong.realtime(model="espeak", voice="en-us"),
+    ):
+        pass
     assert "wrong-key-5678" not in str(caught.value)
 
 

@@ -12,12 +12,15 @@ Modules, in reading order:
 - ``http``: ``Client``, ``build_request`` + ``send`` over ``session`` (the one layer of
   retries) and ``transport`` (requests' boundary: body reads under a deadline, errors)
 - ``streaming``: ``SpeechStream``, an answer read as it arrives, and ``ResponseHead``
-- ``realtime``: ``RealtimeSession`` over ``websocket``, with ``contexts`` and ``events``
+- ``realtime``: ``RealtimeSession`` over ``websocket``, and ``async_realtime``:
+  ``AsyncRealtimeSession``, two shells of one ``realtime_core`` (messages, events,
+  ``contexts``, deadlines; no socket)
 - ``shortcuts``: ``speak``, ``stream``, ``default_client``, ``local``
 
 Nothing here imports the server, FastAPI or the widgets at import time.
 """
 
+from .async_realtime import AsyncRealtimeSession
 from .asynchronous import AsyncClient, AsyncSpeechStream
 from .discovery import resolve_defaults
 from .endpoint import Endpoint
@@ -39,6 +42,7 @@ from .streaming import ResponseHead, SpeechStream
 
 __all__ = [
     "AsyncClient",
+    "AsyncRealtimeSession",
     "AsyncSpeechStream",
     "Client",
     "ContextCancelled",

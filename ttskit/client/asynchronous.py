@@ -4,7 +4,7 @@ Requests are built by the same code as ``Client``'s (``build_request``: options 
 defaults resolved by ``discovery``, one ``SpeechRequest``), answers decoded by the same
 ``AnswerDecoder`` into the same ``Recorder``; only the reading differs. HTTP goes through
 aiohttp (chosen by harness CPU per request, ``benchmarks/async_client.py``), the WebSocket
-through websockets' asyncio client (not yet: ``Client.realtime`` for now).
+through websockets' asyncio client (``AsyncRealtimeSession``, on the sync session's core).
 
 >>> async with ttskit.AsyncClient() as client:  # doctest: +SKIP
 ...     speech = await client.speak("Hello there.")
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import inspect
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,6 @@ import pandas as pd
 
 from ..errors import (
     ConnectError,
-    InvalidType,
     ProtocolError,
     ReadError,
     TimeoutError,
@@ -39,8 +38,7 @@ from ..errors import (
 )
 from ..results import AudioChunk, Speech, WordTimestamps
 from .discovery import models_frame, voices_frame
-from .endpoint import Endpoint
-from .http import Client, speech_connect_error
+from .http import ClientBase, speech_connect_error
 from .request import SpeechRequest
 from .session import backoff, retryable, url_hint
 from .streaming import ResponseHead, StreamState
@@ -48,6 +46,8 @@ from .transport import error_of_answer
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from .async_realtime import AsyncRealtimeSession
 
 
 __all__ = ["AsyncClient", "AsyncSpeechStream"]
@@ -156,77 +156,19 @@ class AsyncSpeechStream(StreamState):
             await self._release()
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """A client for the speech API of one endpoint, as coroutines.
 
-    Made and configured as ``Client`` is (the same endpoint rule, key, defaults,
-    ``dialect``, ``timeout``, ``max_retries``, ``headers``); ``sleep`` may be a coroutine
-    function (``asyncio.sleep`` unless a test injects one). Use it as an async context
-    manager, or ``await client.aclose()``. One client belongs to one event loop.
+    Made and configured as ``Client`` is, by the same constructor (the same endpoint rule,
+    key, defaults, ``dialect``, ``timeout``, ``max_retries``, ``headers``); ``sleep`` may
+    be a coroutine function (``asyncio.sleep`` unless a test injects one). Use it as an
+    async context manager, or ``await client.aclose()``. One client belongs to one event
+    loop.
     """
 
-    def __init__(
-        self,
-        base_url: str | Endpoint | None = None,
-        api_key: str | None = None,
-        model: str | None = None,
-        voice: str | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        *,
-        clock: Callable[[], float] = time.perf_counter,
-        sleep: Callable[[float], Any] = asyncio.sleep,
-        max_retry_wait: float = 60.0,
-        headers: dict[str, str] | None = None,
-        dialect: str = "together",
-    ) -> None:
-        # The sync client builds the requests (and discovers defaults, on a thread): one
-        # home for options, defaults and their checks.
-        self._core = Client(
-            base_url,
-            api_key,
-            model,
-            voice,
-            timeout,
-            max_retries,
-            clock=clock,
-            sleep=time.sleep,
-            max_retry_wait=max_retry_wait,
-            headers=headers,
-            dialect=dialect,
-        )
-        self.endpoint = self._core.endpoint
-        self._clock = clock
-        self._sleep = sleep
-        self._session: aiohttp.ClientSession | None = None
-        self._trace: Any = None
-
-    # --- what Client says -------------------------------------------------------------
-
-    base_url = property(lambda self: self._core.base_url, doc="The API root.")
-    source = property(lambda self: self._core.source, doc="What chose the endpoint.")
-    headers = property(lambda self: self._core.headers, doc="The extra headers.")
-    hosted = property(lambda self: self._core.hosted, doc="Whether this is the hosted API.")
-    dialect = property(lambda self: self._core.dialect, doc="The default dialect.")
-    timeout = property(lambda self: self._core.timeout, doc="Seconds, as Client's.")
-    max_retries = property(lambda self: self._core.max_retries, doc="Extra attempts.")
-
-    @property
-    def model(self) -> str | None:
-        return self._core.model
-
-    @property
-    def voice(self) -> str | None:
-        return self._core.voice
-
-    def __repr__(self) -> str:
-        return "Async" + repr(self._core)
-
-    def __getstate__(self) -> Any:
-        raise InvalidType(
-            "an AsyncClient holds connections and an API key and does not pickle; "
-            "send client.endpoint instead and make AsyncClient(endpoint) there"
-        )
+    _default_sleep = staticmethod(asyncio.sleep)
+    _session: aiohttp.ClientSession | None = None
+    _trace: Any = None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -239,18 +181,18 @@ class AsyncClient:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
-        self._core.close()
+        self._http.close()
 
     # --- HTTP ------------------------------------------------------------------------------
 
-    def _http(self, *, fresh: bool = False) -> aiohttp.ClientSession:
+    def _aiohttp(self, *, fresh: bool = False) -> aiohttp.ClientSession:
         import aiohttp
 
         from .._version import __version__
 
         if self._trace is None:
             self._trace = _reuse_trace()
-        headers = {"User-Agent": f"ttskit/{__version__}", **self._core.headers}
+        headers = {"User-Agent": f"ttskit/{__version__}", **self._extra_headers}
         if self.endpoint.api_key:
             headers["Authorization"] = f"Bearer {self.endpoint.api_key}"
         auth = aiohttp.BasicAuth(*self.endpoint.auth) if self.endpoint.auth else None
@@ -296,7 +238,7 @@ class AsyncClient:
         limits = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
         for attempt in range(retries + 1):
             last = attempt == retries
-            session = self._http(fresh=fresh)
+            session = self._aiohttp(fresh=fresh)
             trace: dict = {"reused": None}
             if on_send is not None:
                 on_send()
@@ -316,7 +258,7 @@ class AsyncClient:
                 error = translate_aiohttp(exc, what, secret)
                 if last or not isinstance(error, ConnectError):
                     raise error from exc
-                await self._wait(backoff(attempt, None, self._core.max_retry_wait))
+                await self._wait(backoff(attempt, None, self.max_retry_wait))
                 continue
             if response.status < 400:
                 return response, trace, session if fresh else None
@@ -335,7 +277,7 @@ class AsyncClient:
             if last or not retryable(response.status):
                 raise error
             logger.debug("%s: %s; retrying", what, error)
-            await self._wait(backoff(attempt, error.retry_after, self._core.max_retry_wait))
+            await self._wait(backoff(attempt, error.retry_after, self.max_retry_wait))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _get_json(self, path: str, params: dict | None = None) -> Any:
@@ -367,17 +309,17 @@ class AsyncClient:
         max_retries = options.pop("max_retries", None)
         fresh = options.pop("fresh_connection", False)
         stream, dialect = options.pop("stream", None), options.pop("dialect", None)
-        checked = self._core._checked(text, stream=stream, dialect=dialect, **options)
+        checked = self._checked(text, stream=stream, dialect=dialect, **options)
         if model is None or voice is None:
             try:
-                model, voice = await asyncio.to_thread(self._core._defaults.resolve, model, voice)
+                model, voice = await asyncio.to_thread(self._defaults.resolve, model, voice)
             except ConnectError as exc:
                 raise speech_connect_error(self.base_url, exc) from exc
-        return self._core._request(text, checked, model, voice, max_retries, fresh)
+        return self._request(text, checked, model, voice, max_retries, fresh)
 
     async def send(self, request: SpeechRequest) -> AsyncSpeechStream:
         """Send ``request``; the stream of its answer once its headers came."""
-        self._core._check_own(request)
+        self._check_own(request)
         clock = self._clock
         sent_at: list[float] = []
         response, trace, own_session = await self._send(
@@ -432,6 +374,49 @@ class AsyncClient:
         """``Client.stream``: ``async with client.stream(text) as stream`` (or ``await``)."""
         return _StreamCall(self, text, {**options, "stream": True})
 
+    # --- WebSocket --------------------------------------------------------------------------
+
+    def realtime(
+        self, model: str | None = None, voice: str | None = None, **options: Any
+    ) -> _RealtimeCall:
+        """``Client.realtime``: ``async with client.realtime() as session`` (or ``await``).
+
+        The options, results and errors are those of ``Client.realtime``; the session is an
+        ``AsyncRealtimeSession`` on websockets' asyncio client.
+        """
+        return _RealtimeCall(self, model, voice, options)
+
+    async def _open_realtime(
+        self, model: str | None, voice: str | None, options: dict[str, Any]
+    ) -> AsyncRealtimeSession:
+        from .async_realtime import AsyncRealtimeSession
+
+        # Defaults may be asked of the server once per client: on a thread, as in speak.
+        opening = await asyncio.to_thread(
+            functools.partial(self._realtime_options, model, voice, **options)
+        )
+        return await AsyncRealtimeSession.open(**opening, sleep=self._sleep)
+
+    async def realtime_speak(
+        self,
+        pieces: Iterable[str] | AsyncIterable[str],
+        *,
+        model: str | None = None,
+        voice: str | None = None,
+        **options: Any,
+    ) -> Speech:
+        """``Client.realtime_speak``, as a coroutine: ``timeout`` bounds the whole call."""
+        from ..protocol import DEFAULT_CONTEXT
+        from .realtime_core import Deadline
+
+        timeout = options.get("timeout")
+        timeout = self.timeout if timeout is None else timeout
+        deadline = Deadline(self._clock() + timeout, timeout, "realtime_speak")
+        async with self.realtime(model, voice, **options) as session:
+            return await session._speak_iter(
+                pieces, DEFAULT_CONTEXT, deadline, options.get("settle_s")
+            )
+
 
 class _StreamCall:
     """What ``AsyncClient.stream`` returns: awaitable, and an async context manager."""
@@ -454,6 +439,32 @@ class _StreamCall:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._stream is not None:
             await self._stream.aclose()
+
+
+class _RealtimeCall:
+    """What ``AsyncClient.realtime`` returns: awaitable, and an async context manager."""
+
+    def __init__(
+        self, client: AsyncClient, model: str | None, voice: str | None, options: dict
+    ) -> None:
+        self._client, self._model, self._voice, self._options = client, model, voice, options
+        self._session: AsyncRealtimeSession | None = None
+
+    def __await__(self) -> Any:
+        return self._client._open_realtime(self._model, self._voice, self._options).__await__()
+
+    async def __aenter__(self) -> AsyncRealtimeSession:
+        self._session = await self._client._open_realtime(self._model, self._voice, self._options)
+        return self._session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.__aexit__(exc_type, exc, tb)
 
 
 async def _reads(

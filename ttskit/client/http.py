@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..results import Speech
     from .realtime import RealtimeSession
 
-__all__ = ["Client", "response_head", "speech_connect_error"]
+__all__ = ["Client", "ClientBase", "response_head", "speech_connect_error"]
 
 
 def speech_connect_error(base_url: str, exc: ConnectError) -> ConnectError:
@@ -61,7 +61,201 @@ def response_head(response: Any) -> ResponseHead:
     )
 
 
-class Client:
+class ClientBase:
+    """What ``Client`` and ``AsyncClient`` share: the endpoint chosen once, the key, the
+    defaults and their discovery, the dialect, timeouts and retries, and the requests
+    built from them (no sending). The parameters are ``Client``'s."""
+
+    _default_sleep: Callable[[float], Any] = staticmethod(time.sleep)
+
+    def __init__(
+        self,
+        base_url: str | Endpoint | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        voice: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Any] | None = None,
+        max_retry_wait: float = 60.0,
+        headers: dict[str, str] | None = None,
+        dialect: str = "together",
+    ) -> None:
+        sleep = type(self)._default_sleep if sleep is None else sleep
+        #: Where requests go (picklable; its repr shows no secret).
+        self.endpoint = choose_endpoint(base_url, api_key)
+        check_retries(max_retries)
+        check_choice("dialect", dialect, DIALECTS)
+        #: The dialect of speech requests that name none: ``"together"`` or ``"openai"``.
+        self.dialect = dialect
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.max_retry_wait = float(max_retry_wait)
+        self._clock = clock
+        self._sleep = sleep
+        self._extra_headers = dict(headers or {})
+        # The blocking HTTP session: every request of a Client, and the model and voice
+        # discovery of both clients (an AsyncClient runs it on a thread).
+        self._http = HTTPSession(
+            self.endpoint,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            max_retry_wait=self.max_retry_wait,
+            clock=clock,
+            sleep=time.sleep if inspect.iscoroutinefunction(sleep) else sleep,
+            headers=headers,
+        )
+        self._defaults = Defaults(
+            self._list_models,
+            self._list_voices,
+            hosted=self.hosted,
+            base_url=self.base_url,
+            model=model,
+            voice=voice,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The API root, without userinfo."""
+        return self.endpoint.base_url
+
+    @property
+    def source(self) -> str:
+        """What chose the endpoint: ``base_url``, ``TTSKIT_BASE_URL`` or ``local server``."""
+        return self.endpoint.source
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """A copy of the extra headers sent with every request."""
+        return dict(self._extra_headers)
+
+    @property
+    def hosted(self) -> bool:
+        """Whether the endpoint is Together's hosted API."""
+        return self.endpoint.hosted
+
+    def __repr__(self) -> str:
+        key = "'***'" if self.endpoint.api_key else "None"
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r} ({self.source}), model={self.model!r}, "
+            f"voice={self.voice!r}, api_key={key})"
+        )
+
+    def __getstate__(self) -> Any:
+        name = type(self).__name__
+        raise InvalidType(
+            f"a{'n' if name[0] in 'AEIOU' else ''} {name} holds a connection pool and an API "
+            f"key and does not pickle; send client.endpoint instead and make {name}(endpoint) "
+            "there"
+        )
+
+    @property
+    def model(self) -> str | None:
+        """The default model: the one given, else the one discovered on first use."""
+        return self._defaults.model
+
+    @model.setter
+    def model(self, model: str | None) -> None:
+        self._defaults.model = model
+
+    @property
+    def voice(self) -> str | None:
+        """The default voice: the one given, else the one discovered on first use."""
+        return self._defaults.voice
+
+    @voice.setter
+    def voice(self, voice: str | None) -> None:
+        self._defaults.voice = voice
+
+    def _list_models(self) -> pd.DataFrame:
+        return models_frame(self._http.get_json("/models"))
+
+    def _list_voices(self, model: str | None = None) -> pd.DataFrame:
+        payload = self._http.get_json("/voices", params={"model": model} if model else None)
+        return voices_frame(payload, model)
+
+    def _raw_format(
+        self, model: str, encoding: str | None, sample_rate: int | None
+    ) -> tuple[str, int]:
+        """The encoding and rate raw audio will arrive in (see ``endpoint.raw_format``)."""
+        return raw_format(model, encoding, sample_rate, hosted=self.hosted)
+
+    def _checked(
+        self, text: str, *, stream: bool | None, dialect: str | None, **options: Any
+    ) -> dict[str, Any]:
+        """The checked options of a request (no I/O), as both clients take them."""
+        stream_format = options.get("stream_format")
+        dialect = dialect or ("openai" if stream_format is not None else self.dialect)
+        if stream_format is not None and stream is None:
+            stream = True
+        return speech_options(text, hosted=self.hosted, dialect=dialect, stream=stream, **options)
+
+    def _request(
+        self,
+        text: str,
+        options: dict[str, Any],
+        model: str,
+        voice: str,
+        max_retries: int | None,
+        fresh_connection: bool,
+    ) -> SpeechRequest:
+        return make_request(
+            text,
+            options,
+            model=model,
+            voice=voice,
+            endpoint=self.endpoint,
+            headers=self._extra_headers,
+            timeout=self.timeout,
+            max_retries=self.max_retries if max_retries is None else max_retries,
+            fresh_connection=fresh_connection,
+        )
+
+    def _check_own(self, request: SpeechRequest) -> None:
+        if not isinstance(request, SpeechRequest):
+            raise InvalidType(
+                f"send() takes a SpeechRequest from build_request(), got {type(request).__name__}"
+            )
+        if request.endpoint is None or request.endpoint.base_url != self.base_url:
+            where = request.endpoint.base_url if request.endpoint else None
+            raise InvalidArgument(
+                f"this request was built for {where!r}, not for this client's "
+                f"{self.base_url!r}: build it with this client's build_request()"
+            )
+
+    def _realtime_options(
+        self,
+        model: str | None,
+        voice: str | None,
+        *,
+        sample_rate: int | None = None,
+        timeout: float | None = None,
+        settle_s: float | None = None,
+        max_audio_s: float | None = None,
+        **query: Any,
+    ) -> dict[str, Any]:
+        """What a realtime session of either client is opened with (defaults resolved)."""
+        from .realtime_core import DEFAULT_MAX_AUDIO_S, DEFAULT_SETTLE_S
+
+        model, voice = self._defaults.resolve(model, voice)
+        _encoding, rate = self._raw_format(model, "pcm_s16le", sample_rate)
+        return {
+            "endpoint": self.endpoint,
+            "params": realtime_params(model, voice, sample_rate=sample_rate or rate, **query),
+            "headers": self._extra_headers,
+            "sample_rate": rate,
+            "timeout": self.timeout if timeout is None else timeout,
+            "settle_s": DEFAULT_SETTLE_S if settle_s is None else settle_s,
+            "max_audio_s": DEFAULT_MAX_AUDIO_S if max_audio_s is None else max_audio_s,
+            "clock": self._clock,
+            "max_retries": self.max_retries,
+            "max_retry_wait": self.max_retry_wait,
+        }
+
+
+class Client(ClientBase):
     """A client for the speech API of one endpoint.
 
     The endpoint is chosen once, when the client is made, and shown in its repr: an
@@ -110,85 +304,7 @@ class Client:
     0.82
     """
 
-    def __init__(
-        self,
-        base_url: str | Endpoint | None = None,
-        api_key: str | None = None,
-        model: str | None = None,
-        voice: str | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        *,
-        clock: Callable[[], float] = time.perf_counter,
-        sleep: Callable[[float], None] = time.sleep,
-        max_retry_wait: float = 60.0,
-        headers: dict[str, str] | None = None,
-        dialect: str = "together",
-    ) -> None:
-        #: Where requests go (picklable; its repr shows no secret).
-        self.endpoint = choose_endpoint(base_url, api_key)
-        check_retries(max_retries)
-        check_choice("dialect", dialect, DIALECTS)
-        #: The dialect of speech requests that name none: ``"together"`` or ``"openai"``.
-        self.dialect = dialect
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.max_retry_wait = float(max_retry_wait)
-        self._clock = clock
-        self._sleep = sleep
-        self._extra_headers = dict(headers or {})
-        self._http = HTTPSession(
-            self.endpoint,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            max_retry_wait=self.max_retry_wait,
-            clock=clock,
-            sleep=sleep,
-            headers=headers,
-        )
-        self._defaults = Defaults(
-            self.models,
-            self.voices,
-            hosted=self.hosted,
-            base_url=self.base_url,
-            model=model,
-            voice=voice,
-        )
-
-    @property
-    def base_url(self) -> str:
-        """The API root, without userinfo."""
-        return self.endpoint.base_url
-
-    @property
-    def source(self) -> str:
-        """What chose the endpoint: ``base_url``, ``TTSKIT_BASE_URL`` or ``local server``."""
-        return self.endpoint.source
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """A copy of the extra headers sent with every request."""
-        return dict(self._extra_headers)
-
-    @property
-    def hosted(self) -> bool:
-        """Whether the endpoint is Together's hosted API."""
-        return self.endpoint.hosted
-
     # --- plumbing -----------------------------------------------------------------------------
-
-    def __repr__(self) -> str:
-        key = "'***'" if self.endpoint.api_key else "None"
-        return (
-            f"Client(base_url={self.base_url!r} ({self.source}), model={self.model!r}, "
-            f"voice={self.voice!r}, api_key={key})"
-        )
-
-    def __getstate__(self) -> Any:
-        raise InvalidType(
-            "a Client holds a connection pool and an API key and does not pickle; "
-            "send client.endpoint instead and make Client(endpoint) there"
-        )
 
     def __enter__(self) -> Client:
         return self
@@ -209,38 +325,13 @@ class Client:
 
     def models(self) -> pd.DataFrame:
         """The models the endpoint serves, one row each (column ``id`` first)."""
-        return models_frame(self._http.get_json("/models"))
+        return self._list_models()
 
     def voices(self, model: str | None = None) -> pd.DataFrame:
         """Voices per model: columns ``model``, ``id``, ``name`` (``name`` goes in ``voice``)."""
-        payload = self._http.get_json("/voices", params={"model": model} if model else None)
-        return voices_frame(payload, model)
-
-    @property
-    def model(self) -> str | None:
-        """The default model: the one given, else the one discovered on first use."""
-        return self._defaults.model
-
-    @model.setter
-    def model(self, model: str | None) -> None:
-        self._defaults.model = model
-
-    @property
-    def voice(self) -> str | None:
-        """The default voice: the one given, else the one discovered on first use."""
-        return self._defaults.voice
-
-    @voice.setter
-    def voice(self, voice: str | None) -> None:
-        self._defaults.voice = voice
+        return self._list_voices(model)
 
     # --- speech -------------------------------------------------------------------------------
-
-    def _raw_format(
-        self, model: str, encoding: str | None, sample_rate: int | None
-    ) -> tuple[str, int]:
-        """The encoding and rate raw audio will arrive in (see ``endpoint.raw_format``)."""
-        return raw_format(model, encoding, sample_rate, hosted=self.hosted)
 
     def build_request(
         self,
@@ -299,37 +390,6 @@ class Client:
             raise speech_connect_error(self.base_url, exc) from exc
         return self._request(text, options, model, voice, max_retries, fresh_connection)
 
-    def _checked(
-        self, text: str, *, stream: bool | None, dialect: str | None, **options: Any
-    ) -> dict[str, Any]:
-        """The checked options of a request (no I/O), as both clients take them."""
-        stream_format = options.get("stream_format")
-        dialect = dialect or ("openai" if stream_format is not None else self.dialect)
-        if stream_format is not None and stream is None:
-            stream = True
-        return speech_options(text, hosted=self.hosted, dialect=dialect, stream=stream, **options)
-
-    def _request(
-        self,
-        text: str,
-        options: dict[str, Any],
-        model: str,
-        voice: str,
-        max_retries: int | None,
-        fresh_connection: bool,
-    ) -> SpeechRequest:
-        return make_request(
-            text,
-            options,
-            model=model,
-            voice=voice,
-            endpoint=self.endpoint,
-            headers=self._extra_headers,
-            timeout=self.timeout,
-            max_retries=self.max_retries if max_retries is None else max_retries,
-            fresh_connection=fresh_connection,
-        )
-
     def send(self, request: SpeechRequest) -> SpeechStream:
         """Send ``request`` and return the stream of its answer, once its headers came.
 
@@ -377,18 +437,6 @@ class Client:
             close=close,
             head=response_head(response),
         )
-
-    def _check_own(self, request: SpeechRequest) -> None:
-        if not isinstance(request, SpeechRequest):
-            raise InvalidType(
-                f"send() takes a SpeechRequest from build_request(), got {type(request).__name__}"
-            )
-        if request.endpoint is None or request.endpoint.base_url != self.base_url:
-            where = request.endpoint.base_url if request.endpoint else None
-            raise InvalidArgument(
-                f"this request was built for {where!r}, not for this client's "
-                f"{self.base_url!r}: build it with this client's build_request()"
-            )
 
     def speak(self, text: str, **options: Any) -> Speech:
         """Synthesize ``text`` and return the whole ``Speech``.
@@ -453,39 +501,34 @@ class Client:
         max_partial_length: int | None = None,
         timeout: float | None = None,
         settle_s: float | None = None,
+        max_audio_s: float | None = None,
     ) -> RealtimeSession:
         """Open a WebSocket session (``ttskit.RealtimeSession``) for text in, audio out.
 
-        Use it as a context manager; see :mod:`ttskit.client.realtime`. ``timeout`` (the client's
-        by default) bounds the connection and each wait for an event. ``settle_s`` (2 s by
-        default) is how long a context must stay quiet to count as finished on servers
-        that do not end commits with ``context.done``, such as the hosted API.
+        Use it as a context manager; see :mod:`ttskit.client.realtime`. ``timeout`` (the
+        client's by default) bounds the opening, and is the default deadline of each
+        ``collect`` and ``speak_iter`` as a whole. ``settle_s`` (2 s by default) is how long
+        a context must stay quiet to count as finished on servers that do not end commits
+        with ``context.done``, such as the hosted API. ``max_audio_s`` (10 minutes by default)
+        bounds the audio one utterance of a context may hold.
         """
-        from .realtime import DEFAULT_SETTLE_S, RealtimeSession
+        from .realtime import RealtimeSession
 
-        model, voice = self._defaults.resolve(model, voice)
-        _encoding, rate = self._raw_format(model, "pcm_s16le", sample_rate)
-        params = realtime_params(
-            model,
-            voice,
-            sample_rate=sample_rate or rate,
-            speed=speed,
-            language=language,
-            alignment=alignment,
-            segment=segment,
-            max_partial_length=max_partial_length,
-        )
         return RealtimeSession(
-            self.endpoint,
-            params,
-            headers=self._extra_headers,
-            sample_rate=rate,
-            timeout=self.timeout if timeout is None else timeout,
-            settle_s=DEFAULT_SETTLE_S if settle_s is None else settle_s,
-            clock=self._clock,
+            **self._realtime_options(
+                model,
+                voice,
+                sample_rate=sample_rate,
+                speed=speed,
+                language=language,
+                alignment=alignment,
+                segment=segment,
+                max_partial_length=max_partial_length,
+                timeout=timeout,
+                settle_s=settle_s,
+                max_audio_s=max_audio_s,
+            ),
             sleep=self._sleep,
-            max_retries=self.max_retries,
-            max_retry_wait=self.max_retry_wait,
         )
 
     def realtime_speak(
@@ -499,10 +542,17 @@ class Client:
         """Speak text that arrives in pieces (an LLM's tokens) over one WebSocket session.
 
         The pieces are sent while audio is received; returns all of it as one ``Speech``.
-        ``options`` are those of :meth:`realtime`.
+        ``options`` are those of :meth:`realtime`; ``timeout`` is a deadline for the whole
+        call, the session's opening included.
         """
+        from ..protocol import DEFAULT_CONTEXT
+        from .realtime_core import Deadline
+
+        timeout = options.get("timeout")
+        timeout = self.timeout if timeout is None else timeout
+        deadline = Deadline(self._clock() + timeout, timeout, "realtime_speak")
         with self.realtime(model, voice, **options) as session:
-            return session.speak_iter(pieces)
+            return session._speak_iter(pieces, DEFAULT_CONTEXT, deadline, options.get("settle_s"))
 
 
 def _with_options_of_build_request(method: Any) -> None:

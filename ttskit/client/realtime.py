@@ -19,49 +19,41 @@ with ``"context_done": true`` in ``session.created``. Other servers (the hosted 
 such event, so a context counts as finished once it was committed, every item it started
 is done, and nothing more arrived for ``settle_s`` seconds: a guess, which a server that
 pauses longer than that between two sentences defeats. Raise ``settle_s`` for such servers.
+
+A call's ``timeout`` is a deadline for the whole call, however many events arrive meanwhile
+(another context's audio, ``session.updated``), and a context holds at most
+``max_audio_s`` seconds of audio. The session is a thin shell over ``realtime_core``,
+which the asynchronous session (``ttskit.client.async_realtime``) shares.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ..errors import (
-    APIError,
-    InvalidArgument,
-    NoSuchItem,
-    ProtocolError,
-    ReadError,
-    StreamInterrupted,
-    TimeoutError,
-)
+from ..errors import ProtocolError, ReadError, TimeoutError
 from ..protocol import DEFAULT_CONTEXT
 from ..results import Speech
-from .contexts import Context, context_of
+from .contexts import Context
 from .endpoint import Endpoint
-from .events import (
-    RealtimeEvent,
-    SessionUpdated,
-    TTSFailed,
+from .events import RealtimeEvent
+from .realtime_core import (
+    DEFAULT_MAX_AUDIO_S,
+    DEFAULT_SETTLE_S,
+    Deadline,
+    RealtimeCore,
+    SessionView,
+    realtime_url,
 )
-from .recording import Recorder
 from .websocket import Closed, WebSocket
-from .wire import error_from_payload
 
-__all__ = ["DEFAULT_SETTLE_S", "RealtimeSession"]
-
-logger = logging.getLogger("ttskit.realtime")
-
-#: Seconds a context must stay quiet to count as finished, on servers without context.done.
-DEFAULT_SETTLE_S = 2.0
+__all__ = ["DEFAULT_MAX_AUDIO_S", "DEFAULT_SETTLE_S", "RealtimeSession"]
 
 
-class RealtimeSession:
+class RealtimeSession(SessionView):
     """One WebSocket session with the speech API.
 
     Made by ``Client.realtime()``; use it as a context manager, which closes the socket.
@@ -79,10 +71,15 @@ class RealtimeSession:
     sample_rate : int
         Rate of the PCM s16le audio the server sends.
     timeout : float
-        Seconds to wait for the connection and for each event collected.
+        Seconds to open the session, and the default deadline of a :meth:`collect` or
+        :meth:`speak_iter` as a whole.
     settle_s : float
         On servers that do not send ``context.done``: after a commit, how long a context
         must stay quiet, with every item it started done, before it counts as finished.
+    max_audio_s : float
+        Seconds of audio one utterance of a context may hold (10 minutes by default); a
+        server that sends more gets a ``ProtocolError`` (in a collect, ``StreamInterrupted``
+        with what arrived).
     clock, sleep : callable
         ``time.perf_counter`` and ``time.sleep`` unless a test injects others.
     max_retries, max_retry_wait
@@ -101,6 +98,7 @@ class RealtimeSession:
         sample_rate: int,
         timeout: float = 60.0,
         settle_s: float = DEFAULT_SETTLE_S,
+        max_audio_s: float = DEFAULT_MAX_AUDIO_S,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], None] = time.sleep,
         max_retries: int = 0,
@@ -108,51 +106,35 @@ class RealtimeSession:
     ) -> None:
         if not isinstance(endpoint, Endpoint):
             endpoint = Endpoint(str(endpoint).rstrip("/"))
-        api_key = api_key or endpoint.api_key
-        parts = urlsplit(endpoint.base_url)
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        path = parts.path.rstrip("/") + "/audio/speech/websocket"
-        self.url = urlunsplit((scheme, parts.netloc, path, urlencode(params), ""))
-        self.sample_rate = int(sample_rate)
-        self.model = str(params.get("model", ""))
-        self.voice = str(params.get("voice", ""))
-        self.endpoint = endpoint.base_url
-        self.timeout = timeout
-        self.settle_s = settle_s
-        self._clock = clock
-        self._contexts: dict[str, Context] = {}
-        self._item_context: dict[str, str] = {}
-        self._session_error: APIError | None = None  # a failure not tied to a context
-        self._lock = threading.Lock()
+        self.url = realtime_url(endpoint, params)
+        self._abandoned = False  # a call failed: close without waiting for the server
+        self._core = core = RealtimeCore(
+            endpoint=endpoint.base_url,
+            params=params,
+            sample_rate=sample_rate,
+            timeout=timeout,
+            settle_s=settle_s,
+            max_audio_s=max_audio_s,
+            clock=clock,
+        )
+        opening = core.deadline(timeout, f"opening {self.url.split('?')[0]}")
         self._socket = WebSocket.open(
             self.url,
             headers=headers,
-            api_key=api_key,
+            api_key=api_key or endpoint.api_key,
             timeout=timeout,
             sleep=sleep,
             max_retries=max_retries,
             max_retry_wait=max_retry_wait,
         )
-        self._opened = clock()
         try:
-            first = self._socket.receive(timeout)
-            if first.get("type") == "conversation.item.tts.failed":
-                raise error_from_payload(first.get("error"))
-            if first.get("type") != "session.created":
-                raise ProtocolError(f"expected session.created first, got {str(first)[:200]!r}")
+            core.start(self._socket.receive(opening.left(clock)))
         except Closed as exc:
             self._socket.close()
             raise ReadError("the server closed the WebSocket before session.created") from exc
         except BaseException:
             self._socket.close()
             raise
-        #: What the server said about the session (id, model, voice, ...), kept up to date
-        #: by ``session.updated``.
-        self.session: dict = first.get("session") or {}
-        self.model = self.session.get("model", self.model)
-        self.voice = self.session.get("voice", self.voice)
-        #: Whether the server ends each commit with ``context.done`` (else ``settle_s``).
-        self.sends_context_done = self.session.get("context_done") is True
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -165,58 +147,27 @@ class RealtimeSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._abandoned = self._abandoned or exc is not None
         self.close()
 
     def close(self) -> None:
-        """Close the socket."""
-        self._socket.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"RealtimeSession(url={self.url.split('?')[0]!r}, model={self.model!r}, "
-            f"voice={self.voice!r}, contexts={list(self._contexts)})"
-        )
-
-    def _context(self, context_id: str) -> Context:
-        """The context's current utterance (call with the lock held)."""
-        context = self._contexts.get(context_id)
-        if context is None:
-            context = self._contexts[context_id] = self._new_context()
-        return context
-
-    def _new_context(self, stale_commits: int = 0) -> Context:
-        return Context(self._clock(), Recorder(self.sample_rate), stale_commits=stale_commits)
-
-    def _utterance(self, context_id: str) -> Context:
-        """The context's utterance that text sent now belongs to: a new one after a collect."""
-        context = self._contexts.get(context_id)
-        if context is None or context.collected or context.cancelled:
-            stale = 0
-            if context is not None and self.sends_context_done:
-                stale = context.stale_commits + context.pending_commits
-            context = self._contexts[context_id] = self._new_context(stale)
-        return context
+        """Close the socket (at once, without the closing handshake, after a call failed:
+        a server that misbehaves does not hold the caller)."""
+        self._socket.close(abort=self._abandoned)
 
     # --- sending ----------------------------------------------------------------------------
 
     def append(self, text: str, *, context_id: str | None = None) -> None:
         """Add ``text`` to the context's buffer (synthesized as the session's ``segment`` says)."""
-        with self._lock:
-            self._utterance(context_id or DEFAULT_CONTEXT).text.append(text)
-        self._socket.send(_message("input_text_buffer.append", context_id, text=text))
+        self._socket.send(self._core.append(text, context_id))
 
     def commit(self, *, context_id: str | None = None) -> None:
         """Synthesize everything buffered in the context now."""
-        with self._lock:
-            context = self._utterance(context_id or DEFAULT_CONTEXT)
-            context.committed = True
-            context.pending_commits += 1
-            context.last_event = self._clock()
-        self._socket.send(_message("input_text_buffer.commit", context_id))
+        self._socket.send(self._core.commit(context_id))
 
     def clear(self, *, context_id: str | None = None) -> None:
         """Drop the context's buffered text that has not been synthesized yet."""
-        self._socket.send(_message("input_text_buffer.clear", context_id))
+        self._socket.send(self._core.clear(context_id))
 
     def update(self, *, context_id: str | None = None, **session: Any) -> None:
         """Change session settings, e.g. ``update(voice="leo")``.
@@ -225,27 +176,25 @@ class RealtimeSession:
         a refusal is raised by the next :meth:`collect`. The sample rate cannot change:
         audio already under way would arrive at the old rate without saying so.
         """
-        if "sample_rate" in session:
-            raise InvalidArgument(
-                f"sample_rate={session['sample_rate']!r} cannot change during a session; "
-                "open a new one with Client.realtime(sample_rate=...)"
-            )
-        self._socket.send(_message("tts_session.updated", context_id, session=session))
+        self._socket.send(self._core.update(context_id, session))
 
     def cancel(self, context_id: str = DEFAULT_CONTEXT) -> None:
         """Stop a context: drop its buffer and the audio not yet sent."""
-        self._socket.send(_message("context.cancel", context_id))
+        self._socket.send(self._core.cancel(context_id))
 
     # --- receiving --------------------------------------------------------------------------
 
     def recv(self, timeout: float | None = None) -> RealtimeEvent | None:
         """The next event, or None once the server has closed the session.
 
-        Raises ``ttskit.errors.TimeoutError`` if nothing arrives within ``timeout`` seconds.
+        Raises ``ttskit.errors.TimeoutError`` if no event comes within ``timeout`` seconds,
+        however many messages without one (of other sessions' contexts) arrive meanwhile.
         """
+        deadline = None if timeout is None else self._core.deadline(timeout, "waiting for an event")
         while True:
+            wait = None if deadline is None else deadline.left(self._core.clock)
             try:
-                payload = self._socket.receive(timeout)
+                payload = self._socket.receive(wait)
             except Closed:
                 return None
             event = self._interpret(payload)
@@ -258,34 +207,18 @@ class RealtimeSession:
             yield event
 
     def _interpret(self, payload: dict) -> RealtimeEvent | None:
-        now = self._clock()
-        kind = payload.get("type")
-        failed = kind == "conversation.item.tts.failed" or "error" in payload
-        with self._lock:
-            if kind in ("session.updated", "tts_session.updated"):
-                settings = payload.get("session") or {}
-                self.session = {**self.session, **settings}
-                self.voice = self.session.get("voice", self.voice)
-                return SessionUpdated(settings, now - self._opened)
-            context_id = context_of(payload, self._item_context)
-            if context_id is None:
-                if failed:
-                    error = error_from_payload(payload.get("error", payload))
-                    self._session_error = error
-                    return TTSFailed(error, None, now - self._opened)
-                logger.debug("ignoring a %r event", kind)
-                return None
-            context = self._context(context_id)
-            event = context.receive(payload, now, context_id, self._item_context)
-            if event is not None:
-                return event
-        logger.debug("ignoring a %r event", kind)
-        return None
+        return self._core.interpret(payload)
 
     # --- collecting -------------------------------------------------------------------------
 
     def _finished(self, context: Context, settle_s: float) -> bool:
-        return context.finished(settle_s, self._clock(), context_done=self.sends_context_done)
+        return self._core.finished(context, settle_s)
+
+    def finished(self, context_id: str = DEFAULT_CONTEXT) -> bool:
+        """Whether the context's current utterance is finished, as :meth:`collect` decides,
+        without waiting (False for a context that has received nothing yet)."""
+        context = self._core.contexts.get(context_id)
+        return context is not None and self._core.finished(context)
 
     def collect(
         self,
@@ -305,70 +238,44 @@ class RealtimeSession:
         Raises
         ------
         ttskit.errors.TimeoutError
-            If the server sends nothing for ``timeout`` seconds (the session's by default).
+            If the context is not finished within ``timeout`` seconds (the session's by
+            default), whatever else the server sends meanwhile.
         ttskit.errors.APIError
             If the server reported a failure for this context, or for the session since
             the last collect (e.g. a refused ``update``).
         ttskit.errors.StreamInterrupted
-            If the connection broke first; ``partial`` holds what had arrived.
+            If the connection broke first, or the server sent more than ``max_audio_s``;
+            ``partial`` holds what had arrived.
         """
-        timeout = self.timeout if timeout is None else timeout
-        settle_s = self.settle_s if settle_s is None else settle_s
-        # Without context.done, wake up to see whether the context has settled.
-        poll = timeout if self.sends_context_done else min(settle_s, timeout)
-        with self._lock:
-            context = self._context(context_id)
-        waited_since = self._clock()
+        deadline = self._core.deadline(timeout, f"collecting context {context_id!r}")
+        return self._collect(context_id, deadline, settle_s)
+
+    def _collect(self, context_id: str, deadline: Deadline, settle_s: float | None) -> Speech:
+        core = self._core
+        settle_s = core.settle_s if settle_s is None else settle_s
+        context = core.context(context_id)
         try:
-            while not self._finished(context := self._contexts[context_id], settle_s):
-                self._raise_session_error()
+            while True:
+                core.raise_session_error()
+                context = core.contexts[context_id]
+                if core.finished(context, settle_s):
+                    break
+                wait = core.poll(settle_s, deadline)
                 try:
-                    event = self.recv(timeout=poll or None)
+                    event = self.recv(timeout=wait)
                 except TimeoutError:
-                    if self._clock() - waited_since >= timeout:
-                        raise
-                    continue
+                    continue  # the next poll raises once the deadline has passed
                 if event is None:
                     raise ReadError("the server closed the session before the context finished")
-                waited_since = self._clock()
-            self._raise_session_error()
         except (ReadError, ProtocolError) as exc:
-            partial = self.speech(context_id)
-            raise StreamInterrupted(
-                f"context {context_id!r} was cut after {partial.duration:.2f}s of audio: {exc}",
-                partial=partial,
-            ) from exc
+            self._abandoned = True
+            raise core.interrupted(context_id, exc) from exc
+        except TimeoutError:
+            self._abandoned = True
+            raise
         finally:
             context.collected = True
-        if context.error is not None:
-            raise context.error
-        return self.speech(context_id)
-
-    def _raise_session_error(self) -> None:
-        with self._lock:
-            error, self._session_error = self._session_error, None
-        if error is not None:
-            raise error
-
-    def speech(self, context_id: str = DEFAULT_CONTEXT, *, item_id: str | None = None) -> Speech:
-        """What was received so far for a context (or one of its items), without waiting."""
-        context = self._contexts.get(context_id)
-        if context is None:
-            raise NoSuchItem(
-                f"no context {context_id!r} in this session; known: {list(self._contexts)}"
-            )
-        return context.speech(
-            model=self.model,
-            voice=self.voice,
-            endpoint=self.endpoint,
-            item_id=item_id,
-            partial=context.error is not None or not self._finished(context, self.settle_s),
-        )
-
-    def items(self, context_id: str = DEFAULT_CONTEXT) -> list[str]:
-        """Ids of the items received for a context, in order."""
-        context = self._contexts.get(context_id)
-        return list(context.item_starts) if context else []
+        return core.result(context_id)
 
     def speak_iter(
         self,
@@ -381,15 +288,28 @@ class RealtimeSession:
         """Send text pieces as they come (e.g. an LLM's tokens), commit, and collect the audio.
 
         A thread sends while this one receives, so audio for the first sentences arrives
-        while later pieces are still being produced. ``timeout`` and ``settle_s`` are
-        those of :meth:`collect`.
+        while later pieces are still being produced. ``timeout`` bounds the whole call,
+        the pieces' production included; ``settle_s`` is that of :meth:`collect`.
         """
+        deadline = self._core.deadline(timeout, f"speaking into context {context_id!r}")
+        return self._speak_iter(pieces, context_id, deadline, settle_s)
+
+    def _speak_iter(
+        self,
+        pieces: Iterable[str],
+        context_id: str,
+        deadline: Deadline,
+        settle_s: float | None,
+    ) -> Speech:
         failure: list[BaseException] = []
         sent = threading.Event()
+        stop = threading.Event()
 
         def send_all() -> None:
             try:
                 for piece in pieces:
+                    if stop.is_set():
+                        return
                     if piece:
                         self.append(piece, context_id=context_id)
                 self.commit(context_id=context_id)
@@ -403,21 +323,22 @@ class RealtimeSession:
         try:
             while not sent.is_set():
                 try:
-                    event = self.recv(timeout=0.05)
+                    wait = deadline.left(self._core.clock, 0.05)
+                except TimeoutError:
+                    self._abandoned = True
+                    raise
+                try:
+                    event = self.recv(timeout=wait)
                 except TimeoutError:
                     continue
                 if event is None:
                     break
         finally:
-            sent.wait()
-            sender.join()
+            # A sender still inside the caller's iterator stops at its next piece; nothing
+            # waits for it past this call's deadline.
+            stop.set()
+            if sent.is_set():
+                sender.join()
         if failure:
             raise failure[0]
-        return self.collect(context_id, timeout=timeout, settle_s=settle_s)
-
-
-def _message(kind: str, context_id: str | None, **fields: Any) -> dict:
-    message = {"type": kind, **fields}
-    if context_id is not None:
-        message["context_id"] = context_id
-    return message
+        return self._collect(context_id, deadline, settle_s)

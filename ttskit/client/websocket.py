@@ -8,7 +8,9 @@ shows every handshake header, passes through ``errors.redact``.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import inspect
 import json
 import logging
 import time
@@ -27,7 +29,7 @@ from ..errors import (
 )
 from .transport import retry_after
 
-__all__ = ["Closed", "WebSocket"]
+__all__ = ["AsyncWebSocket", "Closed", "WebSocket"]
 
 logger = logging.getLogger("ttskit.realtime")
 
@@ -80,11 +82,9 @@ class WebSocket:
             try:
                 return cls(cls._connect(url, headers, api_key, timeout))
             except (RateLimitError, ServiceUnavailableError, ConnectError) as error:
-                status = getattr(error, "status_code", 503)
-                if attempt == max_retries or not (status == 429 or status >= 500):
+                wait = retry_wait(error, attempt, max_retries, max_retry_wait)
+                if wait is None:
                     raise
-                asked = getattr(error, "retry_after", None)
-                wait = min(max_retry_wait, asked if asked is not None else 0.5 * 2**attempt)
                 logger.debug("WebSocket %s: %s; retrying in %.2fs", url, error, wait)
                 sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -106,16 +106,9 @@ class WebSocket:
                 logger=_RedactingLogger(logging.getLogger("websockets.client"), api_key),
             ).__enter__()
         except InvalidStatus as exc:
-            response = exc.response
-            status = response.status_code
-            body = response.body.decode("utf-8", "replace") if response.body else ""
-            message = redact(_error_message(body) or f"WebSocket refused: HTTP {status}", api_key)
-            raise api_error_for_status(status)(
-                message, status_code=status, retry_after=retry_after(response.headers)
-            ) from exc
+            raise refused(exc, api_key) from exc
         except (OSError, WebSocketException) as exc:
-            message = f"could not open {url}: {type(exc).__name__}: {exc}"
-            raise ConnectError(redact(message, api_key)) from exc
+            raise connect_failed(exc, url, api_key) from exc
 
     def send(self, message: dict) -> None:
         """Send one JSON message."""
@@ -138,16 +131,133 @@ class WebSocket:
             raise Closed() from exc
         except ConnectionClosed as exc:
             raise ReadError(f"the WebSocket was closed: {exc}") from exc
-        try:
-            payload = json.loads(message)
-        except ValueError as exc:
-            raise ProtocolError(f"a WebSocket message is not JSON: {str(message)[:200]!r}") from exc
-        if not isinstance(payload, dict):
-            raise ProtocolError(f"a WebSocket message is not a JSON object: {str(message)[:200]!r}")
-        return payload
+        return parse(message)
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Close the session; ``abort`` skips waiting for the server's answer to the close
+        (a server that floods the socket would hold it for websockets' close timeout)."""
+        if abort:
+            self._socket.close_timeout = 0
         self._socket.close()
+
+
+class AsyncWebSocket:
+    """``WebSocket`` on websockets' asyncio client: the same messages and errors."""
+
+    def __init__(self, socket: Any) -> None:
+        self._socket = socket
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        max_retries: int = 0,
+        max_retry_wait: float = 60.0,
+    ) -> AsyncWebSocket:
+        """Connect as ``WebSocket.open`` does; ``sleep`` may be a coroutine function."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
+        headers = dict(headers or {})
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        for attempt in range(max_retries + 1):
+            try:
+                try:
+                    socket = await connect(
+                        url,
+                        additional_headers=headers,
+                        open_timeout=timeout,
+                        max_size=2**24,
+                        logger=_RedactingLogger(logging.getLogger("websockets.client"), api_key),
+                    )
+                except InvalidStatus as exc:
+                    raise refused(exc, api_key) from exc
+                except (OSError, WebSocketException, builtins.TimeoutError) as exc:
+                    raise connect_failed(exc, url, api_key) from exc
+                return cls(socket)
+            except (RateLimitError, ServiceUnavailableError, ConnectError) as error:
+                wait = retry_wait(error, attempt, max_retries, max_retry_wait)
+                if wait is None:
+                    raise
+                logger.debug("WebSocket %s: %s; retrying in %.2fs", url, error, wait)
+                waited = sleep(wait)
+                if inspect.isawaitable(waited):
+                    await waited
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def send(self, message: dict) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            await self._socket.send(json.dumps(message, ensure_ascii=False))
+        except ConnectionClosed as exc:
+            raise ReadError(f"the WebSocket is closed: {exc}") from exc
+
+    async def receive(self, timeout: float | None) -> dict:
+        """The next JSON message; ``Closed`` once the server closed the socket normally.
+
+        Cancelling websockets' ``recv`` loses nothing, so a timeout leaves the socket usable.
+        """
+        from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+        try:
+            message = await asyncio.wait_for(self._socket.recv(), timeout)
+        except builtins.TimeoutError as exc:
+            raise TimeoutError(f"no event from the server within {timeout}s") from exc
+        except ConnectionClosedOK as exc:
+            raise Closed() from exc
+        except ConnectionClosed as exc:
+            raise ReadError(f"the WebSocket was closed: {exc}") from exc
+        return parse(message)
+
+    async def close(self, *, abort: bool = False) -> None:
+        if abort:
+            self._socket.close_timeout = 0
+        await self._socket.close()
+
+
+def retry_wait(
+    error: BaseException, attempt: int, max_retries: int, max_retry_wait: float
+) -> float | None:
+    """Seconds to wait before trying a refused handshake again; None to give up."""
+    status = getattr(error, "status_code", 503)
+    if attempt == max_retries or not (status == 429 or status >= 500):
+        return None
+    asked = getattr(error, "retry_after", None)
+    return min(max_retry_wait, asked if asked is not None else 0.5 * 2**attempt)
+
+
+def refused(exc: Any, api_key: str | None) -> Exception:
+    """The ``APIError`` for a handshake the server answered with an HTTP error."""
+    response = exc.response
+    status = response.status_code
+    body = response.body.decode("utf-8", "replace") if response.body else ""
+    message = redact(_error_message(body) or f"WebSocket refused: HTTP {status}", api_key)
+    return api_error_for_status(status)(
+        message, status_code=status, retry_after=retry_after(response.headers)
+    )
+
+
+def connect_failed(exc: BaseException, url: str, api_key: str | None) -> ConnectError:
+    message = f"could not open {url}: {type(exc).__name__}: {exc}"
+    return ConnectError(redact(message, api_key))
+
+
+def parse(message: str | bytes) -> dict:
+    """A WebSocket message as a JSON object, or a ``ProtocolError``."""
+    try:
+        payload = json.loads(message)
+    except ValueError as exc:
+        raise ProtocolError(f"a WebSocket message is not JSON: {str(message)[:200]!r}") from exc
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"a WebSocket message is not a JSON object: {str(message)[:200]!r}")
+    return payload
 
 
 def _error_message(body: str) -> str | None:
