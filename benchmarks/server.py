@@ -8,7 +8,10 @@ way users start it (``python -m ttskit.cli serve``), and is reached over HTTP on
    median time to the first audio delta, over the engine's own time to synthesize the
    first sentence in this process, in its default configuration (every core).
    Target <= 1.05. The same over the engine on one thread, a slot's share of the cores
-   when every slot is busy, is printed too.
+   when every slot is busy, is printed too. Then (1b) a paragraph whose first sentence is
+   long with clauses, streamed with ``segment: "sentence"`` (target <= 1.05) and
+   ``"immediate"``, which starts on the first clause (target < 1.0), over the engine's own
+   first sentence.
 2. Throughput: two concurrent streams, audio seconds per wall second, over the best the
    engine does in-process on this machine (two processes of one onnxruntime thread each,
    or one process using every core). Target >= 0.9.
@@ -35,10 +38,14 @@ way users start it (``python -m ttskit.cli serve``), and is reached over HTTP on
    on an idle server (target: about 1 s at most).
 8. Compression: the bytes and the time of one WebSocket item of the paragraph, with and
    without permessage-deflate.
+9. A client's share (``--client-share``), at 0.5 and 1 (no bound), two slots and a queue of
+   16: one client sending slots + queue = 18 requests at once (a two-sentence text, a 429
+   retried after its Retry-After), in audio seconds per wall second with its 429s; then
+   18 slow readers from 127.0.0.2 and a request from 127.0.0.1: its status and time.
 
 Run ``python benchmarks/server.py`` (about two minutes), ``--quick``, or ``--only
-first-byte``, ``--only first-audio``, ``--only stop``, ``--only flood`` or ``--only
-compression`` for one figure alone.
+first-byte``, ``--only first-audio``, ``--only stop``, ``--only flood``, ``--only
+compression`` or ``--only share`` for one figure alone.
 """
 
 from __future__ import annotations
@@ -75,6 +82,13 @@ PARAGRAPH = (
     "market, their engines still running. Somewhere in the distance a dog barked twice, "
     "and then everything was quiet again. It was going to be a long, ordinary and "
     "wonderful day."
+)
+# A paragraph whose first sentence is long and has clauses, for the first-clause start.
+CLAUSE_PARAGRAPH = (
+    "When the morning train finally pulled into the crowded central station, a few minutes "
+    "after seven o'clock, the passengers stepped down onto the cold platform with their "
+    "heavy bags. A tired conductor called out the next departure in a calm voice. Outside, "
+    "the old city was slowly waking up under a pale gray sky."
 )
 SHORT = "The quick brown fox jumps over the lazy dog."
 STREAM_RATE = 24_000  # the server's default; streamed audio is f32le at this rate
@@ -167,6 +181,39 @@ def first_audio(server: ServerProcess, repeats: int) -> None:
         f"(in-process default, all cores) {engine_s * 1000:.0f} ms -> ratio "
         f"{served_s / engine_s:.2f} (target <= 1.05); engine on 1 thread "
         f"{one_thread_s * 1000:.0f} ms -> ratio {served_s / one_thread_s:.2f}"
+    )
+    first_clause_audio(server, engine, repeats)
+
+
+def first_clause_audio(server: ServerProcess, engine, repeats: int) -> None:
+    """A long first sentence with clauses: the engine's own first sentence, and the server's
+    first audio with ``segment: "sentence"`` (the default) and ``"immediate"``, which
+    starts on the first clause."""
+    session = requests.Session()
+    times: dict[str, list[float]] = {"engine": [], "sentence": [], "immediate": []}
+    for _ in range(repeats + 1):  # the first round warms up
+        started = time.perf_counter()
+        segments = engine.synthesize(CLAUSE_PARAGRAPH, voice="joe")
+        next(segments)
+        times["engine"].append(time.perf_counter() - started)
+        segments.close()
+        for policy in ("sentence", "immediate"):
+            body = {
+                "model": "piper",
+                "voice": "joe",
+                "input": CLAUSE_PARAGRAPH,
+                "stream": True,
+                "segment": policy,
+            }
+            times[policy].append(_stream(session, server.url, body)[0])
+    engine_s, sentence_s, immediate_s = (statistics.median(times[k][1:]) for k in times)
+    first = split_sentences(CLAUSE_PARAGRAPH)[0]
+    print(
+        f"1b. first audio, piper, a first sentence of {len(split_words(first))} words with "
+        f"clauses: engine's own first sentence {engine_s * 1000:.0f} ms; server with "
+        f"segment=sentence {sentence_s * 1000:.0f} ms -> ratio {sentence_s / engine_s:.2f} "
+        f"(target <= 1.05), with segment=immediate (first clause) {immediate_s * 1000:.0f} ms "
+        f"-> ratio {immediate_s / engine_s:.2f} (target < 1.0)"
     )
 
 
@@ -483,6 +530,119 @@ def flood(server: ServerProcess, appends: int) -> None:
     )
 
 
+# --- 9. a client's share ---------------------------------------------------------------------
+
+FAIR_TEXT = "The morning train pulled into the station. Passengers stepped down onto the platform."
+SLOW_TEXT = " ".join(f"This is sentence number {n} of a long text." for n in range(60))
+
+
+def _served_seconds(url: str, model: str, voice: str, clients: int, each: int) -> tuple:
+    """One client address, ``clients`` requests at once, ``each`` per thread, retrying a
+    429 after its Retry-After as polite clients do: audio seconds per wall second, 429s."""
+    refused = 0
+    seconds = 0.0
+    lock = threading.Lock()
+    body = {"model": model, "voice": voice, "input": FAIR_TEXT, "response_format": "raw"}
+
+    def client() -> None:
+        nonlocal refused, seconds
+        session = requests.Session()
+        for _ in range(each):
+            while True:
+                response = session.post(f"{url}/v1/audio/speech", json=body, timeout=300)
+                if response.status_code != 429:
+                    break
+                with lock:
+                    refused += 1
+                time.sleep(float(response.headers.get("Retry-After", "1")))
+            response.raise_for_status()
+            with lock:
+                seconds += len(response.content) / 4 / STREAM_RATE
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return seconds / (time.perf_counter() - started), refused
+
+
+class _SlowReader:
+    """A long stream from ``source``, read 2 KB at a time, 5 times a second: slow enough to
+    hold its slot, never so slow that the server's write deadline cuts it."""
+
+    def __init__(self, port: int, source: str) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.bind((source, 0))
+        self.sock.connect(("127.0.0.1", port))
+        body = json.dumps(
+            {"model": "espeak", "voice": "en-us", "input": SLOW_TEXT, "stream": True}
+        ).encode()
+        self.sock.sendall(
+            b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        self.sock.settimeout(1)
+        while not self.stop.is_set():
+            try:
+                if not self.sock.recv(2048):
+                    return
+            except OSError:
+                if self.stop.is_set():
+                    return
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def _other_client(url: str) -> tuple[int, float]:
+    body = {"model": "espeak", "voice": "en-us", "input": "Hello."}
+    started = time.perf_counter()
+    response = requests.post(f"{url}/v1/audio/speech", json=body, timeout=120)
+    return response.status_code, time.perf_counter() - started
+
+
+def share(engines: list[str], each: int) -> None:
+    """Single-user throughput with the share on and off, and another client's answer while
+    18 slow readers from 127.0.0.2 ask for a server of 2 slots and a queue of 16."""
+    for setting in ("0.5", "1"):
+        server = ServerProcess("--engine", *engines, "--workers", "2", "--client-share", setting)
+        try:
+            port = int(server.url.rsplit(":", 1)[1])
+            figures = []
+            models = {"espeak": "en-us", "piper": "joe"}
+            for model in [name for name in models if name in engines or "auto" in engines]:
+                _served_seconds(server.url, model, models[model], clients=2, each=1)  # warm
+                rate, refused = _served_seconds(
+                    server.url, model, models[model], clients=18, each=each
+                )
+                figures.append(f"{model} {rate:.1f} audio s/s ({refused} x 429)")
+            readers = [_SlowReader(port, "127.0.0.2") for _ in range(18)]
+            time.sleep(3)  # the readers take their slots and places
+            health = requests.get(f"{server.url}/health", timeout=10).json()["models"]["espeak"]
+            answers = [_other_client(server.url) for _ in range(3)]
+            for reader in readers:
+                reader.close()
+            print(
+                f"9. client share {setting}: one client, 18 at once: {', '.join(figures)}; "
+                f"18 slow readers from 127.0.0.2 (busy {health['busy']}, queued "
+                f"{health['queued']}): another client's 'Hello.' "
+                + ", ".join(f"{status} in {seconds * 1000:.0f} ms" for status, seconds in answers)
+            )
+        finally:
+            server.stop()
+
+
 # --- 8. compression ---------------------------------------------------------------------------
 
 
@@ -551,7 +711,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument(
         "--only",
-        choices=["first-byte", "first-audio", "stop", "flood", "compression"],
+        choices=["first-byte", "first-audio", "stop", "flood", "compression", "share"],
         help="run one figure alone",
     )
     parser.add_argument(
@@ -565,6 +725,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ttskit server benchmark on {os.cpu_count()} cores{' (quick)' if args.quick else ''}")
     if args.only == "compression":
         compression(repeats=3 if args.quick else 9)
+        return
+    if args.only == "share":
+        share(["auto"] if has_piper else ["espeak"], each=2 if args.quick else 4)
         return
     engines = ["auto"] if has_piper else ["espeak"]
     engine_names = ["espeak", "piper"] if has_piper else ["espeak"]
@@ -599,6 +762,7 @@ def main(argv: list[str] | None = None) -> None:
         server.stop()
     if args.only is None:
         compression(repeats=3 if args.quick else 9)
+        share(engines, each=2 if args.quick else 4)
 
 
 if __name__ == "__main__":

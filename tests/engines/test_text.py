@@ -1,6 +1,12 @@
 import pytest
 
-from ttskit.engines.text import sentence_end, speakable, split_sentences, split_words
+from ttskit.engines.text import (
+    first_clause_end,
+    sentence_end,
+    speakable,
+    split_sentences,
+    split_words,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,3 +47,24 @@ def test_speakable_drops_title_dots_before_names_and_keeps_positions():
     assert spoken == "Dr  Smith met Mrs  Green on St  Paul's day. He said no. Then e.g. this."
     assert len(spoken) == len(text)
     assert speakable("Ask the Dr. then") == "Ask the Dr. then"
+
+
+@pytest.mark.parametrize(
+    ("text", "clause"),
+    [
+        ("When the train finally pulled in, the passengers stepped down. Then rain.",
+         "When the train finally pulled in,"),
+        ("One two three four; five six seven eight.", "One two three four;"),
+        ("A list of things: apples, pears and plums.", "A list of things:"),
+        # Too short a part on either side of every break: no cut.
+        ("Yes, the passengers stepped down onto the platform.", None),
+        ("The passengers stepped down onto the platform, slowly.", None),
+        # Commas inside numbers and times, and breaks past the first sentence, are no cut.
+        ("It cost 1,000 dollars at 10:30 on the dot today.", None),
+        ("The passengers stepped down. Then, after a while, they all left the station.", None),
+        ("", None),
+    ],
+)  # fmt: skip
+def test_first_clause_end(text, clause):
+    end = first_clause_end(text)
+    assert (None if end is None else text[:end]) == clause

@@ -27,13 +27,17 @@ def speech_request(
 class StalledClient:
     """Asks for a long stream, reads its status line and headers, then stops reading.
 
-    Its receive buffer is small, so the server soon has nothing it can write.
+    Its receive buffer is small, so the server soon has nothing it can write. ``source``
+    is the loopback address it connects from (another client than 127.0.0.1's).
     """
 
-    def __init__(self, port: int, body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, port: int, body: dict[str, Any] | None = None, *, source: str = "127.0.0.1"
+    ) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.settimeout(60)
+        self.sock.bind((source, 0))
         self.sock.connect(("127.0.0.1", port))
         body = body or {"model": "espeak", "voice": "en-us", "input": LONG_TEXT, "stream": True}
         self.sock.sendall(speech_request(port, body))

@@ -18,8 +18,10 @@ import requests
 import websockets
 
 from ttskit.server import build_app
-from ttskit.server.http import ConnectionBudget, SummarizingFilter, server_config
+from ttskit.server.connections import ConnectionBudget
+from ttskit.server.http import server_config
 from ttskit.server.limits import Limits
+from ttskit.server.logs import SummarizingFilter
 
 from ..server.helpers import assert_error, speech_body
 from .descriptors import descriptor_case, held_open

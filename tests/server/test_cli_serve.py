@@ -28,7 +28,7 @@ def test_serve_flags():
             "--max-input-chars", "500", "--workers", "3", "--queue", "4",
             "--first-audio-delay", "0.5", "--delta-delay", "0.1", "--jitter", "0.05",
             "--fail-rate", "0.25", "--fail-status", "429", "--retry-after", "3",
-            "--cut-after", "7", "--fault-seed", "11",
+            "--cut-after", "7", "--fault-seed", "11", "--client-share", "0.25",
         ]
     )  # fmt: skip
     assert (args.host, args.port, args.engine, args.api_key) == ("0.0.0.0", 9000, "espeak", "k")
@@ -36,13 +36,14 @@ def test_serve_flags():
     assert (args.max_input_chars, args.workers, args.queue) == (500, 3, 4)
     assert (args.first_audio_delay, args.delta_delay, args.jitter) == (0.5, 0.1, 0.05)
     assert (args.fail_rate, args.fail_status, args.retry_after) == (0.25, 429, 3.0)
-    assert (args.cut_after, args.fault_seed) == (7, 11)
+    assert (args.cut_after, args.fault_seed, args.client_share) == (7, 11, 0.25)
 
 
 def test_defaults_bind_loopback(monkeypatch):
     monkeypatch.delenv("TTSKIT_API_KEY", raising=False)
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.engine, args.api_key) == ("127.0.0.1", 8000, "auto", None)
+    assert args.client_share is None  # chosen by the host: no bound on loopback
 
 
 @pytest.mark.parametrize(

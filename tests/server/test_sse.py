@@ -11,6 +11,7 @@ import requests
 
 from ttskit import audio
 from ttskit.engines import EngineError, load_engine
+from ttskit.engines.text import split_sentences, split_words
 from ttskit.server import create_app
 from ttskit.server.background import LocalServer
 
@@ -204,3 +205,34 @@ def test_streamed_audio_is_speech(espeak_server):
     samples = stream_audio(sse_payloads(post_speech(espeak_server, stream=True)))
     assert audio.rms_dbfs(samples) > -40
     assert np.isfinite(samples).all()
+
+
+CLAUSED = (
+    "When the morning train finally pulled into the station, the passengers stepped down "
+    "onto the cold platform. A conductor called out the next departure."
+)
+
+
+@pytest.mark.parametrize(
+    ("segment", "first_words"),
+    [
+        ("immediate", ["When", "the", "morning", "train", "finally", "pulled", "into", "the",
+                       "station"]),
+        ("sentence", [word.text for word in split_words(split_sentences(CLAUSED)[0])]),
+        (None, [word.text for word in split_words(split_sentences(CLAUSED)[0])]),
+    ],
+)  # fmt: skip
+def test_immediate_starts_on_the_first_clause(espeak_server, segment, first_words):
+    response = post_speech(
+        espeak_server, input=CLAUSED, stream=True, alignment="word", segment=segment
+    )
+    assert response.status_code == 200
+    events = [p for p in sse_payloads(response) if isinstance(p, dict)]
+    timed = [p for p in events if p["type"] == "conversation.item.word_timestamps"]
+    # The first synthesis is the first clause alone with "immediate", else the sentence;
+    # either way every word is spoken once, in order, on one clock.
+    assert timed[0]["words"] == first_words
+    words = [word for event in timed for word in event["words"]]
+    assert words == [word.text for word in split_words(CLAUSED)]
+    starts = [start for event in timed for start in event["start_seconds"]]
+    assert starts == sorted(starts)

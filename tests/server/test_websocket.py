@@ -710,3 +710,21 @@ def test_another_client_is_served_while_a_session_floods(make_server):
     kinds = [(e["type"], e.get("context_id")) for e in events]
     probe = ("conversation.item.input_text.received", "probe")
     assert probe in kinds and kinds.index(probe) < kinds.index(("context.done", "default"))
+
+
+@pytest.mark.parametrize("segment", ["immediate", "sentence"])
+def test_immediate_starts_an_item_on_its_first_clause(espeak_server, segment):
+    text = "When the morning train finally pulled into the station, the passengers stepped down."
+    with open_ws(espeak_server, alignment="word", segment=segment) as ws:
+        ws_recv(ws)
+        append(ws, text)
+        if segment == "sentence":
+            ws_send(ws, type="input_text_buffer.commit")
+        events = ws_until(ws, "conversation.item.audio_output.done")
+    timed = [e["words"] for e in events if e["type"] == "conversation.item.word_timestamps"]
+    clause = ["When", "the", "morning", "train", "finally", "pulled", "into", "the", "station"]
+    words = [*clause, "the", "passengers", "stepped", "down"]
+    assert timed[0] == (clause if segment == "immediate" else words)
+    assert [word for event in timed for word in event] == words
+    # One item all the same.
+    assert len({e["item_id"] for e in events if "item_id" in e}) == 1

@@ -42,6 +42,18 @@ def _alias(value: str) -> tuple[str, str]:
     return hosted, local
 
 
+def _share(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        share = float("nan")
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction in (0, 1] (1 for no bound), got {value!r}"
+        )
+    return share
+
+
 def add_serve(subparsers: argparse._SubParsersAction) -> None:
     """``ttskit serve``: the speech API over local engines."""
     parser = subparsers.add_parser(
@@ -100,6 +112,15 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=16,
         help="requests waiting per model before 429 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--client-share",
+        type=_share,
+        default=None,
+        metavar="F",
+        help="fraction of a model's slots and queue one client (peer address) may hold; "
+        "beyond it, 429 while others are served; 1 for no bound (default: 0.5, or no bound "
+        "when --host is a loopback address, where every local process is one client)",
     )
     parser.add_argument(
         "--log-level", default="info", help="uvicorn's log level (default: %(default)s)"
@@ -185,6 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
             aliases=dict(args.alias),
             max_input_chars=args.max_input_chars,
             queue=args.queue,
+            **({} if args.client_share is None else {"client_share": args.client_share}),
             faults=faults,
             allow_fault_header=args.allow_fault_header,
             cors_origins=args.cors_origin,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 __all__ = [
     "SENTENCE_TERMINATORS",
     "TextWord",
+    "first_clause_end",
     "sentence_end",
     "speakable",
     "split_sentences",
@@ -102,6 +103,40 @@ def split_sentences(text: str) -> list[str]:
     if rest:
         sentences.append(rest)
     return sentences
+
+
+# A clause ends at a comma, semicolon or colon followed by whitespace, so that "1,000" and
+# "10:30" are no ends.
+_CLAUSE_END = re.compile(r"[,;:](?=\s)")
+#: Words a clause cut from the first sentence, and the rest of that sentence, have at least.
+CLAUSE_MIN_WORDS = 4
+
+
+def first_clause_end(text: str, *, min_words: int = CLAUSE_MIN_WORDS) -> int | None:
+    """Index just past the first clause of ``text``'s first sentence, or None.
+
+    The clause ends at a comma, semicolon or colon followed by whitespace, with at least
+    ``min_words`` words before it and ``min_words`` after it within the sentence, so that
+    neither part is a fragment too short to be spoken well on its own. Speaking the first
+    clause alone lets its audio start before the whole sentence is synthesized.
+
+    Examples
+    --------
+    >>> text = "When the train finally pulled in, the passengers stepped down. Then rain."
+    >>> text[: first_clause_end(text)]
+    'When the train finally pulled in,'
+    >>> first_clause_end("Yes, the passengers stepped down onto the platform.") is None
+    True
+    """
+    end = sentence_end(text)
+    sentence = text if end is None else text[:end]
+    for match in _CLAUSE_END.finditer(sentence):
+        before, after = sentence[: match.end()], sentence[match.end() :]
+        if len(split_words(before)) >= min_words and len(split_words(after)) >= min_words:
+            return match.end()
+        if len(split_words(after)) < min_words:
+            return None
+    return None
 
 
 # A title's dot before a name ("Dr. Smith"): eSpeak ends a clause there, with a falling

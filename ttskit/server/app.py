@@ -20,6 +20,7 @@ from .limits import DeadlineMiddleware, Limits
 from .middleware import ServerMiddleware
 from .openapi import install_openapi
 from .origin import OriginMiddleware, normalize_origin
+from .pool import NO_SHARE, check_client_share
 from .registry import Registry, warm_up
 from .render import DEFAULT_DELTA_SECONDS, MAX_DELTA_SECONDS
 from .state import ServerState
@@ -41,6 +42,7 @@ def create_app(
     max_body_bytes: int | None = None,
     aliases: Mapping[str, str] | None = None,
     queue: int = DEFAULT_QUEUE,
+    client_share: float | None = None,
     faults: Faults | None = None,
     delta_seconds: float = DEFAULT_DELTA_SECONDS,
     lookahead: int = 4,
@@ -66,6 +68,14 @@ def create_app(
         Hosted model id -> local model id, e.g. ``{"canopylabs/orpheus-3b-0.1-ft": "piper"}``.
     queue : int
         Requests per model that may wait for a slot; more are answered 429.
+    client_share : float, optional
+        The fraction of a model's slots and queue that one client (peer address) may
+        hold, in (0, 1]: at most ``max(1, floor(client_share * slots))`` slots and
+        ``max(1, floor(client_share * queue))`` places in the queue; a request beyond
+        them is answered 429 while other clients are served. 1 is no bound. By default,
+        chosen by the address ttskit serves the app on (``server_config``): 0.5 where
+        other machines can reach it, no bound on a loopback address
+        (``ttskit.server.connections.client_share_for``).
     faults : Faults, optional
         Latency and errors to inject (see ``ttskit.server.faults``).
     delta_seconds : float
@@ -99,10 +109,14 @@ def create_app(
     if lookahead < 1:
         raise InvalidArgument(f"lookahead must be >= 1, got {lookahead!r}")
     limits = limits or Limits()
+    if client_share is not None:
+        client_share = check_client_share(client_share)
     for origin in cors_origins:
         if origin != "*":
             normalize_origin(origin)  # a bad one is refused now, not at the first request
-    registry = Registry(engines, aliases=aliases, queue_size=queue)
+    registry = Registry(
+        engines, aliases=aliases, queue_size=queue, client_share=client_share or NO_SHARE
+    )
     for model in registry.models.values():
         model.pool.hold_seconds = limits.synthesis_timeout
     slots = sum(model.pool.size for model in registry.models.values())
@@ -117,6 +131,7 @@ def create_app(
         lookahead=lookahead,
         max_contexts=max_contexts,
         limits=limits,
+        client_share=client_share,
     )
 
     @asynccontextmanager

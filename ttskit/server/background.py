@@ -73,6 +73,7 @@ class LocalServer:
         self.port: int = self._socket.getsockname()[1]
         config = server_config(
             app,
+            host=host,
             log_level=log_level,
             # Logging stays the application's business; records go to the usual loggers.
             log_config=None,

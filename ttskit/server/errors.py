@@ -167,11 +167,15 @@ def wire_error_for(exc: BaseException) -> WireError:
     if isinstance(exc, UnknownVoice):
         return WireError(400, str(exc), param="voice", code="voice_not_found")
     if isinstance(exc, PoolFull):
-        return WireError(
-            429,
-            f"the server is busy ({exc}); retry shortly",
-            headers={"Retry-After": "1", "retry-after-ms": "1000", "x-ratelimit-reset": "1"},
-        )
+        retry = {"Retry-After": "1", "retry-after-ms": "1000", "x-ratelimit-reset": "1"}
+        if exc.over_share:
+            return WireError(
+                429,
+                f"{exc}; retry once one of them is done",
+                code="client_share_exceeded",
+                headers=retry,
+            )
+        return WireError(429, f"the server is busy ({exc}); retry shortly", headers=retry)
     if isinstance(exc, QueueTimeout):
         seconds = int(exc.retry_after)
         return WireError(

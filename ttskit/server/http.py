@@ -14,13 +14,13 @@ serves its app with the protocol classes here, through ``server_config``:
   ``CONNECTION_EXTENSION`` (see ``abort_connection``): injected cuts and clients that
   stopped reading use it;
 - open connections (WebSocket sessions included) are bounded below the process's
-  descriptor limit, overall and per peer address (``ConnectionBudget``): a connection
-  beyond its bound may only ask for ``/health``; anything else gets 503 with
-  ``Retry-After``, and one that sends nothing is closed after a second. Far beyond the
-  bound a connection is closed as it opens, so the server never runs out of descriptors
-  to accept with;
+  descriptor limit, overall and per client (``ConnectionBudget``, in
+  ``ttskit.server.connections``): a connection beyond its bound may only ask for
+  ``/health``; anything else gets 503 with ``Retry-After``, and one that sends nothing
+  is closed after a second. Far beyond the bound a connection is closed as it opens, so
+  the server never runs out of descriptors to accept with;
 - errors of one kind (a failed ``accept``, clients gone) are logged once per interval
-  with a count (``SummarizingFilter``), never once per failure.
+  with a count (``ttskit.server.logs``), never once per failure.
 
 Deadlines on the body and on writes are the app's, in ``ttskit.server.limits``, because
 only the app knows when it reads and writes.
@@ -31,9 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import resource
-import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -42,16 +39,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from ..errors import InvalidArgument
+from .connections import (
+    ConnectionBudget,
+    client_share_for,
+    peer_of,
+    raise_open_file_limit,
+)
 from .errors import error_body
+from .logs import summarize_repeated_logs
 
 __all__ = [
     "CONNECTION_EXTENSION",
     "DEFAULT_HEADER_TIMEOUT",
-    "ConnectionBudget",
-    "SummarizingFilter",
     "abort_connection",
-    "raise_open_file_limit",
     "server_config",
 ]
 
@@ -65,183 +65,6 @@ DEFAULT_HEADER_TIMEOUT = 10.0
 OVER_BOUND_HEADER_TIMEOUT = 1.0
 #: the path a connection beyond its bound may still ask for
 HEALTH_PATH = "/health"
-
-
-def raise_open_file_limit() -> int:
-    """Raise the soft limit of open descriptors to the hard one where allowed; the new soft."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass  # some systems cap the soft limit below an infinite hard one
-    return soft
-
-
-class ConnectionBudget:
-    """How many connections the server holds, overall and per peer address.
-
-    A connection within both bounds is served. One beyond either is *over*: it may ask
-    for ``/health`` and gets 503 for anything else. One that would take the count past
-    ``limit + spare`` is closed as it opens: the spare descriptors are what keeps
-    ``/health`` and the 503s answerable while the server is full.
-
-    Parameters
-    ----------
-    limit : int
-        Connections served at once.
-    per_client : int, optional
-        Connections served at once from one peer address; by default half of ``limit``.
-    spare : int, optional
-        Connections kept open beyond ``limit`` to answer them; by default an eighth of
-        ``limit``, at least 8.
-
-    Examples
-    --------
-    >>> budget = ConnectionBudget(2, per_client=1, spare=1)
-    >>> [budget.admit(key, "127.0.0.2") for key in range(4)]
-    ['served', 'over', 'over', 'closed']
-    >>> budget.admit(9, "127.0.0.1")
-    'closed'
-    >>> budget.release(1)
-    >>> budget.admit(9, "127.0.0.1")
-    'served'
-    """
-
-    def __init__(self, limit: int, *, per_client: int | None = None, spare: int | None = None):
-        if limit < 1:
-            raise InvalidArgument(f"limit must be >= 1, got {limit!r}")
-        self.limit = limit
-        self.per_client = max(1, limit // 2) if per_client is None else per_client
-        self.spare = max(8, limit // 8) if spare is None else spare
-        self._peer_of: dict[object, str] = {}
-        self._served: dict[object, bool] = {}
-        self._served_per_peer: Counter[str] = Counter()
-
-    @classmethod
-    def for_descriptors(cls, descriptors: int) -> ConnectionBudget:
-        """The budget for a process allowed ``descriptors`` open files.
-
-        A quarter of them (at least 32) stays for engines, logs and the spare, and the
-        rest is the bound.
-        """
-        reserve = max(32, descriptors // 4)
-        limit = max(1, descriptors - reserve)
-        return cls(limit, spare=max(8, reserve // 2))
-
-    @property
-    def open(self) -> int:
-        """Connections held, over ones included."""
-        return len(self._peer_of)
-
-    @property
-    def served(self) -> int:
-        """Connections within their bounds."""
-        return sum(self._served.values())
-
-    def admit(self, key: object, peer: str) -> str:
-        """``"served"``, ``"over"`` or ``"closed"`` for a new connection ``key`` from ``peer``."""
-        if key in self._peer_of:
-            return "served" if self._served[key] else "over"
-        if self.open >= self.limit + self.spare:
-            return "closed"
-        served = self.served < self.limit and self._served_per_peer[peer] < self.per_client
-        self._peer_of[key] = peer
-        self._served[key] = served
-        if served:
-            self._served_per_peer[peer] += 1
-        return "served" if served else "over"
-
-    def release(self, key: object) -> None:
-        """Forget connection ``key`` (closed)."""
-        peer = self._peer_of.pop(key, None)
-        if peer is not None and self._served.pop(key):
-            self._served_per_peer[peer] -= 1
-            if not self._served_per_peer[peer]:
-                del self._served_per_peer[peer]
-
-
-class SummarizingFilter(logging.Filter):
-    """Lets the first record of a kind through per ``interval``; counts the rest.
-
-    Records below ``level`` pass as they come.
-    A kind is the logger, the level, the message's template and the exception's type. The
-    first record of a kind after an interval in which more were held back says how many
-    (``(and 1234 more like it in the last 10 s)``), without their tracebacks.
-
-    Parameters
-    ----------
-    interval : float
-        Seconds.
-    level : int
-        The lowest level summarized.
-    clock : callable
-        Seconds, monotonic; injectable for tests.
-    """
-
-    def __init__(
-        self,
-        interval: float = 10.0,
-        *,
-        level: int = logging.WARNING,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__()
-        self.interval = interval
-        self.level = level
-        self._clock = clock
-        self._kinds: dict[tuple[Any, ...], list[float]] = {}  # kind -> [since, held back]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < self.level:
-            return True
-        exc_type = record.exc_info[0] if record.exc_info else None
-        kind = (record.name, record.levelno, str(record.msg), exc_type)
-        now = self._clock()
-        seen = self._kinds.get(kind)
-        if seen is None or now - seen[0] >= self.interval:
-            held = int(seen[1]) if seen else 0
-            self._kinds[kind] = [now, 0]
-            if held:
-                record.msg = f"{record.msg} (and {held} more like it in the last %.0f s)"
-                record.args = (*_as_tuple(record.args), now - seen[0])
-                record.exc_info = None
-                record.exc_text = None
-            if len(self._kinds) > 1000:  # kinds are few; a flood of new ones is not kept
-                self._kinds = {kind: self._kinds[kind]}
-            return True
-        seen[1] += 1
-        return False
-
-
-def _as_tuple(args: Any) -> tuple[Any, ...]:
-    if args is None:
-        return ()
-    return args if isinstance(args, tuple) else (args,)
-
-
-#: the loggers whose repeated records are summarized while ttskit serves, from which level:
-#: uvicorn's own lines of every connection (opened, accepted, closed) at every level
-SUMMARIZED_LOGGERS = {
-    "asyncio": logging.WARNING,
-    "uvicorn.error": logging.DEBUG,
-    "uvicorn.access": logging.WARNING,
-    "ttskit.server": logging.WARNING,
-}
-
-
-def summarize_repeated_logs(interval: float = 10.0) -> None:
-    """Put one ``SummarizingFilter`` on each of ``SUMMARIZED_LOGGERS`` (once)."""
-    for name, level in SUMMARIZED_LOGGERS.items():
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, SummarizingFilter) for f in logger.filters):
-            logger.addFilter(SummarizingFilter(interval, level=level))
-
-
-def _peer(transport: asyncio.BaseTransport) -> str:
-    peer = transport.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
 
 
 _RETRY_AFTER_OVER_BOUND = 1
@@ -337,7 +160,7 @@ class TTSKitHTTPProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if self.budget is not None:
-            admitted = self.budget.admit(transport, _peer(transport))
+            admitted = self.budget.admit(transport, peer_of(transport))
             if admitted == "closed":
                 # Not even the spare is left: the descriptor goes back at once.
                 self.transport = transport
@@ -469,8 +292,9 @@ def server_config(
     """The ``uvicorn.Config`` that ttskit serves ``app`` with.
 
     The header deadline and the largest WebSocket message come from the app's limits
-    when it is a ttskit app (``create_app``). The soft limit of open descriptors is
-    raised to the hard one, and connections are bounded below it
+    when it is a ttskit app (``create_app``); one client's share of the slots, unless the
+    app names one, from the address served on (``client_share_for``). The soft limit of
+    open descriptors is raised to the hard one, and connections are bounded below it
     (``ConnectionBudget.for_descriptors``) unless ``budget`` says otherwise; repeated
     log records are summarized (``summarize_repeated_logs``).
 
@@ -495,6 +319,11 @@ def server_config(
         options.setdefault("ws_max_size", max(16 * state.max_body_bytes, 2**20))
         # Deflate costs more CPU than it saves bytes on the audio the server sends.
         options.setdefault("ws_per_message_deflate", False)
+        if state.client_share is None:
+            # A Unix socket's clients are the machine's own processes, as on loopback.
+            local = "uds" in options or "fd" in options
+            host = None if local else options.get("host", "127.0.0.1")
+            state.share_slots(client_share_for(host))
     if budget is None:
         budget = ConnectionBudget.for_descriptors(raise_open_file_limit())
     http = type(

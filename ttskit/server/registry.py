@@ -14,7 +14,7 @@ from ..engines import Engine, Voice
 from ..errors import InvalidArgument
 from ..protocol import DEFAULT_SAMPLE_RATE
 from .errors import WireError
-from .pool import SlotPool
+from .pool import NO_SHARE, SlotPool
 from .render import render_segment
 
 __all__ = ["LocalModel", "Registry", "warm_up"]
@@ -84,6 +84,8 @@ class Registry:
         Hosted model id -> local model id.
     queue_size : int
         Requests that may wait for a slot, per model.
+    client_share : float
+        The fraction of a model's slots and queue one client may hold (1: no bound).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Registry:
         *,
         aliases: Mapping[str, str] | None = None,
         queue_size: int,
+        client_share: float = NO_SHARE,
     ) -> None:
         if not engines:
             raise InvalidArgument("a server needs at least one engine")
@@ -106,7 +109,7 @@ class Registry:
             default_voice = _default_voice(slots[0], voices)
             self.models[model_id] = LocalModel(
                 id=model_id,
-                pool=SlotPool(slots, queue_size=queue_size),
+                pool=SlotPool(slots, queue_size=queue_size, client_share=client_share),
                 sample_rate=int(slots[0].sample_rate),
                 voices=voices,
                 default_voice=default_voice,

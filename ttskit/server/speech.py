@@ -38,6 +38,7 @@ from .bodies import (
     openai_events,
     together_events,
 )
+from .connections import client_of
 from .errors import WireError, bad_request
 from .faults import FAULTS_HEADER, RequestFaults
 from .payload import parse_json
@@ -89,6 +90,7 @@ async def create_speech(request: Request) -> Response:
     faults = state.faults.for_request(request.headers.get(FAULTS_HEADER))
     faults.check_refusal()
 
+    client = client_of(request.scope)
     encoder = answer.encoder()
     render = partial(
         render_segment,
@@ -105,13 +107,16 @@ async def create_speech(request: Request) -> Response:
         speed=speech.speed or 1.0,
         render=render,
         lookahead=state.lookahead,
+        client=client,
+        # What "immediate" asks for: audio as soon as there is something to say.
+        first_clause=speech.segment == "immediate",
         **state.slot_deadlines(),
     )
     headers = {
         "x-ttskit-model": model.id,
         "x-ttskit-voice": voice,
         "x-ttskit-sample-rate": str(answer.sample_rate),
-        **_rate_headers(model.pool),
+        **_rate_headers(model.pool, client),
     }
     try:
         first = await _unless_disconnected(request, anext(segments, None))
@@ -302,8 +307,13 @@ def _check_input(text: str, max_chars: int) -> None:
         )
 
 
-def _rate_headers(pool: SlotPool) -> dict[str, str]:
-    return {"x-ratelimit-limit": str(pool.capacity), "x-ratelimit-remaining": str(pool.remaining)}
+def _rate_headers(pool: SlotPool, client: str) -> dict[str, str]:
+    """What ``client`` may still ask of the model: its share of slots and queue, and what is
+    left of it."""
+    return {
+        "x-ratelimit-limit": str(pool.client_capacity()),
+        "x-ratelimit-remaining": str(pool.remaining_for(client)),
+    }
 
 
 # --- running while the client is there -----------------------------------------------------

@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from ..engines.text import sentence_end, split_sentences, split_words
+from .connections import client_of
 from .errors import WireError, bad_request, error_response, wire_error_for
 from .faults import FAULTS_HEADER, RequestFaults
 from .payload import parse_json
@@ -103,7 +104,9 @@ async def _open_session(
         model, aliased = state.registry.resolve(model_id)
         query.setdefault("voice", model.default_voice)
         settings = SessionSettings.model_validate(query)
-        voice = await _check_voice(state, model, settings.voice, aliased=aliased)
+        voice = await _check_voice(
+            state, model, settings.voice, aliased=aliased, client=client_of(websocket.scope)
+        )
     except Exception as exc:
         await websocket.send_json(_failed(wire_error_for(exc)))
         await websocket.close(code=_CLOSE_REFUSED)
@@ -111,12 +114,18 @@ async def _open_session(
     return Session(websocket, state, faults, model_id, model, aliased, settings, voice)
 
 
-async def _check_voice(state: ServerState, model: LocalModel, voice: str, *, aliased: bool) -> str:
+async def _check_voice(
+    state: ServerState, model: LocalModel, voice: str, *, aliased: bool, client: str
+) -> str:
     """The voice to speak with; raises ``UnknownVoice`` for one the engine lacks."""
     chosen = state.registry.voice_for(model, voice, aliased=aliased)
     if not model.lists(chosen):
         await probe_voice(
-            model.pool, state.executor, chosen, queue_timeout=state.limits.queue_timeout
+            model.pool,
+            state.executor,
+            chosen,
+            queue_timeout=state.limits.queue_timeout,
+            client=client,
         )
     return chosen
 
@@ -452,7 +461,13 @@ class Session:
             raise wire_error_for(exc) from exc
         voice = self.voice
         if "voice" in changes:
-            voice = await _check_voice(self.state, self.model, settings.voice, aliased=self.aliased)
+            voice = await _check_voice(
+                self.state,
+                self.model,
+                settings.voice,
+                aliased=self.aliased,
+                client=client_of(self.websocket.scope),
+            )
         self.settings, self.voice = settings, voice
         await self.send({"type": "session.updated", "session": self.describe()})
 
@@ -521,6 +536,8 @@ class Session:
             speed=settings.speed,
             render=render,
             lookahead=state.lookahead,
+            client=client_of(self.websocket.scope),
+            first_clause=settings.segment == "immediate",
             **state.slot_deadlines(),
         )
         item_id, context_id = item.id, context.id

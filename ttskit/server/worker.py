@@ -23,6 +23,7 @@ from concurrent.futures import Executor
 from typing import TypeVar
 
 from ..engines import Engine, Segment
+from ..engines.text import first_clause_end
 from .pool import SlotPool
 
 __all__ = ["ServerClosing", "SynthesisTimeout", "probe_voice", "synthesize"]
@@ -77,16 +78,22 @@ async def synthesize(
     lookahead: int = 4,
     queue_timeout: float | None = None,
     synthesis_timeout: float | None = None,
+    client: str = "",
+    first_clause: bool = False,
 ) -> AsyncIterator[T]:
     """Synthesize ``text`` with an engine of ``pool`` and yield ``render(segment)`` for each.
 
-    Waits for a slot first (``PoolFull`` when there is no room, ``QueueTimeout`` after
-    ``queue_timeout`` seconds). Exceptions of the engine or of ``render`` are raised here,
-    in the reader's task. Closing the iterator stops the synthesis after the segment in
-    progress; so does ``synthesis_timeout`` seconds with the slot, which raises
-    ``SynthesisTimeout``.
+    Waits for a slot first, counted against ``client``'s share (``PoolFull`` when there is
+    no room, ``QueueTimeout`` after ``queue_timeout`` seconds). Exceptions of the engine or
+    of ``render`` are raised here, in the reader's task. Closing the iterator stops the
+    synthesis after the segment in progress; so does ``synthesis_timeout`` seconds with the
+    slot, which raises ``SynthesisTimeout``. With ``first_clause``, a long first sentence
+    is synthesized in two parts, its first clause and the rest (``first_clause_end``), so
+    that its audio starts sooner.
     """
-    engine = await pool.acquire(queue_timeout)
+    cut = first_clause_end(text) if first_clause else None
+    pieces = [text] if cut is None else [text[:cut], text[cut:].lstrip()]
+    engine = await pool.acquire(queue_timeout, client=client)
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     deadline = started + synthesis_timeout if synthesis_timeout is not None else None
@@ -113,29 +120,37 @@ async def synthesize(
                 return False
         return not stop.is_set()
 
-    def work() -> None:
+    def speak(piece: str) -> bool:
+        """Hand over the segments of ``piece``; False when the synthesis has to end."""
+        if stop.is_set():
+            return False
         try:
-            segments = engine.synthesize(text, voice=voice, speed=speed)
+            segments = engine.synthesize(piece, voice=voice, speed=speed)
         except Exception as exc:
             hand_over(_Failure(exc))
-            return
+            return False
         try:
             for segment in segments:
                 if not wait_for_room():
                     if overdue():
                         hand_over(_Failure(too_long))
-                    return
+                    return False
                 hand_over(render(segment))
                 if overdue():
                     hand_over(_Failure(too_long))
-                    return
-            hand_over(_DONE)
+                    return False
+            return True
         except Exception as exc:
             hand_over(_Failure(exc))
+            return False
         finally:
             close = getattr(segments, "close", None)
             if close is not None:
                 close()
+
+    def work() -> None:
+        if all(speak(piece) for piece in pieces):
+            hand_over(_DONE)
 
     _start(loop, executor, pool, engine, work)
     try:
@@ -165,7 +180,12 @@ def _loop_time(loop: asyncio.AbstractEventLoop, monotonic: float) -> float:
 
 
 async def probe_voice(
-    pool: SlotPool, executor: Executor, voice: str, *, queue_timeout: float | None = None
+    pool: SlotPool,
+    executor: Executor,
+    voice: str,
+    *,
+    queue_timeout: float | None = None,
+    client: str = "",
 ) -> None:
     """Ask an engine of ``pool`` whether it speaks ``voice``, before there is text to speak.
 
@@ -179,7 +199,7 @@ async def probe_voice(
         if close is not None:
             close()
 
-    engine = await pool.acquire(queue_timeout)
+    engine = await pool.acquire(queue_timeout, client=client)
     future = _start(asyncio.get_running_loop(), executor, pool, engine, probe)
     # Shielded: cancelling the wait must not cancel the future, which would give the
     # engine back while the thread still uses it.
