@@ -94,20 +94,28 @@ def sleeps() -> Sleeps:
 class Blocking:
     """An object of the async client driven from plain test code, called as its sync twin.
 
-    Coroutines run to their end on ``loop``; what is entered with ``async with`` is entered
-    with ``with``, what is iterated with ``async for`` is iterated with ``for``; results that
-    are themselves async objects (a stream, a session) are wrapped in turn.
+    Coroutines run to their end on ``runner``, an ``asyncio.Runner``: a Ctrl-C meanwhile
+    cancels the coroutine and then raises ``KeyboardInterrupt``, as under ``asyncio.run``.
+    What is entered with ``async with`` is entered with ``with``, what is iterated with
+    ``async for`` is iterated with ``for``; results that are themselves async objects (a
+    stream, a session) are wrapped in turn.
     """
 
-    def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, target: Any, runner: asyncio.Runner) -> None:
         self._target = target
-        self._loop = loop
+        self._runner = runner
+
+    def _run(self, awaitable: Any) -> Any:
+        async def wait() -> Any:
+            return await awaitable
+
+        return self._runner.run(awaitable if inspect.iscoroutine(awaitable) else wait())
 
     def _wrap(self, value: Any) -> Any:
         if inspect.isawaitable(value) and not hasattr(value, "__aenter__"):
-            value = self._loop.run_until_complete(value)
+            value = self._run(value)
         if hasattr(value, "__aenter__") or hasattr(value, "__aiter__"):
-            return Blocking(value, self._loop)
+            return Blocking(value, self._runner)
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -117,16 +125,16 @@ class Blocking:
         return lambda *args, **kwargs: self._wrap(value(*args, **kwargs))
 
     def __enter__(self) -> Any:
-        return self._wrap(self._loop.run_until_complete(self._target.__aenter__()))
+        return self._wrap(self._run(self._target.__aenter__()))
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._loop.run_until_complete(self._target.__aexit__(*exc_info))
+        self._run(self._target.__aexit__(*exc_info))
 
     def __iter__(self) -> Iterator[Any]:
         events = self._target.__aiter__()
         while True:
             try:
-                yield self._loop.run_until_complete(events.__anext__())
+                yield self._run(events.__anext__())
             except StopAsyncIteration:
                 return
 
@@ -140,19 +148,19 @@ def make_client(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     that uses it runs once with each, so that both clients give the same results and
     errors. Clients are closed after the test."""
     closers: list[Callable[[], None]] = []
-    loop = asyncio.new_event_loop() if request.param == "AsyncClient" else None
+    runner = asyncio.Runner() if request.param == "AsyncClient" else None
 
     def make(*args: Any, **kwargs: Any) -> Any:
-        if loop is None:
+        if runner is None:
             client = Client(*args, **kwargs)
             closers.append(client.close)
             return client
         client = AsyncClient(*args, **kwargs)
-        closers.append(lambda: loop.run_until_complete(client.aclose()))
-        return Blocking(client, loop)
+        closers.append(lambda: runner.run(client.aclose()))
+        return Blocking(client, runner)
 
     yield make
     for close in closers:
         close()
-    if loop is not None:
-        loop.close()
+    if runner is not None:
+        runner.close()

@@ -24,7 +24,8 @@ class Answer:
 
     ``pieces`` are written one by one (each an HTTP chunk unless ``chunked`` is False),
     with ``piece_delay_s`` before each; ``cut`` closes the connection after the pieces
-    without ending the body; ``headers_delay_s`` delays the status line. ``before``, when
+    without ending the body; ``hold`` keeps the body open after the pieces until the client
+    hangs up; ``headers_delay_s`` delays the status line. ``before``, when
     given, is called on the server's thread before the status line (with -1) and before
     each piece (with its index): a test's hook to move an injected clock, or to hold a
     piece until the client has read the one before.
@@ -38,6 +39,7 @@ class Answer:
     piece_delay_s: float = 0.0
     chunked: bool = True
     cut: bool = False
+    hold: bool = False
     before: Callable[[int], None] | None = None
 
 
@@ -58,12 +60,16 @@ class _Server(ThreadingHTTPServer):
 class ReplayServer:
     """Answers ``POST /v1/audio/speech`` with the queued answers in order (the last one
     again once the queue is down to it), and ``GET /v1/models`` / ``/v1/voices`` with
-    small listings. Every request is recorded in ``received``."""
+    small listings. Every request is recorded in ``received``; when a client hangs up
+    before its answer ended, how many pieces had been written goes in ``hangups`` (and
+    ``hung_up`` is set)."""
 
     def __init__(self) -> None:
         self.answers: list[Answer] = []
         self.received: list[Received] = []
         self.ports: list[int] = []  # client port of each speech request: same port, same connection
+        self.hangups: list[int] = []
+        self.hung_up = threading.Event()
         self.models = {"data": [{"id": "replay", "object": "model"}]}
         self.voices = {"data": [{"model": "replay", "voices": [{"id": "v1", "name": "alice"}]}]}
         self._lock = threading.Lock()
@@ -143,8 +149,12 @@ class ReplayServer:
         self._server.shutdown()
         self._server.server_close()
 
-    @staticmethod
-    def write(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
+    def _hangup(self, handler: BaseHTTPRequestHandler, written: int) -> None:
+        handler.close_connection = True
+        self.hangups.append(written)
+        self.hung_up.set()
+
+    def write(self, handler: BaseHTTPRequestHandler, answer: Answer) -> None:
         if answer.headers_delay_s:
             time.sleep(answer.headers_delay_s)
         if answer.before is not None:
@@ -161,6 +171,7 @@ class ReplayServer:
             handler.send_header("Content-Length", str(length))
         handler.end_headers()
         handler.wfile.flush()
+        written = 0
         try:
             for index, piece in enumerate(answer.pieces):
                 if answer.piece_delay_s:
@@ -172,6 +183,12 @@ class ReplayServer:
                 else:
                     handler.wfile.write(piece)
                 handler.wfile.flush()
+                written += 1
+            if answer.hold:
+                while handler.connection.recv(65536):  # until the client hangs up
+                    pass
+                self._hangup(handler, written)
+                return
             if answer.cut:
                 handler.close_connection = True
                 handler.connection.shutdown(socket.SHUT_RDWR)
@@ -180,7 +197,7 @@ class ReplayServer:
                 handler.wfile.write(b"0\r\n\r\n")
                 handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
-            handler.close_connection = True
+            self._hangup(handler, written)
 
 
 # --- canned bodies -------------------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
-from ttskit import AsyncClient, Client
+from ttskit import AsyncClient, Client, audio
 from ttskit.client import AsyncRealtimeSession, ContextDone, ItemDone
 from ttskit.results import AudioChunk, WordTimestamps
 
 from ..conftest import HOSTED_MODEL
+from .replay_server import Answer, b64, sse
 
 
 def test_speak_and_stream_give_what_client_gives(espeak_server) -> None:
@@ -56,3 +58,32 @@ def test_a_realtime_session_as_coroutines(espeak_server) -> None:
     assert {AudioChunk, WordTimestamps, ItemDone, ContextDone} <= kinds
     assert first.words["word"].tolist() == ["Hello"]
     assert second.words["word"].tolist() == ["Hi", "there"] and second.text == "Hi there."
+
+
+def test_a_cancelled_task_keeps_what_arrived_and_hangs_up(replay) -> None:
+    tone = audio.sine(440, duration=0.1, sample_rate=8000)
+    delta = {"type": "conversation.item.audio_output.delta", "delta": b64(audio.encode_pcm(tone))}
+    replay.answers.append(Answer([sse(delta, done=False)], hold=True))  # then nothing, open
+
+    async def main():
+        async with AsyncClient(replay.base_url, model="replay", voice="alice") as client:
+            stream = await client.stream("Hi.", sample_rate=8000)
+            first_audio = asyncio.Event()
+
+            async def listen():
+                async with stream:
+                    async for _ in stream:
+                        first_audio.set()
+
+            task = asyncio.create_task(listen())
+            await first_audio.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # Closed by the stream itself, while the client is still open.
+            hung_up = await asyncio.to_thread(replay.hung_up.wait, 10)
+            return await stream.speech(allow_partial=True), hung_up
+
+    partial, hung_up = asyncio.run(main())
+    np.testing.assert_array_equal(partial.audio, audio.decode_pcm(audio.encode_pcm(tone)))
+    assert hung_up and replay.hangups == [1]

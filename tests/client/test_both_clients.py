@@ -8,11 +8,17 @@ servers on loopback.
 
 from __future__ import annotations
 
+import signal
+import struct
+import threading
+import time
+
 import numpy as np
 import pytest
 
 from ttskit import audio
 from ttskit.client import ContextCancelled, TextReceived
+from ttskit.client.sse import MAX_LINE
 from ttskit.errors import (
     BadRequestError,
     ConnectError,
@@ -28,6 +34,7 @@ from ttskit.server import Faults
 from ..conftest import HOSTED_MODEL
 from .conftest import ManualClock
 from .openai_server import PCM, RATE
+from .replay_server import Answer, b64, sse, streamed_wav_header
 from .ws_servers import flooding
 
 TEXT = "Hello there, how are you?"
@@ -115,6 +122,146 @@ def test_openai_dialect(make_client, openai_server, stream_format: str) -> None:
     assert openai_server.app.state.received[-1]["stream_format"] == stream_format
     assert speech.sample_rate == RATE
     np.testing.assert_allclose(speech.audio, audio.decode_pcm(PCM, encoding="pcm_s16le"))
+
+
+# --- Ctrl-C ----------------------------------------------------------------------------------
+
+
+class CtrlC:
+    """A clock that presses Ctrl-C (a real SIGINT to this process) at its first reading once
+    ``armed`` is set. A client reads its clock right after each network read, so the
+    interrupt lands in the middle of reading the answer, where a user's Ctrl-C lands."""
+
+    def __init__(self) -> None:
+        self.armed = threading.Event()
+        self.pressed = False
+
+    def __call__(self) -> float:
+        if self.armed.is_set() and not self.pressed:
+            self.pressed = True
+            signal.raise_signal(signal.SIGINT)
+        return time.perf_counter()
+
+
+def test_ctrl_c_keeps_what_arrived_and_hangs_up(make_client, replay) -> None:
+    tone = audio.sine(440, duration=0.1, sample_rate=RATE)
+    words = {
+        "type": "conversation.item.word_timestamps",
+        "words": ["Hello", "there"],
+        "start_seconds": [0.0, 0.08],
+        "end_seconds": [0.08, 0.2],  # "there" ends after the 0.1 s of audio that came
+    }
+    delta = {"type": "conversation.item.audio_output.delta", "delta": b64(audio.encode_pcm(tone))}
+    clock = CtrlC()
+
+    def before(index: int) -> None:
+        if index == 1:  # the next read comes once the caller has had the first audio
+            assert clock.armed.wait(10)
+
+    # The answer stays open after a keep-alive comment: only the client can end it.
+    pieces = [sse(words, delta, done=False), b": still synthesizing\n\n"]
+    replay.answers.append(Answer(pieces, before=before, hold=True))
+    client = make_client(replay.base_url, model="replay", voice="alice", clock=clock, timeout=10)
+    with (
+        pytest.raises(KeyboardInterrupt),
+        client.stream("Hello there.", sample_rate=RATE) as stream,
+    ):
+        for event in stream:
+            if isinstance(event, AudioChunk):
+                clock.armed.set()
+    assert clock.pressed
+    partial = stream.speech(allow_partial=True)
+    np.testing.assert_array_equal(partial.audio, audio.decode_pcm(audio.encode_pcm(tone)))
+    assert partial.words["word"].tolist() == ["Hello"]
+    assert replay.hung_up.wait(10) and replay.hangups == [2]  # the connection was closed
+
+
+# --- what a misbehaving server can make the client do is bounded ------------------------------
+
+
+def cause(error: BaseException) -> BaseException:
+    """The ``ProtocolError`` behind a stream cut by a malformed answer (or the error itself)."""
+    return error.__cause__ if isinstance(error, StreamInterrupted) else error
+
+
+def test_an_sse_line_without_end_is_a_protocol_error(make_client, replay) -> None:
+    mib = b"A" * 2**20
+    replay.answers.append(Answer([b"data: " + mib] + [mib] * 63))  # one 64 MiB line
+    client = make_client(replay.base_url, model="replay", voice="alice")
+    with pytest.raises(StreamInterrupted) as caught:
+        client.speak("Hi.", stream=True)
+    assert isinstance(cause(caught.value), ProtocolError)
+    assert f"a line over {MAX_LINE} bytes" in str(caught.value)
+    # The client stopped reading at the bound: the server could not write the whole line.
+    assert replay.hung_up.wait(10) and replay.hangups[0] < 64
+
+
+@pytest.mark.parametrize(
+    ("content_type", "served_rate", "rate"),
+    [
+        ("audio/L16; rate=4294967296", None, "4294967296"),
+        ("audio/L16; rate=1e11", None, "1e11"),
+        ("audio/L16; rate=0", None, "0"),
+        ("application/octet-stream", "0", "0"),
+    ],
+)
+def test_a_served_sample_rate_out_of_range_is_a_protocol_error(
+    make_client, replay, content_type: str, served_rate: str | None, rate: str
+) -> None:
+    headers = {} if served_rate is None else {"x-ttskit-sample-rate": served_rate}
+    pcm = audio.encode_pcm(np.zeros(800, np.float32))
+    replay.answers.append(Answer([pcm], content_type=content_type, headers=headers, hold=True))
+    client = make_client(replay.base_url, model="replay", voice="alice")
+    with pytest.raises(ProtocolError, match=f"sample rate of '{rate}'") as caught:
+        client.speak("Hi.", response_format="raw")
+    assert ("x-ttskit-sample-rate" if served_rate else "Content-Type") in str(caught.value)
+    # The connection was closed, not left to the garbage collector (``caught`` still holds
+    # the traceback, and with it what the call made).
+    assert replay.hung_up.wait(10)
+
+
+def test_a_four_byte_wav_fmt_chunk_is_a_protocol_error(make_client, replay) -> None:
+    wav = b"RIFF" + struct.pack("<I", 36) + b"WAVE" + b"fmt " + struct.pack("<I", 4) + b"\0" * 4
+    wav += b"data" + struct.pack("<I", 1600) + b"\0" * 1600
+    replay.answers.append(Answer([wav], content_type="audio/wav", chunked=False))
+    client = make_client(replay.base_url, model="replay", voice="alice")
+    with pytest.raises((ProtocolError, StreamInterrupted)) as caught:
+        client.speak("Hi.")
+    assert isinstance(cause(caught.value), ProtocolError)
+    assert "WAV" in str(caught.value)
+
+
+def test_a_wav_longer_than_its_header_says_is_a_protocol_error(make_client, replay) -> None:
+    tone = audio.sine(440, duration=0.1, sample_rate=RATE)
+    wav = audio.wav_bytes(tone, sample_rate=RATE)
+    replay.answers.append(Answer([wav] + [b"\0" * 2**16] * 32, content_type="audio/wav"))
+    client = make_client(replay.base_url, model="replay", voice="alice")
+    with pytest.raises(StreamInterrupted) as caught:
+        client.speak("Hi.")
+    assert isinstance(cause(caught.value), ProtocolError)
+    assert "past the 4800 bytes of audio its header declares" in str(caught.value)
+    assert caught.value.partial.duration == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("shape", ["raw", "streamed wav", "sse"])
+def test_audio_past_max_audio_s_is_a_protocol_error(make_client, replay, shape: str) -> None:
+    pcm = audio.encode_pcm(audio.sine(440, duration=0.1, sample_rate=RATE))
+    if shape == "sse":
+        delta = {"type": "conversation.item.audio_output.delta", "delta": b64(pcm)}
+        pieces, content_type = [sse(delta, done=False)] * 100, "text/event-stream"
+    else:
+        pieces, content_type = [pcm] * 100, f"audio/L16; rate={RATE}"
+        if shape == "streamed wav":
+            pieces, content_type = [streamed_wav_header(RATE), *pieces], "audio/wav"
+    replay.answers.append(Answer(pieces, content_type=content_type, hold=True))
+    client = make_client(replay.base_url, model="replay", voice="alice", max_audio_s=0.5)
+    with pytest.raises(StreamInterrupted) as caught:
+        client.speak("Hi.", stream=True, sample_rate=RATE)
+    assert isinstance(cause(caught.value), ProtocolError)
+    assert "more than max_audio_s=0.5 seconds" in str(caught.value)
+    assert "Client(..., max_audio_s=...)" in str(caught.value)
+    assert caught.value.partial.duration == 0.5  # what fits is kept
+    assert replay.hung_up.wait(10)
 
 
 # --- WebSocket -------------------------------------------------------------------------------

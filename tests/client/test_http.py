@@ -65,21 +65,27 @@ def test_defaults_from_the_server_listing(replay: ReplayServer) -> None:
 
 
 def test_hosted_models_with_a_fixed_output_format() -> None:
+    def raw_format(client: Client, model: str, encoding: str | None, rate: int | None):
+        request = client.build_request(
+            "Hi.",
+            model=model,
+            voice="v",
+            stream=True,
+            response_encoding=encoding,
+            sample_rate=rate,
+        )
+        return request.encoding, request.sample_rate_out
+
     client = Client("https://api.together.ai/v1", api_key="k")
     with pytest.warns(UserWarning, match="always sends pcm_s16le at 24000 Hz"):
-        assert client._raw_format("canopylabs/orpheus-3b-0.1-ft", "pcm_f32le", 44100) == (
-            "pcm_s16le",
-            24000,
-        )
-    assert client._raw_format("hexgrad/Kokoro-82M", None, None) == ("pcm_s16le", 24000)
-    assert client._raw_format("cartesia/sonic-2", "pcm_f32le", 44100) == ("pcm_f32le", 44100)
-    local = Client(
-        "http://127.0.0.1:9/v1"
-    )  # the local server honours what is asked, whatever the id
-    assert local._raw_format("canopylabs/orpheus-3b-0.1-ft", "pcm_f32le", 16000) == (
-        "pcm_f32le",
-        16000,
-    )
+        fixed = raw_format(client, "canopylabs/orpheus-3b-0.1-ft", "pcm_f32le", 44100)
+    assert fixed == ("pcm_s16le", 24000)
+    assert raw_format(client, "hexgrad/Kokoro-82M", None, None) == ("pcm_s16le", 24000)
+    assert raw_format(client, "cartesia/sonic-2", "pcm_f32le", 44100) == ("pcm_f32le", 44100)
+    # The local server honours what is asked, whatever the id.
+    local = Client("http://127.0.0.1:9/v1")
+    honoured = raw_format(local, "canopylabs/orpheus-3b-0.1-ft", "pcm_f32le", 16000)
+    assert honoured == ("pcm_f32le", 16000)
 
 
 def test_top_level_helpers_mirror_the_methods() -> None:

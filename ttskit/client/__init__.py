@@ -9,8 +9,10 @@ Modules, in reading order:
   ``decode``/``flush`` push decoders), ``recording`` (the one ``Recorder`` that turns
   chunks and words into ``Speech``/``Timing``), ``discovery`` (listings, and
   ``resolve_defaults``, the one rule of default model and voice)
+- ``base``: ``ClientBase``, what both clients share (their constructor, the requests built)
 - ``http``: ``Client``, ``build_request`` + ``send`` over ``session`` (the one layer of
-  retries) and ``transport`` (requests' boundary: body reads under a deadline, errors)
+  retries) and ``transport`` (requests' boundary: body reads under a deadline, errors);
+  ``asynchronous``: ``AsyncClient`` over aiohttp, whose boundary is ``async_transport``
 - ``streaming``: ``SpeechStream``, an answer read as it arrives, and ``ResponseHead``
 - ``realtime``: ``RealtimeSession`` over ``websocket``, and ``async_realtime``:
   ``AsyncRealtimeSession``, two shells of one ``realtime_core`` (messages, events,

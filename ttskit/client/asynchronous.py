@@ -19,30 +19,29 @@ import asyncio
 import builtins
 import functools
 import inspect
-import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+)
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pandas as pd
 
-from ..errors import (
-    ConnectError,
-    ProtocolError,
-    ReadError,
-    TimeoutError,
-    TransportError,
-    TTSKitError,
-    redact,
-)
+from ..errors import ConnectError, TTSKitError
 from ..results import AudioChunk, Speech, WordTimestamps
+from .async_transport import read_body, reuse_trace, translate
+from .base import ClientBase, speech_connect_error
 from .discovery import models_frame, voices_frame
-from .http import ClientBase, speech_connect_error
 from .request import SpeechRequest
 from .session import backoff, retryable, url_hint
 from .streaming import ResponseHead, StreamState
-from .transport import error_of_answer
+from .transport import error_of_answer, json_of_answer
 
 if TYPE_CHECKING:
     import aiohttp
@@ -51,6 +50,8 @@ if TYPE_CHECKING:
 
 
 __all__ = ["AsyncClient", "AsyncSpeechStream"]
+
+Opened = TypeVar("Opened")
 
 logger = logging.getLogger("ttskit.client")
 
@@ -61,7 +62,9 @@ class AsyncSpeechStream(StreamState):
     ``async for event in stream`` gives ``AudioChunk`` and ``WordTimestamps`` events as
     they arrive; ``await stream.speech()`` collects everything into a ``Speech``. Use it
     as an async context manager so that the connection is released. It says what the
-    server answered as ``SpeechStream`` does (``status``, ``request_id``, ...).
+    server answered as ``SpeechStream`` does (``status``, ``request_id``, ...). A task
+    cancelled while it reads (``asyncio.run``'s Ctrl-C) closes the connection, and
+    ``await stream.speech(allow_partial=True)`` returns what had arrived.
     """
 
     def __init__(
@@ -146,12 +149,12 @@ class AsyncSpeechStream(StreamState):
                     break
             for event in self._end():
                 yield event
-        except (TTSKitError, KeyboardInterrupt, asyncio.CancelledError) as exc:
+        except TTSKitError as exc:
             failure = self._failed(exc)
             if failure is exc:
                 raise
             raise failure from exc
-        finally:
+        finally:  # Ctrl-C and a cancelled task too: what arrived stays collected
             self._finish()
             await self._release()
 
@@ -191,7 +194,7 @@ class AsyncClient(ClientBase):
         from .._version import __version__
 
         if self._trace is None:
-            self._trace = _reuse_trace()
+            self._trace = reuse_trace()
         headers = {"User-Agent": f"ttskit/{__version__}", **self._extra_headers}
         if self.endpoint.api_key:
             headers["Authorization"] = f"Bearer {self.endpoint.api_key}"
@@ -255,7 +258,7 @@ class AsyncClient(ClientBase):
             except (aiohttp.ClientError, builtins.TimeoutError, OSError) as exc:
                 if fresh:
                     await session.close()
-                error = translate_aiohttp(exc, what, secret)
+                error = translate(exc, what, secret)
                 if last or not isinstance(error, ConnectError):
                     raise error from exc
                 await self._wait(backoff(attempt, None, self.max_retry_wait))
@@ -284,12 +287,7 @@ class AsyncClient(ClientBase):
         response, _, _ = await self._send("GET", path, params=params)
         async with response:
             text = await response.text()
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise ProtocolError(
-                f"GET {self.base_url}{path} did not answer JSON: {text[:200]!r}"
-            ) from exc
+        return json_of_answer(text, f"GET {self.base_url}{path}")
 
     async def models(self) -> pd.DataFrame:
         """The models the endpoint serves (see ``Client.models``)."""
@@ -348,7 +346,7 @@ class AsyncClient(ClientBase):
             http_version=f"HTTP/{response.version.major}.{response.version.minor}",
             connection_reused=trace["reused"],
         )
-        reads = _reads(response, request.what, self.endpoint.api_key, deadline, clock)
+        reads = read_body(response, request.what, self.endpoint.api_key, deadline, clock)
         try:
             return AsyncSpeechStream(
                 reads,
@@ -370,21 +368,25 @@ class AsyncClient(ClientBase):
         async with stream:
             return await stream.speech()
 
-    def stream(self, text: str, **options: Any) -> _StreamCall:
+    def stream(self, text: str, **options: Any) -> _Opening[AsyncSpeechStream]:
         """``Client.stream``: ``async with client.stream(text) as stream`` (or ``await``)."""
-        return _StreamCall(self, text, {**options, "stream": True})
+
+        async def opening() -> AsyncSpeechStream:
+            return await self.send(await self.build_request(text, **{**options, "stream": True}))
+
+        return _Opening(opening)
 
     # --- WebSocket --------------------------------------------------------------------------
 
     def realtime(
         self, model: str | None = None, voice: str | None = None, **options: Any
-    ) -> _RealtimeCall:
+    ) -> _Opening[AsyncRealtimeSession]:
         """``Client.realtime``: ``async with client.realtime() as session`` (or ``await``).
 
         The options, results and errors are those of ``Client.realtime``; the session is an
         ``AsyncRealtimeSession`` on websockets' asyncio client.
         """
-        return _RealtimeCall(self, model, voice, options)
+        return _Opening(functools.partial(self._open_realtime, model, voice, options))
 
     async def _open_realtime(
         self, model: str | None, voice: str | None, options: dict[str, Any]
@@ -407,55 +409,28 @@ class AsyncClient(ClientBase):
     ) -> Speech:
         """``Client.realtime_speak``, as a coroutine: ``timeout`` bounds the whole call."""
         from ..protocol import DEFAULT_CONTEXT
-        from .realtime_core import Deadline
 
-        timeout = options.get("timeout")
-        timeout = self.timeout if timeout is None else timeout
-        deadline = Deadline(self._clock() + timeout, timeout, "realtime_speak")
+        deadline = self._call_deadline(options.get("timeout"), "realtime_speak")
         async with self.realtime(model, voice, **options) as session:
             return await session._speak_iter(
                 pieces, DEFAULT_CONTEXT, deadline, options.get("settle_s")
             )
 
 
-class _StreamCall:
-    """What ``AsyncClient.stream`` returns: awaitable, and an async context manager."""
+class _Opening(Generic[Opened]):
+    """What ``AsyncClient.stream`` and ``AsyncClient.realtime`` return: awaitable for the
+    stream or session, and an async context manager that closes it on the way out."""
 
-    def __init__(self, client: AsyncClient, text: str, options: dict) -> None:
-        self._client, self._text, self._options = client, text, options
-        self._stream: AsyncSpeechStream | None = None
+    def __init__(self, opening: Callable[[], Awaitable[Opened]]) -> None:
+        self._opening = opening
+        self._opened: Opened | None = None
 
-    async def _open(self) -> AsyncSpeechStream:
-        client = self._client
-        return await client.send(await client.build_request(self._text, **self._options))
+    def __await__(self) -> Generator[Any, None, Opened]:
+        return self._opening().__await__()
 
-    def __await__(self) -> Any:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> AsyncSpeechStream:
-        self._stream = await self._open()
-        return self._stream
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._stream is not None:
-            await self._stream.aclose()
-
-
-class _RealtimeCall:
-    """What ``AsyncClient.realtime`` returns: awaitable, and an async context manager."""
-
-    def __init__(
-        self, client: AsyncClient, model: str | None, voice: str | None, options: dict
-    ) -> None:
-        self._client, self._model, self._voice, self._options = client, model, voice, options
-        self._session: AsyncRealtimeSession | None = None
-
-    def __await__(self) -> Any:
-        return self._client._open_realtime(self._model, self._voice, self._options).__await__()
-
-    async def __aenter__(self) -> AsyncRealtimeSession:
-        self._session = await self._client._open_realtime(self._model, self._voice, self._options)
-        return self._session
+    async def __aenter__(self) -> Opened:
+        self._opened = await self._opening()
+        return self._opened
 
     async def __aexit__(
         self,
@@ -463,92 +438,5 @@ class _RealtimeCall:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.__aexit__(exc_type, exc, tb)
-
-
-async def _reads(
-    response: aiohttp.ClientResponse,
-    what: str,
-    secret: str | None,
-    deadline: float,
-    clock: Callable[[], float],
-) -> AsyncIterator[bytes]:
-    """The body as it arrives, under the request's deadline, with ttskit errors."""
-    import aiohttp
-
-    received = 0
-    expected = response.content_length
-    try:
-        async for data in response.content.iter_any():
-            if clock() > deadline:
-                raise TimeoutError(
-                    redact(f"{what} did not finish within the client's timeout", secret)
-                )
-            received += len(data)
-            yield data
-    except (aiohttp.ClientError, builtins.TimeoutError, OSError) as exc:
-        raise translate_aiohttp(exc, what, secret, received=received, expected=expected) from exc
-    if expected is not None and received < expected:
-        of = f" of {expected}"
-        raise ReadError(
-            redact(
-                f"the server closed the connection after {received}{of} bytes of the "
-                f"answer to {what}",
-                secret,
-            )
-        )
-
-
-def translate_aiohttp(
-    exc: BaseException,
-    what: str,
-    secret: str | None,
-    *,
-    received: int | None = None,
-    expected: int | None = None,
-) -> TransportError:
-    """A ttskit error for what aiohttp raised while doing ``what`` (as ``transport.translate``
-    does for requests)."""
-    import aiohttp
-
-    from .transport import _reason
-
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientConnectionResetError) and (
-        received is None
-    ):
-        cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
-        message = f"could not connect for {what}: {_reason(cause)}"
-        return ConnectError(redact(message, secret))
-    if isinstance(exc, builtins.TimeoutError | aiohttp.ServerTimeoutError):
-        return TimeoutError(redact(f"no answer in time for {what}", secret))
-    if received is None and isinstance(exc, aiohttp.ServerDisconnectedError | OSError):
-        return ConnectError(redact(f"could not connect for {what}: {_reason(exc)}", secret))
-    if received is not None:
-        of = "" if expected is None else f" of {expected}"
-        message = (
-            f"the server closed the connection after {received}{of} bytes of the answer to {what}"
-        )
-        return ReadError(redact(message, secret))
-    return ReadError(
-        redact(f"the connection broke during {what}: {type(exc).__name__}: {exc}", secret)
-    )
-
-
-def _reuse_trace() -> Any:
-    """An aiohttp trace that says, per request, whether its connection was kept alive."""
-    import aiohttp
-
-    trace = aiohttp.TraceConfig()
-
-    async def created(session: Any, context: Any, params: Any) -> None:
-        if context.trace_request_ctx is not None:
-            context.trace_request_ctx["reused"] = False
-
-    async def reused(session: Any, context: Any, params: Any) -> None:
-        if context.trace_request_ctx is not None:
-            context.trace_request_ctx["reused"] = True
-
-    trace.on_connection_create_end.append(created)
-    trace.on_connection_reuseconn.append(reused)
-    return trace
+        if self._opened is not None:
+            await self._opened.__aexit__(exc_type, exc, tb)  # type: ignore[attr-defined]

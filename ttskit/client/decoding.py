@@ -10,7 +10,8 @@ async client feed it the same way, so an answer means the same whichever read it
 
 What a server can make it hold is bounded: an SSE line (``sse.MAX_LINE``), a body read
 whole (``MAX_FILE_BYTES``), a WAV longer than its header says, a sample rate outside
-``wire.SAMPLE_RATE_RANGE``.
+``wire.SAMPLE_RATE_RANGE``, and the audio of one answer (``max_audio_s`` seconds at its
+rate, whatever the body's shape).
 """
 
 from __future__ import annotations
@@ -35,11 +36,22 @@ from .wire import (
     words_from_payload,
 )
 
-__all__ = ["MAX_FILE_BYTES", "AnswerDecoder", "UndecodableBody", "is_answer", "not_an_answer"]
+__all__ = [
+    "DEFAULT_MAX_AUDIO_S",
+    "MAX_FILE_BYTES",
+    "AnswerDecoder",
+    "UndecodableBody",
+    "is_answer",
+    "not_an_answer",
+]
 
 #: Largest compressed body read whole before decoding (an hour of 24 kHz float32 is 350 MB;
 #: an hour of mp3 at 128 kbit/s is 58 MB).
 MAX_FILE_BYTES = 256 * 2**20
+#: Seconds of audio one answer (or one utterance of a realtime context) may hold: more than
+#: any text is spoken in, and what keeps a server that sends audio without end from filling
+#: the client's memory (an hour of 24 kHz audio is 350 MB of float32).
+DEFAULT_MAX_AUDIO_S = 3600.0
 
 Event = AudioChunk | WordTimestamps
 
@@ -78,15 +90,24 @@ class AnswerDecoder:
         Gets the samples, arrivals and words; its sample rate is the raw audio's.
     emit : bool
         Make events (False when only the ``Speech`` is wanted: no chunk is copied).
+    max_audio_s : float
+        Seconds of audio the answer may hold; more is a ``ProtocolError``.
     """
 
     def __init__(
-        self, content_type: str, *, encoding: str | None, recorder: Recorder, emit: bool = True
+        self,
+        content_type: str,
+        *,
+        encoding: str | None,
+        recorder: Recorder,
+        emit: bool = True,
+        max_audio_s: float = DEFAULT_MAX_AUDIO_S,
     ) -> None:
         self.kind, params = parse_content_type(content_type or "")
         self.encoding = encoding
         self.recorder = recorder
         self.emit = emit
+        self.max_audio_s = max_audio_s
         #: The server said the answer was whole ([DONE], a done event, or the body's end).
         self.complete = False
         #: Nothing more of the body counts (after [DONE]); the shell may drain the rest.
@@ -215,7 +236,10 @@ class AnswerDecoder:
         if not len(samples):
             return []
         self.recorder.sample_rate = check_rate(rate, "the file's header")
-        self.recorder.add(samples, now_s)
+        room = self._room()
+        self.recorder.add(samples[:room], now_s)
+        if len(samples) > room:
+            raise self._too_long()
         return [self._chunk(now_s, None)] if self.emit else []
 
     # --- audio --------------------------------------------------------------------------------
@@ -225,8 +249,26 @@ class AnswerDecoder:
             return []
         recorder = self.recorder
         decoder = self._pcm or self._decoder()
+        room = self._room()
+        over = len(pcm) // decoder.width > room
+        if over:  # what fits is kept, as the audio of a stream cut there
+            pcm = pcm[: room * decoder.width]
         n = recorder.booked(decoder.decode_into(pcm, recorder.samples), arrival_s)
+        if over:
+            raise self._too_long()
         return [self._chunk(arrival_s, item_id)] if n and self.emit else []
+
+    def _room(self) -> int:
+        """Samples the answer may still add within ``max_audio_s``."""
+        limit = int(self.max_audio_s * (self.recorder.sample_rate or 0))
+        return max(0, limit - len(self.recorder))
+
+    def _too_long(self) -> ProtocolError:
+        return ProtocolError(
+            f"the answer holds more than max_audio_s={self.max_audio_s:g} seconds of audio; "
+            "for longer answers, make the client with a larger one "
+            "(Client(..., max_audio_s=...))"
+        )
 
     def _chunk(self, arrival_s: float, item_id: Any) -> AudioChunk:
         audio, start_s = self.recorder.last_chunk()

@@ -13,26 +13,15 @@ The client owns a ``requests`` session, retries what is worth retrying, translat
 from __future__ import annotations
 
 import inspect
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import ConnectError, InvalidArgument, InvalidType
-from .discovery import Defaults, models_frame, voices_frame
-from .endpoint import Endpoint, choose_endpoint, raw_format
-from .request import (
-    DIALECTS,
-    SpeechRequest,
-    check_choice,
-    check_retries,
-    make_request,
-    realtime_params,
-    speech_options,
-)
-from .session import HTTPSession
+from ..errors import ConnectError
+from .base import ClientBase, speech_connect_error
+from .request import SpeechRequest
 from .streaming import ResponseHead, SpeechStream
 from .transport import iter_body
 
@@ -40,13 +29,7 @@ if TYPE_CHECKING:
     from ..results import Speech
     from .realtime import RealtimeSession
 
-__all__ = ["Client", "ClientBase", "response_head", "speech_connect_error"]
-
-
-def speech_connect_error(base_url: str, exc: ConnectError) -> ConnectError:
-    """Say which call failed: the caller asked for speech, not for a model list."""
-    reason = str(exc).rpartition(": ")[2]
-    return ConnectError(f"could not connect for POST {base_url}/audio/speech: {reason}")
+__all__ = ["Client", "response_head"]
 
 
 def response_head(response: Any) -> ResponseHead:
@@ -59,200 +42,6 @@ def response_head(response: Any) -> ResponseHead:
         http_version={10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(version),
         connection_reused=getattr(response, "ttskit_reused", None),
     )
-
-
-class ClientBase:
-    """What ``Client`` and ``AsyncClient`` share: the endpoint chosen once, the key, the
-    defaults and their discovery, the dialect, timeouts and retries, and the requests
-    built from them (no sending). The parameters are ``Client``'s."""
-
-    _default_sleep: Callable[[float], Any] = staticmethod(time.sleep)
-
-    def __init__(
-        self,
-        base_url: str | Endpoint | None = None,
-        api_key: str | None = None,
-        model: str | None = None,
-        voice: str | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        *,
-        clock: Callable[[], float] = time.perf_counter,
-        sleep: Callable[[float], Any] | None = None,
-        max_retry_wait: float = 60.0,
-        headers: dict[str, str] | None = None,
-        dialect: str = "together",
-    ) -> None:
-        sleep = type(self)._default_sleep if sleep is None else sleep
-        #: Where requests go (picklable; its repr shows no secret).
-        self.endpoint = choose_endpoint(base_url, api_key)
-        check_retries(max_retries)
-        check_choice("dialect", dialect, DIALECTS)
-        #: The dialect of speech requests that name none: ``"together"`` or ``"openai"``.
-        self.dialect = dialect
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.max_retry_wait = float(max_retry_wait)
-        self._clock = clock
-        self._sleep = sleep
-        self._extra_headers = dict(headers or {})
-        # The blocking HTTP session: every request of a Client, and the model and voice
-        # discovery of both clients (an AsyncClient runs it on a thread).
-        self._http = HTTPSession(
-            self.endpoint,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            max_retry_wait=self.max_retry_wait,
-            clock=clock,
-            sleep=time.sleep if inspect.iscoroutinefunction(sleep) else sleep,
-            headers=headers,
-        )
-        self._defaults = Defaults(
-            self._list_models,
-            self._list_voices,
-            hosted=self.hosted,
-            base_url=self.base_url,
-            model=model,
-            voice=voice,
-        )
-
-    @property
-    def base_url(self) -> str:
-        """The API root, without userinfo."""
-        return self.endpoint.base_url
-
-    @property
-    def source(self) -> str:
-        """What chose the endpoint: ``base_url``, ``TTSKIT_BASE_URL`` or ``local server``."""
-        return self.endpoint.source
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """A copy of the extra headers sent with every request."""
-        return dict(self._extra_headers)
-
-    @property
-    def hosted(self) -> bool:
-        """Whether the endpoint is Together's hosted API."""
-        return self.endpoint.hosted
-
-    def __repr__(self) -> str:
-        key = "'***'" if self.endpoint.api_key else "None"
-        return (
-            f"{type(self).__name__}(base_url={self.base_url!r} ({self.source}), model={self.model!r}, "
-            f"voice={self.voice!r}, api_key={key})"
-        )
-
-    def __getstate__(self) -> Any:
-        name = type(self).__name__
-        raise InvalidType(
-            f"a{'n' if name[0] in 'AEIOU' else ''} {name} holds a connection pool and an API "
-            f"key and does not pickle; send client.endpoint instead and make {name}(endpoint) "
-            "there"
-        )
-
-    @property
-    def model(self) -> str | None:
-        """The default model: the one given, else the one discovered on first use."""
-        return self._defaults.model
-
-    @model.setter
-    def model(self, model: str | None) -> None:
-        self._defaults.model = model
-
-    @property
-    def voice(self) -> str | None:
-        """The default voice: the one given, else the one discovered on first use."""
-        return self._defaults.voice
-
-    @voice.setter
-    def voice(self, voice: str | None) -> None:
-        self._defaults.voice = voice
-
-    def _list_models(self) -> pd.DataFrame:
-        return models_frame(self._http.get_json("/models"))
-
-    def _list_voices(self, model: str | None = None) -> pd.DataFrame:
-        payload = self._http.get_json("/voices", params={"model": model} if model else None)
-        return voices_frame(payload, model)
-
-    def _raw_format(
-        self, model: str, encoding: str | None, sample_rate: int | None
-    ) -> tuple[str, int]:
-        """The encoding and rate raw audio will arrive in (see ``endpoint.raw_format``)."""
-        return raw_format(model, encoding, sample_rate, hosted=self.hosted)
-
-    def _checked(
-        self, text: str, *, stream: bool | None, dialect: str | None, **options: Any
-    ) -> dict[str, Any]:
-        """The checked options of a request (no I/O), as both clients take them."""
-        stream_format = options.get("stream_format")
-        dialect = dialect or ("openai" if stream_format is not None else self.dialect)
-        if stream_format is not None and stream is None:
-            stream = True
-        return speech_options(text, hosted=self.hosted, dialect=dialect, stream=stream, **options)
-
-    def _request(
-        self,
-        text: str,
-        options: dict[str, Any],
-        model: str,
-        voice: str,
-        max_retries: int | None,
-        fresh_connection: bool,
-    ) -> SpeechRequest:
-        return make_request(
-            text,
-            options,
-            model=model,
-            voice=voice,
-            endpoint=self.endpoint,
-            headers=self._extra_headers,
-            timeout=self.timeout,
-            max_retries=self.max_retries if max_retries is None else max_retries,
-            fresh_connection=fresh_connection,
-        )
-
-    def _check_own(self, request: SpeechRequest) -> None:
-        if not isinstance(request, SpeechRequest):
-            raise InvalidType(
-                f"send() takes a SpeechRequest from build_request(), got {type(request).__name__}"
-            )
-        if request.endpoint is None or request.endpoint.base_url != self.base_url:
-            where = request.endpoint.base_url if request.endpoint else None
-            raise InvalidArgument(
-                f"this request was built for {where!r}, not for this client's "
-                f"{self.base_url!r}: build it with this client's build_request()"
-            )
-
-    def _realtime_options(
-        self,
-        model: str | None,
-        voice: str | None,
-        *,
-        sample_rate: int | None = None,
-        timeout: float | None = None,
-        settle_s: float | None = None,
-        max_audio_s: float | None = None,
-        **query: Any,
-    ) -> dict[str, Any]:
-        """What a realtime session of either client is opened with (defaults resolved)."""
-        from .realtime_core import DEFAULT_MAX_AUDIO_S, DEFAULT_SETTLE_S
-
-        model, voice = self._defaults.resolve(model, voice)
-        _encoding, rate = self._raw_format(model, "pcm_s16le", sample_rate)
-        return {
-            "endpoint": self.endpoint,
-            "params": realtime_params(model, voice, sample_rate=sample_rate or rate, **query),
-            "headers": self._extra_headers,
-            "sample_rate": rate,
-            "timeout": self.timeout if timeout is None else timeout,
-            "settle_s": DEFAULT_SETTLE_S if settle_s is None else settle_s,
-            "max_audio_s": DEFAULT_MAX_AUDIO_S if max_audio_s is None else max_audio_s,
-            "clock": self._clock,
-            "max_retries": self.max_retries,
-            "max_retry_wait": self.max_retry_wait,
-        }
 
 
 class Client(ClientBase):
@@ -296,6 +85,10 @@ class Client(ClientBase):
     dialect : {"together", "openai"}
         How speech requests are written (see :meth:`build_request`); ``"openai"`` for a
         server that speaks only OpenAI's ``/v1/audio/speech``.
+    max_audio_s : float
+        Seconds of audio one answer, or one utterance of a realtime context, may hold (an
+        hour by default): a server that sends more gets a ``ProtocolError`` (as the cause
+        of a ``StreamInterrupted`` that keeps what arrived), not the client's memory.
 
     Examples
     --------
@@ -421,22 +214,26 @@ class Client(ClientBase):
             if fresh is not None:
                 fresh.close()
 
-        return SpeechStream(
-            iter_body(
-                response,
-                request.what,
-                self.endpoint.api_key,
-                deadline=sent_at[-1] + request.timeout,
+        try:
+            return SpeechStream(
+                iter_body(
+                    response,
+                    request.what,
+                    self.endpoint.api_key,
+                    deadline=sent_at[-1] + request.timeout,
+                    clock=clock,
+                ),
+                request=request,
+                endpoint=self.base_url,
+                started=started,
+                headers_s=headers_s,
                 clock=clock,
-            ),
-            request=request,
-            endpoint=self.base_url,
-            started=started,
-            headers_s=headers_s,
-            clock=clock,
-            close=close,
-            head=response_head(response),
-        )
+                close=close,
+                head=response_head(response),
+            )
+        except BaseException:  # headers the answer cannot be read with (a rate out of range)
+            close()
+            raise
 
     def speak(self, text: str, **options: Any) -> Speech:
         """Synthesize ``text`` and return the whole ``Speech``.
@@ -509,8 +306,8 @@ class Client(ClientBase):
         client's by default) bounds the opening, and is the default deadline of each
         ``collect`` and ``speak_iter`` as a whole. ``settle_s`` (2 s by default) is how long
         a context must stay quiet to count as finished on servers that do not end commits
-        with ``context.done``, such as the hosted API. ``max_audio_s`` (10 minutes by default)
-        bounds the audio one utterance of a context may hold.
+        with ``context.done``, such as the hosted API. ``max_audio_s`` (the client's by
+        default) bounds the audio one utterance of a context may hold.
         """
         from .realtime import RealtimeSession
 
@@ -546,11 +343,8 @@ class Client(ClientBase):
         call, the session's opening included.
         """
         from ..protocol import DEFAULT_CONTEXT
-        from .realtime_core import Deadline
 
-        timeout = options.get("timeout")
-        timeout = self.timeout if timeout is None else timeout
-        deadline = Deadline(self._clock() + timeout, timeout, "realtime_speak")
+        deadline = self._call_deadline(options.get("timeout"), "realtime_speak")
         with self.realtime(model, voice, **options) as session:
             return session._speak_iter(pieces, DEFAULT_CONTEXT, deadline, options.get("settle_s"))
 

@@ -37,7 +37,6 @@ from typing import Any
 from ..errors import ProtocolError, ReadError, TimeoutError
 from ..protocol import DEFAULT_CONTEXT
 from ..results import Speech
-from .contexts import Context
 from .endpoint import Endpoint
 from .events import RealtimeEvent
 from .realtime_core import (
@@ -77,7 +76,7 @@ class RealtimeSession(SessionView):
         On servers that do not send ``context.done``: after a commit, how long a context
         must stay quiet, with every item it started done, before it counts as finished.
     max_audio_s : float
-        Seconds of audio one utterance of a context may hold (10 minutes by default); a
+        Seconds of audio one utterance of a context may hold (an hour by default); a
         server that sends more gets a ``ProtocolError`` (in a collect, ``StreamInterrupted``
         with what arrived).
     clock, sleep : callable
@@ -210,9 +209,6 @@ class RealtimeSession(SessionView):
         return self._core.interpret(payload)
 
     # --- collecting -------------------------------------------------------------------------
-
-    def _finished(self, context: Context, settle_s: float) -> bool:
-        return self._core.finished(context, settle_s)
 
     def finished(self, context_id: str = DEFAULT_CONTEXT) -> bool:
         """Whether the context's current utterance is finished, as :meth:`collect` decides,

@@ -41,6 +41,7 @@ from ..errors import (
 from ..protocol import DEFAULT_CONTEXT
 from ..results import Speech
 from .contexts import Context, context_of
+from .decoding import DEFAULT_MAX_AUDIO_S
 from .endpoint import Endpoint
 from .events import RealtimeEvent, SessionUpdated, TTSFailed
 from .recording import Recorder
@@ -59,9 +60,6 @@ logger = logging.getLogger("ttskit.realtime")
 
 #: Seconds a context must stay quiet to count as finished, on servers without context.done.
 DEFAULT_SETTLE_S = 2.0
-#: Seconds of audio one utterance of a context may hold: far more than any answer, and
-#: what keeps a server that sends audio without end from filling the client's memory.
-DEFAULT_MAX_AUDIO_S = 600.0
 
 
 def realtime_url(endpoint: Endpoint, params: dict[str, Any]) -> str:

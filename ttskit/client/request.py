@@ -22,6 +22,7 @@ from ..protocol import (
     SPEED_RANGE,
     STREAM_FORMATS,
 )
+from .decoding import DEFAULT_MAX_AUDIO_S
 from .endpoint import Endpoint, raw_format
 
 __all__ = [
@@ -82,10 +83,11 @@ class SpeechRequest:
     ``Client.build_request`` and sent by ``Client.send`` (or ``AsyncClient.send``).
 
     It carries everything that goes on the wire (the endpoint, the dialect, the body, the
-    client's extra headers) and how it is sent (``timeout``, ``max_retries``,
-    ``fresh_connection``); nothing is added behind it. It pickles, and its repr shows no
-    key (the endpoint's repr hides it). ``encoding`` and ``sample_rate_out`` are the raw
-    format the answer is decoded as (None when the answer says, as a WAV header does).
+    client's extra headers), how it is sent (``timeout``, ``max_retries``,
+    ``fresh_connection``) and how much audio its answer may hold (``max_audio_s``); nothing
+    is added behind it. It pickles, and its repr shows no key (the endpoint's repr hides
+    it). ``encoding`` and ``sample_rate_out`` are the raw format the answer is decoded as
+    (None when the answer says, as a WAV header does).
 
     >>> request = SpeechRequest("Hi.", "espeak", "en-us", "raw", stream=True)
     >>> request.body()["stream"], request.dialect
@@ -112,6 +114,7 @@ class SpeechRequest:
     timeout: float = 60.0
     max_retries: int = 0
     fresh_connection: bool = False
+    max_audio_s: float = DEFAULT_MAX_AUDIO_S
 
     @property
     def url(self) -> str:
@@ -341,6 +344,7 @@ def make_request(
     timeout: float,
     max_retries: int,
     fresh_connection: bool = False,
+    max_audio_s: float = DEFAULT_MAX_AUDIO_S,
 ) -> SpeechRequest:
     """The ``SpeechRequest`` of checked ``options`` (``speech_options``) for a client."""
     return SpeechRequest.build(
@@ -353,5 +357,6 @@ def make_request(
         timeout=float(timeout),
         max_retries=check_retries(max_retries),
         fresh_connection=bool(fresh_connection),
+        max_audio_s=float(max_audio_s),
         **options,
     )

@@ -19,9 +19,9 @@ from typing import Any
 import requests
 
 from .._version import __version__
-from ..errors import APIError, ConnectError, ProtocolError
+from ..errors import APIError, ConnectError
 from .endpoint import Endpoint
-from .transport import api_error, translate
+from .transport import api_error, json_of_answer, translate
 
 __all__ = ["HTTPSession", "backoff", "retryable", "url_hint"]
 
@@ -255,9 +255,4 @@ class HTTPSession:
 
     def get_json(self, path: str, params: dict | None = None) -> Any:
         response = self.send("GET", path, params=params)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ProtocolError(
-                f"GET {self.endpoint.base_url}{path} did not answer JSON: {response.text[:200]!r}"
-            ) from exc
+        return json_of_answer(response.text, f"GET {self.endpoint.base_url}{path}")

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StreamConsumedError, StreamInterrupted, TTSKitError
 from ..results import AudioChunk, Speech, Timing, WordTimestamps
-from .decoding import AnswerDecoder, UndecodableBody, is_answer, not_an_answer
+from .decoding import (
+    DEFAULT_MAX_AUDIO_S,
+    AnswerDecoder,
+    UndecodableBody,
+    is_answer,
+    not_an_answer,
+)
 from .recording import Recorder
 from .transport import request_id
 from .wire import check_rate
@@ -100,6 +106,7 @@ class StreamState:
             content_type,
             encoding=encoding or (request.encoding if request else None),
             recorder=self._recorder,
+            max_audio_s=request.max_audio_s if request else DEFAULT_MAX_AUDIO_S,
         )
         self._started = started
         self._clock = clock
@@ -193,10 +200,10 @@ class StreamState:
         self._complete = True
         return events
 
-    def _failed(self, exc: BaseException) -> BaseException:
+    def _failed(self, exc: TTSKitError) -> TTSKitError:
         """The exception to raise for a read that ``exc`` ended."""
-        if isinstance(exc, UndecodableBody) or not isinstance(exc, TTSKitError):
-            return exc  # all of it arrived (nothing was cut), or Ctrl-C: as it is
+        if isinstance(exc, UndecodableBody):
+            return exc  # all of it arrived: nothing was cut
         # Cut by the server or the network: what arrived stays collected, with only the
         # words whose audio came.
         self._recorder.done_s = self._now()
@@ -252,6 +259,8 @@ class SpeechStream(StreamState):
     ``Speech``. Use it as a context manager so that the connection is released. After the
     headers it says what the server answered: ``status``, ``request_id``,
     ``served_model``, ``served_voice``, ``http_version``, ``connection_reused``, ``server``.
+    A Ctrl-C while it is read closes the connection, and ``speech(allow_partial=True)``
+    returns what had arrived.
 
     Parameters
     ----------
@@ -394,12 +403,12 @@ class SpeechStream(StreamState):
                         pass
                     break
             yield from self._end()
-        except (TTSKitError, KeyboardInterrupt) as exc:
+        except TTSKitError as exc:
             failure = self._failed(exc)
             if failure is exc:
                 raise
             raise failure from exc
-        finally:
+        finally:  # Ctrl-C too: what arrived stays collected
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()

@@ -19,6 +19,7 @@ from ..errors import (
     APIError,
     ConfigurationError,
     ConnectError,
+    ProtocolError,
     ReadError,
     TimeoutError,
     TransportError,
@@ -26,14 +27,23 @@ from ..errors import (
     redact,
 )
 
-__all__ = ["api_error", "error_of_answer", "iter_body", "request_id", "retry_after", "translate"]
+__all__ = [
+    "api_error",
+    "error_of_answer",
+    "iter_body",
+    "json_of_answer",
+    "os_reason",
+    "request_id",
+    "retry_after",
+    "translate",
+]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-together-request-id", "cf-ray")
 # "[Errno 111] Connection refused" inside urllib3's messages, the reason a person needs.
 _ERRNO_REASON = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
-def _reason(exc: BaseException) -> str:
+def os_reason(exc: BaseException) -> str:
     """The operating system's words for a failed connection ("connection refused"), or the
     exception's type when it gave none."""
     seen: BaseException | None = exc
@@ -114,7 +124,7 @@ def translate(
     elif isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
         exc.args[0] if exc.args else None, u3.ProtocolError
     ):
-        cls, message = ConnectError, f"could not connect for {what}: {_reason(exc)}"
+        cls, message = ConnectError, f"could not connect for {what}: {os_reason(exc)}"
     elif isinstance(exc, requests.exceptions.ChunkedEncodingError | u3.ProtocolError) or (
         _incomplete_read(exc) is not None
     ):
@@ -227,6 +237,14 @@ def error_of_answer(
         body=body,
         retry_after=retry_after(headers),
     )
+
+
+def json_of_answer(text: str, what: str) -> Any:
+    """The JSON an answer to ``what`` holds, or ``ProtocolError`` quoting what it held."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(f"{what} did not answer JSON: {text[:200]!r}") from exc
 
 
 def request_id(headers: Any) -> str | None:

@@ -27,6 +27,7 @@ from ..errors import (
     api_error_for_status,
     redact,
 )
+from .session import backoff, retryable
 from .transport import retry_after
 
 __all__ = ["AsyncWebSocket", "Closed", "WebSocket"]
@@ -75,9 +76,7 @@ class WebSocket:
         max_retry_wait: float = 60.0,
     ) -> WebSocket:
         """Connect, retrying refusals worth retrying; the key goes in a header only."""
-        headers = dict(headers or {})
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
+        headers = _handshake_headers(headers, api_key)
         for attempt in range(max_retries + 1):
             try:
                 return cls(cls._connect(url, headers, api_key, timeout))
@@ -98,13 +97,7 @@ class WebSocket:
         try:
             # Entered as a context manager, the form every websockets version accepts
             # without a warning; close() ends it.
-            return connect(
-                url,
-                additional_headers=headers,
-                open_timeout=timeout,
-                max_size=2**24,
-                logger=_RedactingLogger(logging.getLogger("websockets.client"), api_key),
-            ).__enter__()
+            return connect(url, **_connect_options(headers, api_key, timeout)).__enter__()
         except InvalidStatus as exc:
             raise refused(exc, api_key) from exc
         except (OSError, WebSocketException) as exc:
@@ -163,19 +156,11 @@ class AsyncWebSocket:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidStatus, WebSocketException
 
-        headers = dict(headers or {})
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
+        headers = _handshake_headers(headers, api_key)
         for attempt in range(max_retries + 1):
             try:
                 try:
-                    socket = await connect(
-                        url,
-                        additional_headers=headers,
-                        open_timeout=timeout,
-                        max_size=2**24,
-                        logger=_RedactingLogger(logging.getLogger("websockets.client"), api_key),
-                    )
+                    socket = await connect(url, **_connect_options(headers, api_key, timeout))
                 except InvalidStatus as exc:
                     raise refused(exc, api_key) from exc
                 except (OSError, WebSocketException, builtins.TimeoutError) as exc:
@@ -225,12 +210,29 @@ class AsyncWebSocket:
 def retry_wait(
     error: BaseException, attempt: int, max_retries: int, max_retry_wait: float
 ) -> float | None:
-    """Seconds to wait before trying a refused handshake again; None to give up."""
-    status = getattr(error, "status_code", 503)
-    if attempt == max_retries or not (status == 429 or status >= 500):
+    """Seconds to wait before trying a refused handshake again (by the HTTP client's rule,
+    ``session.retryable`` and ``session.backoff``); None to give up."""
+    status = getattr(error, "status_code", None)  # None: the connection failed
+    if attempt == max_retries or (status is not None and not retryable(status)):
         return None
-    asked = getattr(error, "retry_after", None)
-    return min(max_retry_wait, asked if asked is not None else 0.5 * 2**attempt)
+    return backoff(attempt, getattr(error, "retry_after", None), max_retry_wait)
+
+
+def _handshake_headers(headers: dict[str, str] | None, api_key: str | None) -> dict[str, str]:
+    headers = dict(headers or {})
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def _connect_options(headers: dict[str, str], api_key: str | None, timeout: float) -> dict:
+    """What both websockets clients connect with (frames up to 16 MiB; a redacted log)."""
+    return {
+        "additional_headers": headers,
+        "open_timeout": timeout,
+        "max_size": 2**24,
+        "logger": _RedactingLogger(logging.getLogger("websockets.client"), api_key),
+    }
 
 
 def refused(exc: Any, api_key: str | None) -> Exception:

@@ -106,13 +106,14 @@ class PCMDecoder:
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
-        self._width = _audio.bytes_per_sample(encoding)
+        #: Bytes per sample.
+        self.width = _audio.bytes_per_sample(encoding)
         self._carry = b""
 
     def _whole(self, data: bytes) -> tuple[bytes, int]:
         if self._carry:
             data = self._carry + data
-        whole = len(data) - len(data) % self._width
+        whole = len(data) - len(data) % self.width
         self._carry = data[whole:]
         return data, whole
 
@@ -124,7 +125,7 @@ class PCMDecoder:
     def decode_into(self, data: bytes, buffer: SampleBuffer) -> int:
         """Decode ``data`` onto the end of ``buffer``; returns how many samples it added."""
         data, whole = self._whole(data)
-        n = whole // self._width
+        n = whole // self.width
         out = buffer.reserve(n)
         if self.encoding == "pcm_s16le":
             # What audio.decode_pcm computes, without an intermediate array.
