@@ -61,3 +61,40 @@ def test_bench_rejects_a_bad_transport_without_a_traceback(espeak_server):
     done = run("bench", "--base-url", espeak_server.base_url, "--transports", "pigeon")
     assert done.returncode == 1
     assert "unknown transport 'pigeon'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bench_takes_the_harness_processes_and_prebuffers(espeak_server, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Hello there.\n", encoding="utf-8")
+    results = tmp_path / "results.parquet"
+    done = run(
+        "bench",
+        "--base-url",
+        espeak_server.base_url,
+        "--model",
+        "espeak",
+        "--texts",
+        str(texts),
+        "--transports",
+        "openai-sse",
+        "--repeats",
+        "2",
+        "--processes",
+        "1",
+        "--harness",
+        "asyncio",
+        "--prebuffer",
+        "0.05",
+        "0.5",
+        "--no-progress",
+        "-o",
+        str(results),
+    )
+    assert done.returncode == 0, done.stderr
+    df = bench.load(results)
+    assert df["ok"].all(), df["error_message"].dropna().unique()
+    assert set(df["client_library"]) == {"aiohttp"}
+    assert "underrun_count_500ms" in df.columns
+    arguments = df.attrs["bench"]["arguments"]
+    assert arguments["harness"] == "asyncio" and arguments["processes"] == 1
+    assert arguments["prebuffer_s"] == [0.05, 0.5]

@@ -161,11 +161,15 @@ def test_the_demo_dataset_table_plays_each_item_and_says_the_filter(tmp_path):
         sf.write(path, np.zeros(1600, "float32"), 16000)
         items.append(
             {"file_name": f"train/{name}.flac", "path": str(path), "text": f"<{name}>",
-             "duration": 0.1, "suspicious": False, "issues": "", "wer": wer, "mos_ovrl": mos}
+             "duration": 0.1, "suspicious": name != "good", "issues": "", "wer": wer,
+             "mos_ovrl": mos}
         )  # fmt: skip
-    note, table = _dataset_section(pd.DataFrame(items), tmp_path)
+    dataset = pd.DataFrame(items)
+    # The scores' limits come with the manifest; the dataset flagged the items they break.
+    dataset.attrs["quality"] = {"limits": {"max_wer": 0.2, "min_mos_ovrl": 3.0}}
+    note, table = _dataset_section(dataset, tmp_path, dataset.iloc[:1])
     assert "word error rate above 20%" in note and "DNSMOS overall below 3" in note
-    assert "2 of 3 items flagged, 1 kept" in note
+    assert "2 of 3 items flagged" in note and "kept 1 of 3 items" in note
     rows = table.split("<tbody>")[1].split("</tr>")[:3]
     assert [r.startswith("<tr class='flagged'>") for r in rows] == [True, True, False]
     assert "&lt;good&gt;" in rows[2] and "<good>" not in table

@@ -4,8 +4,10 @@
 connections (kept between blocks, closed with the executor). ``block`` sends one block of
 a shard: closed loop, ``workers`` threads send back to back from one queue; open loop, a
 dispatcher submits each arrival at its scheduled time, and its latency counts from that
-time. ``Recorder`` is the record step: it turns each outcome into its row (``rows.row``)
-and keeps them, with the harness's CPU and the servers seen.
+time. ``aio.AsyncLoop`` is the other executor, one asyncio event loop on
+``ttskit.AsyncClient``; ``executor`` picks one by ``Settings.harness``. ``Recorder`` is the
+record step: it turns each outcome into its row (``rows.row``) and keeps them, with the
+harness's CPU and the servers seen.
 
 Times cross processes as readings of the coordinator's clock: a worker whose clock is
 ``offset`` ahead reads ``start_at + offset`` as the coordinator's ``start_at``.
@@ -26,7 +28,16 @@ from . import transports as _transports
 from .rows import Measurement, Trial, row
 from .transports import Outcome, Target, WorkerState
 
-__all__ = ["MAX_BACKOFF_S", "SWITCH_INTERVAL_S", "Recorder", "Settings", "Threads", "Timed"]
+__all__ = [
+    "HARNESSES",
+    "MAX_BACKOFF_S",
+    "SWITCH_INTERVAL_S",
+    "Recorder",
+    "Settings",
+    "Threads",
+    "Timed",
+    "executor",
+]
 
 #: Longest wait a 429 can impose on a worker.
 MAX_BACKOFF_S = 60.0
@@ -50,6 +61,8 @@ class Settings:
     measurement: Measurement = Measurement()
     clock: Callable[[], float] = time.perf_counter
     sleep: Callable[[float], None] = time.sleep
+    keep_audio: bool = False  # keep each successful request's Speech (to score it after)
+    harness: str = "threads"  # or "asyncio": the executor of each process (see executor)
 
 
 @dataclass
@@ -166,6 +179,7 @@ class Threads:
                 timeout=settings.timeout,
                 clock=settings.clock,
                 interrupt_after_s=settings.measurement.interrupt_after_s,
+                keep_audio=settings.keep_audio and not warmup,
             )
         except Exception as exc:  # a row, not a crash: the run goes on and keeps its rows
             outcome = Outcome(started=settings.clock(), error=exc)
@@ -254,6 +268,21 @@ class Threads:
         for state in self.states:
             state.close()
         self.states.clear()
+
+
+#: The executors a process can send its shard with.
+HARNESSES = ("threads", "asyncio")
+
+
+def executor(settings: Settings, workers: int, stop: Stop) -> Any:
+    """The executor ``settings.harness`` names: ``Threads`` (a thread per request in
+    flight, on ``ttskit.Client``) or ``aio.AsyncLoop`` (one event loop, on
+    ``ttskit.AsyncClient``)."""
+    if settings.harness == "asyncio":
+        from .aio import AsyncLoop
+
+        return AsyncLoop(settings, workers, stop)
+    return Threads(settings, workers, stop)
 
 
 class switch_interval:

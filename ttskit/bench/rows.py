@@ -1,9 +1,10 @@
 """One row per request: what a run's frame holds, built from a transport's ``Outcome``.
 
-A row says what was served (status, request id, audio, its arrivals), how it was
-measured (the start-time policy, HTTP version, reused connection, client library, the
-clock offset of the worker that sent it) and what a player would have heard (underruns at
-a prebuffer, gaps between chunks).
+A row says what was asked (``requested_model``, ``requested_voice``) and what was served
+(``model`` and ``voice`` as the server named them, status, request id, audio, its
+arrivals), how it was measured (the start-time policy, HTTP version, reused connection,
+client library, the clock offset of the worker that sent it) and what a player would have
+heard (underruns at a prebuffer, gaps between chunks).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ COLUMNS = [
     "endpoint",
     "model",
     "voice",
+    "requested_model",
+    "requested_voice",
     "text_id",
     "text_kind",
     "characters",
@@ -143,16 +146,29 @@ def prebuffer_columns(prebuffers: tuple[float, ...]) -> list[str]:
     ]
 
 
+def _percentile(ordered: list[float], q: float) -> float:
+    """``numpy.percentile(ordered, q)`` (linear) of a sorted short list, without numpy's
+    overhead per call.
+
+    >>> _percentile([0.1, 0.2, 0.4], 50), _percentile([0.1, 0.2, 0.4], 99)
+    (0.2, 0.396)
+    """
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
 def continuity(
     arrivals: list[float], lengths: list[int], sample_rate: int, prebuffers: tuple[float, ...]
 ) -> dict[str, Any]:
     """The continuity columns of one request: gaps between chunks, and underruns per
     prebuffer (see :func:`ttskit.bench.stats.underruns`)."""
-    gaps = np.diff(arrivals) if len(arrivals) > 1 else None
+    gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
     result: dict[str, Any] = {
-        "max_gap_s": float(gaps.max()) if gaps is not None else np.nan,
-        "gap_p50_s": float(np.percentile(gaps, 50)) if gaps is not None else np.nan,
-        "gap_p99_s": float(np.percentile(gaps, 99)) if gaps is not None else np.nan,
+        "max_gap_s": gaps[-1] if gaps else np.nan,
+        "gap_p50_s": _percentile(gaps, 50) if gaps else np.nan,
+        "gap_p99_s": _percentile(gaps, 99) if gaps else np.nan,
         # 16-bit audio in the first payload: what a player has to start from.
         "first_payload_bytes": 2 * lengths[0] if lengths else 0,
         "prebuffer_s": prebuffers[0],
@@ -213,8 +229,12 @@ def row(
     result: dict[str, Any] = {
         "target": target.label,
         "endpoint": target.base_url,
-        "model": target.model,
-        "voice": trial.voice,
+        # What the server says it used (what was asked when it did not say), as
+        # ``Speech.model`` and ``Speech.voice`` are; what was asked beside it.
+        "model": outcome.served_model or outcome.requested_model or target.model,
+        "voice": outcome.served_voice or outcome.requested_voice or trial.voice,
+        "requested_model": outcome.requested_model or target.model,
+        "requested_voice": outcome.requested_voice or trial.voice,
         "text_id": trial.text_id,
         "text_kind": trial.text_kind,
         "characters": len(trial.text),
@@ -272,6 +292,8 @@ def row(
         chunk_arrival_s=arrivals,
         chunk_samples=list(outcome.lengths),
     )
+    if outcome.speech is not None:
+        result["speech"] = outcome.speech  # kept for scoring after the run, never saved
     return result
 
 

@@ -2,8 +2,9 @@
 
 ``run`` makes the plan (``plan.make_plan``: every argument checked, every request laid
 out, the open loop's arrival times drawn, all before a request is sent), executes it
-(``execute.Threads`` in this process, or its shards on worker processes or Dask workers,
-``shards``) and records one row per request (``rows.row``), merged in the plan's order.
+(``execute.Threads`` or ``aio.AsyncLoop`` in this process, or its shards on worker
+processes or Dask workers, ``shards``), records one row per request (``rows.row``), merged
+in the plan's order, and with ``quality=`` scores their speech afterwards (``scores``).
 
 Closed loop: ``concurrency`` workers each send a request as soon as their previous one is
 done. Open loop: every arrival is scheduled in advance (Poisson, at ``rate`` per second for
@@ -29,10 +30,19 @@ import pandas as pd
 
 from .._version import __version__
 from ..errors import InvalidArgument
-from .execute import MAX_BACKOFF_S, SWITCH_INTERVAL_S, Recorder, Settings, Threads, Timed
+from .execute import (
+    HARNESSES,
+    MAX_BACKOFF_S,
+    SWITCH_INTERVAL_S,
+    Recorder,
+    Settings,
+    Timed,
+    executor,
+)
 from .execute import switch_interval as _switch_interval
 from .plan import Plan, make_plan, split
 from .rows import COLUMNS, DEFAULT_PREBUFFER_S, Measurement, frame, prebuffer_columns
+from .scores import add_scores, quality_metrics
 
 __all__ = ["COLUMNS", "MAX_BACKOFF_S", "SWITCH_INTERVAL_S", "default_processes", "run"]
 
@@ -95,7 +105,7 @@ def _in_process(
     """Execute the whole plan on threads of this process."""
     stop = threading.Event()
     recorder = Recorder(settings, origin, on_row=lambda _: progress_bar.update(1))
-    threads = Threads(settings, workers, stop)
+    threads = executor(settings, workers, stop)
     dispatcher_cpu0 = time.thread_time()
     interrupted = False
     try:
@@ -138,6 +148,8 @@ def run(
     prebuffer_s: float | Sequence[float] = DEFAULT_PREBUFFER_S,
     interrupt_after_s: float | None = None,
     clock_bound_s: float = CLOCK_BOUND_S,
+    quality: bool | Sequence[str] = False,
+    harness: str = "threads",
 ) -> pd.DataFrame:
     """Run a latency experiment and return one row per request (errors included).
 
@@ -206,11 +218,23 @@ def run(
     clock_bound_s : float
         A worker whose clock offset is uncertain beyond this is named in
         ``df.attrs["bench"]["uncertain_clocks"]``.
+    quality : bool or list of {"wer", "mos", "vad", "timestamps"}
+        Score every successful request (``ttskit.quality``; all metrics for True) after
+        the last one is timed, in other processes, and add the quality columns (``wer``,
+        ``cer``, ``transcript``, ``mos_*``, ``speech_onset_s``, ...) to its row. The audio
+        of each successful request is kept until then (only when asked: it is memory).
+        Needs the ``quality`` extra; ``df.attrs["bench"]["quality"]`` says what scored.
+    harness : {"threads", "asyncio"}
+        How each process sends its share: ``"threads"``, a thread per request in flight
+        on ``ttskit.Client`` (requests, websockets' sync client); ``"asyncio"``, one event
+        loop on ``ttskit.AsyncClient`` (aiohttp, websockets' asyncio client), which spends
+        less CPU per request at high concurrency (``interrupt_after_s`` needs threads).
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`COLUMNS` (then those of further prebuffers), in the order the plan
+        Columns :data:`COLUMNS` (then those of further prebuffers, then the quality
+        columns of a run with ``quality``), in the order the plan
         scheduled the requests; ``df.attrs["bench"]`` holds the run's metadata (versions,
         arguments, machine, date, workers and their clock offsets, the harness's CPU
         seconds per request). After Ctrl-C the rows so far, with
@@ -222,6 +246,13 @@ def run(
         For bad arguments, before any request is sent.
     """
     prebuffers = _prebuffers(prebuffer_s)
+    metrics = quality_metrics(quality)
+    if harness not in HARNESSES:
+        raise InvalidArgument(f"harness must be one of {HARNESSES}, got {harness!r}")
+    if harness == "asyncio" and interrupt_after_s is not None:
+        raise InvalidArgument(
+            "interrupt_after_s is measured by the threaded harness; use harness='threads'"
+        )
     _check_interrupt(interrupt_after_s, transports)
     if executor is not None and processes is not None:
         raise InvalidArgument("give processes= or executor=, not both")
@@ -254,6 +285,8 @@ def run(
         measurement=Measurement(prebuffers=prebuffers, interrupt_after_s=interrupt_after_s),
         clock=clock,
         sleep=sleep,
+        keep_audio=metrics is not None,
+        harness=harness,
     )
     from tqdm.auto import tqdm
 
@@ -289,7 +322,8 @@ def run(
     servers = set().union(*(part.servers for part in parts))
     # The harness's own CPU: its threads' only, not an embedded server's in this process.
     cpu = sum(part.cpu_s for part in parts)
-    result = frame(rows, prebuffer_columns(prebuffers))
+    extra = prebuffer_columns(prebuffers)
+    result = frame(rows, [*extra, "speech"] if metrics is not None else extra)
     uncertain = sorted(
         name for name, w in workers_seen.items() if w["clock_uncertainty_s"] > clock_bound_s
     )
@@ -310,6 +344,8 @@ def run(
             "executor": None if executor is None else type(executor).__name__,
             "prebuffer_s": list(prebuffers),
             "interrupt_after_s": interrupt_after_s,
+            "quality": None if metrics is None else list(metrics),
+            "harness": harness,
         },
         "loop": plan.loop,
         "workers": workers_seen or {"main": {"clock_offset_s": 0.0, "clock_uncertainty_s": 0.0}},
@@ -320,6 +356,12 @@ def run(
         "harness_cpu_per_request_s": cpu / len(rows) if rows else None,
         "interrupted": interrupted,
     }
+    if metrics is not None and interrupted:
+        result = result.drop(columns="speech")
+        result.attrs["bench"]["quality"] = {"error": "interrupted before scoring"}
+    elif metrics is not None:
+        # After every request was timed, and in other processes: scoring touches no latency.
+        result = add_scores(result, metrics, processes=processes or 1, progress=progress)
     if uncertain:
         warnings.warn(
             f"clock offsets uncertain beyond {clock_bound_s * 1000:g} ms on {uncertain}: "

@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import InvalidArgument
-from .execute import Recorder, Settings, Threads, Timed, switch_interval
+from .execute import Recorder, Settings, Timed, executor, switch_interval
 from .plan import Shard
 
 __all__ = ["Host", "Workers", "dask_workers", "measure_offset", "process_workers"]
@@ -72,14 +72,14 @@ class Host:
 
     def __init__(self, stop: Any = None) -> None:
         self.stop = stop if stop is not None else threading.Event()
-        self.threads: Threads | None = None
+        self.threads: Any = None  # execute.Threads or aio.AsyncLoop
         self.recorder: Recorder | None = None
 
     def clock(self, clock: Callable[[], float]) -> float:
         return clock()
 
     def start(self, settings: Settings, origin: float, workers: int) -> None:
-        self.threads = Threads(settings, workers, self.stop)
+        self.threads = executor(settings, workers, self.stop)
         self.recorder = Recorder(settings, origin)
         self.switch = switch_interval()
         self.switch.__enter__()

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidArgument
+from .scores import QUALITY_COLUMNS, median_with_interval, quality_present
 
 __all__ = [
     "STALL_BUFFERS_MS",
@@ -215,7 +216,11 @@ def summary(
         ``throughput`` (audio seconds per wall second), ``requests_per_s``, ``goodput``
         (share meeting the objective) with ``goodput_lo``/``goodput_hi``, and
         ``no_underrun`` (share of requests ok with no underrun at the run's first
-        prebuffer) when the rows have continuity columns.
+        prebuffer) when the rows have continuity columns. A run scored for quality adds,
+        per quality column (``wer``, ``cer``, ``mos_ovrl``, ``speech_onset_s``, ...), its
+        median over the scored requests with a bootstrap interval (``wer_median``,
+        ``wer_median_lo``, ``wer_median_hi``) and ``flagged`` (requests a quality limit
+        flagged).
     """
     if not 0 < confidence < 1:
         raise InvalidArgument(f"confidence must be within (0, 1), got {confidence!r}")
@@ -226,6 +231,7 @@ def summary(
     tail = (1 - confidence) / 2 * 100
     rows = []
     keys = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    scored = quality_present(df)
     for key, group in _groups(_measured(df, include_warmup), by):
         ok = group[group["ok"].astype(bool)]
         row: dict = dict(zip(keys, key, strict=True))
@@ -259,6 +265,13 @@ def summary(
         if "underrun_count" in group.columns:
             smooth = group["ok"].astype(bool) & (group["underrun_count"].fillna(1) == 0)
             row["no_underrun"] = float(smooth.mean()) if len(group) else np.nan
+        for column in scored:
+            values = pd.to_numeric(ok[column], errors="coerce").dropna().to_numpy(float)
+            point, low, high = median_with_interval(values, n_boot, rng, tail)
+            row[f"{column}_median"], row[f"{column}_median_lo"] = point, low
+            row[f"{column}_median_hi"] = high
+        if scored and "quality_flagged" in group.columns:
+            row["flagged"] = int(group["quality_flagged"].eq(True).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -273,6 +286,12 @@ POLICY_COLUMNS = ("start_policy", "http_version", "client_library", "connection"
 
 def _policies(rows: pd.DataFrame) -> dict[str, set]:
     return {c: set(rows[c].dropna().astype(str)) for c in POLICY_COLUMNS if c in rows.columns}
+
+
+def _values(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """``column`` of the successful rows that have it, as floats."""
+    picked = rows.loc[rows["ok"].astype(bool), column]
+    return pd.to_numeric(picked, errors="coerce").dropna().to_numpy(float)
 
 
 def compare(
@@ -294,7 +313,11 @@ def compare(
     ``ratio_p<q>`` (b over a). An interval that excludes 0 says the difference is more
     than resampling noise; ``b_faster_p<q>`` is True, False, or NA when it cannot tell.
 
-    Warns :class:`UnfairComparison` when a group's two sides differ in how they were
+    ``column`` is any numeric column of the rows: a latency, or a quality column of a run
+    scored with ``quality`` (``"wer"``, ``"mos_ovrl"``, ...), for which the last column is
+    ``b_lower_p<q>`` (lower is better for ``wer``, worse for ``mos_*``).
+
+    Warns :class:`UnfairComparison` when a group's two sides differ in how their latency was
     measured (:data:`POLICY_COLUMNS`: the start-time policy, connect included or not; the
     HTTP version; the client library; warm or cold connections).
 
@@ -306,18 +329,21 @@ def compare(
     rng = np.random.default_rng(seed)
     tail = (1 - confidence) / 2 * 100
     keys = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    for side, frame in (("a", a), ("b", b)):
+        if column not in frame.columns:
+            raise InvalidArgument(f"frame {side} has no column {column!r} to compare")
+    better = "lower" if column in QUALITY_COLUMNS else "faster"
     groups_b = dict(_groups(_measured(b, include_warmup), by))
     rows = []
     for key, rows_a in _groups(_measured(a, include_warmup), by):
         if key not in groups_b:
             continue
-        values_a = rows_a.loc[rows_a["ok"].astype(bool), column].dropna().to_numpy(float)
         rows_b = groups_b[key]
-        values_b = rows_b.loc[rows_b["ok"].astype(bool), column].dropna().to_numpy(float)
+        values_a, values_b = _values(rows_a, column), _values(rows_b, column)
         row: dict = dict(zip(keys, key, strict=True))
         policy_a, policy_b = _policies(rows_a), _policies(rows_b)
         differ = [c for c in policy_a if c in policy_b and policy_a[c] != policy_b[c]]
-        if differ:
+        if differ and better == "faster":  # how a request was timed says nothing of its audio
             warnings.warn(
                 f"the two sides{' of ' + repr(key) if keys else ''} were measured differently: "
                 + "; ".join(
@@ -332,7 +358,7 @@ def compare(
             if not (values_a.size and values_b.size):
                 row.update({f"a_{name}": np.nan, f"b_{name}": np.nan, f"diff_{name}": np.nan})
                 row.update({f"diff_{name}_lo": np.nan, f"diff_{name}_hi": np.nan})
-                row.update({f"ratio_{name}": np.nan, f"b_faster_{name}": pd.NA})
+                row.update({f"ratio_{name}": np.nan, f"b_{better}_{name}": pd.NA})
                 continue
             pa_, pb_ = np.percentile(values_a, q), np.percentile(values_b, q)
             boot = (
@@ -343,7 +369,7 @@ def compare(
             row[f"a_{name}"], row[f"b_{name}"], row[f"diff_{name}"] = pa_, pb_, pb_ - pa_
             row[f"diff_{name}_lo"], row[f"diff_{name}_hi"] = low, high
             row[f"ratio_{name}"] = pb_ / pa_ if pa_ else np.nan
-            row[f"b_faster_{name}"] = True if high < 0 else (False if low > 0 else pd.NA)
+            row[f"b_{better}_{name}"] = True if high < 0 else (False if low > 0 else pd.NA)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -38,6 +38,14 @@ __all__ = [
 
 #: What each latency column of the summary is called in a header.
 _LATENCIES = {"first_audio": "first audio", "done": "done"}
+#: Quality medians a readable table shows: column -> (label, scale, unit).
+_QUALITY = {
+    "wer": ("WER", 100.0, "%"),
+    "cer": ("CER", 100.0, "%"),
+    "mos_ovrl": ("DNSMOS overall", 1.0, "1-5"),
+    "mos_p808": ("DNSMOS P.808", 1.0, "1-5"),
+    "speech_onset_s": ("speech onset", 1000.0, "ms"),
+}
 
 #: Group columns, in the order a table shows them.
 _KEYS = ("target", "model", "voice", "transport", "concurrency", "rate")
@@ -133,6 +141,14 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
         for suffix, header in (("_lo", "low"), ("_hi", "high")):
             if f"goodput{suffix}" in table.columns:
                 out[f"goodput {header} (%)"] = (table[f"goodput{suffix}"] * 100).round(0)
+    for column, (label, scale, unit) in _QUALITY.items():
+        if f"{column}_median" not in table.columns:
+            continue
+        for suffix, header in (("", ""), ("_lo", " low"), ("_hi", " high")):
+            values = table[f"{column}_median{suffix}"].to_numpy(float) * scale
+            out[f"{label} median{header} ({unit})"] = values.round(1 if scale > 1 else 2)
+        if column in ("wer", "mos_ovrl"):
+            key_columns.append(f"{label} median ({unit})")
     # A reader at 1280 px sees the group, the counts, the median and the tail it can trust.
     latency_keys = [c for c in key_columns if c.endswith("(ms)")]
     shown = [c for c in latency_keys if " p50 " in c]

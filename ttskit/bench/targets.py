@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ConfigurationError, InvalidArgument
-from .transports import HOSTED_DEFAULT, Target, client_for
+from ..client import resolve_defaults
+from ..errors import InvalidArgument
+from .transports import Target
 
 __all__ = ["complete", "resolve_targets"]
 
@@ -23,23 +23,24 @@ def _one_target(item: Any, api_key: str | None, headers: dict[str, str]) -> Targ
     elif isinstance(item, str):
         target = Target(item.rstrip("/"))
     elif hasattr(item, "endpoint") and hasattr(item, "speak"):  # a ttskit.Client
+        # What the client sends goes with every request: its key, headers and dialect.
         target = Target(
             item.base_url,
             getattr(item, "model", None),
             getattr(item, "voice", None),
+            headers=dict(getattr(item, "headers", None) or {}),
             endpoint=item.endpoint,
+            dialect=getattr(item, "dialect", "together"),
         )
     else:
         raise InvalidArgument(
             f"a target is a ttskit.Client, a base URL, a (client, model, voice) tuple or a "
             f"ttskit.bench.Target; got {type(item).__name__}"
         )
-    if not target.base_url.startswith(("http://", "https://")):
+    if not isinstance(target.base_url, str) or not target.base_url.strip():
         raise InvalidArgument(
-            f"target base URL {target.base_url!r} is not http(s), e.g. 'http://127.0.0.1:8000/v1'"
+            f"target base URL {target.base_url!r} is empty, e.g. 'http://127.0.0.1:8000/v1'"
         )
-    if target.hosted and not target.base_url.startswith("https://"):
-        raise InvalidArgument(f"{target.base_url} would send the API key in cleartext; use https")
     if model and model != target.model and not voice:
         # The client's voice belongs to its own model; another model's is asked of the server.
         target = replace(target, voice=None)
@@ -50,8 +51,10 @@ def _one_target(item: Any, api_key: str | None, headers: dict[str, str]) -> Targ
         api_key=target.api_key or api_key,
         headers={**headers, **dict(target.headers)},
     )
-    target.connect_to()  # a hosted target without a key fails here, before any request
-    return target
+    # The client checks the URL and the key as it always does (a hosted target without a
+    # key fails here, before any request), and keeps URL credentials out of the label.
+    with target.client() as client:
+        return replace(target, base_url=client.base_url, endpoint=client.endpoint)
 
 
 def resolve_targets(
@@ -59,8 +62,8 @@ def resolve_targets(
 ) -> list[Target]:
     """``targets`` as a list of :class:`Target` (no request sent).
 
-    A ``Client``'s requests carry its own key, which is never read into the rows; a URL's
-    carry ``api_key=`` (``$TOGETHER_API_KEY`` for the hosted API).
+    A ``Client``'s requests carry its own key, headers and dialect; the key is never read
+    into the rows. A URL's carry ``api_key=`` (``$TOGETHER_API_KEY`` for the hosted API).
     """
     items = targets if isinstance(targets, list) else [targets]
     if not items:
@@ -69,29 +72,10 @@ def resolve_targets(
 
 
 def complete(target: Target, timeout: float) -> Target:
-    """The target with its model and voice, asking the server for what is missing."""
+    """The target with its model and voice, by the client's own rule of defaults
+    (``ttskit.client.resolve_defaults``: it may ask the server)."""
     if target.model and target.voice:
         return target
-    if target.hosted:
-        return replace(
-            target,
-            model=target.model or HOSTED_DEFAULT[0],
-            voice=target.voice or HOSTED_DEFAULT[1],
-        )
-    client = client_for(target, timeout, time.perf_counter)
-    try:
-        model = target.model
-        if not model:
-            models = client.models()
-            if models.empty:
-                raise ConfigurationError(f"{target.base_url} lists no models; give a model")
-            model = str(models["id"].iloc[0])
-        voice = target.voice
-        if not voice:
-            voices = client.voices(model)
-            if voices.empty:
-                raise ConfigurationError(f"{target.base_url} lists no voices for {model!r}")
-            voice = str(voices["name"].iloc[0])
-    finally:
-        client.close()
+    with target.client(timeout=timeout) as client:
+        model, voice = resolve_defaults(client, target.model, target.voice)
     return replace(target, model=model, voice=voice)

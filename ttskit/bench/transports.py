@@ -1,34 +1,32 @@
 """How one benchmark request goes over the wire, for every transport the harness speaks.
 
-The harness talks to an endpoint with the client's own parts: each request is a
-``SpeechRequest`` sent by the client's ``HTTPSession`` (without retries: a 429 must be a
-row) and read by ``SpeechStream``, the recorder behind ``Client.stream``; the WebSocket is
-the client's ``RealtimeSession``. It holds the sessions itself rather than calling
-``Client.stream`` because a benchmark needs what a call does not say: a new connection
-for a cold request, whether a warm one was reused, the status, request id and server of
-every answer, and OpenAI's chunked ``stream_format: "audio"`` body.
+Every request is one that the target's ``ttskit.Client`` sends, through its public API: an
+HTTP request is ``client.build_request(...)`` then ``client.send(request)``, with retries
+off on the request itself (``max_retries=0``: a 429 must be a row) and, for a cold
+request, a connection of its own (``fresh_connection=True``); the answer's
+``SpeechStream`` says the status, the request id, the model and voice the server used,
+the HTTP version and whether the connection was reused. A WebSocket request is a context
+of ``client.realtime(...)``. The client is made from the target's endpoint (which pickles)
+and headers, so that a worker process or a Dask worker sends what the user's own client
+sends, headers and dialect included.
 
-Transports: ``rest`` (a WAV body, not streamed), ``sse`` (``stream: true``), ``chunked``
-(OpenAI's ``stream_format: "audio"`` with 16-bit PCM, read as it arrives), ``openai-sse``
-(OpenAI's ``stream_format: "sse"``: the same PCM in ``speech.audio.delta`` events), ``ws`` (one
-WebSocket session per request) and ``ws-keep`` (one session per worker, kept open, one
-context per request).
+Transports: ``rest`` (a WAV body, not streamed), ``sse`` (a streamed answer in the
+client's dialect: Together's ``stream: true``, or OpenAI's ``stream_format: "sse"`` for a
+client with ``dialect="openai"``), ``chunked`` (OpenAI's ``stream_format: "audio"``: raw
+PCM read as it arrives), ``openai-sse`` (OpenAI's ``stream_format: "sse"``: the same PCM in
+``speech.audio.delta`` events), ``ws`` (one WebSocket session per request) and ``ws-keep``
+(one session per worker, kept open, one context per request).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any
 
-from .._version import __version__
-from ..client.endpoint import Endpoint, choose_endpoint, is_hosted
-from ..client.request import SpeechRequest
-from ..client.session import HTTPSession
-from ..client.streaming import SpeechStream
-from ..client.transport import iter_body, request_id
+from ..client import AsyncClient, Client, Endpoint, RealtimeSession
 from ..errors import (
     APIError,
     InvalidArgument,
@@ -37,13 +35,20 @@ from ..errors import (
     TTSKitError,
 )
 from ..errors import TimeoutError as ReadTimeout
-from ..results import AudioChunk
+from ..results import AudioChunk, Speech, Timing
 
-__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "client_for", "send"]
+__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "send"]
 
 TRANSPORTS = ("rest", "sse", "chunked", "openai-sse", "ws", "ws-keep")
-HOSTED_DEFAULT = ("canopylabs/orpheus-3b-0.1-ft", "tara")
-STREAM_RATE = 24000  # what the SSE and chunked requests ask for, and OpenAI's pcm is
+
+#: What each HTTP transport asks ``Client.build_request`` for, beyond the text, model and
+#: voice; every other option is the client's.
+_HTTP_OPTIONS: dict[str, dict[str, Any]] = {
+    "rest": {"stream": False, "response_format": "wav"},
+    "sse": {"stream": True},
+    "chunked": {"stream_format": "audio"},
+    "openai-sse": {"stream_format": "sse"},
+}
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class Target:
     base_url : str
         API root including ``/v1``.
     model, voice : str, optional
-        Asked of the server (``/v1/models``, ``/v1/voices``) when None.
+        Asked of the server (``/v1/models``, ``/v1/voices``) when None, by the client's
+        own rule (``ttskit.client.resolve_defaults``).
     api_key : str, optional
         Sent as ``Authorization: Bearer``; never shown in a repr, a row or a saved file.
     headers : dict, optional
@@ -65,6 +71,8 @@ class Target:
     endpoint : ttskit.client.Endpoint, optional
         A client's endpoint: its key (unless ``api_key`` is given) and URL credentials go
         with each request as the client sends them, and are never read into a row.
+    dialect : {"together", "openai"}
+        The dialect of the client's requests (see ``ttskit.Client``).
     """
 
     base_url: str
@@ -74,6 +82,7 @@ class Target:
     headers: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
     endpoint: Endpoint | None = field(default=None, repr=False, compare=False)
+    dialect: str = "together"
 
     @property
     def label(self) -> str:
@@ -81,11 +90,30 @@ class Target:
 
     @property
     def hosted(self) -> bool:
-        return is_hosted(self.base_url)
+        return Endpoint(self.base_url).hosted
 
-    def connect_to(self) -> Endpoint:
-        """The endpoint requests go to, with the key they carry."""
-        return choose_endpoint(self.endpoint or self.base_url, self.api_key)
+    def client(
+        self,
+        *,
+        timeout: float = 60.0,
+        clock: Callable[[], float] = time.perf_counter,
+        asynchronous: bool = False,
+    ) -> Client | AsyncClient:
+        """The ``ttskit.Client`` (``AsyncClient`` when ``asynchronous``) that sends this
+        target's requests: its endpoint, key, headers, dialect, model and voice, with
+        retries off (a refused request is a row, not a wait). Making it sends nothing; a
+        bad URL or a missing key raises here."""
+        return (AsyncClient if asynchronous else Client)(
+            self.endpoint or self.base_url,
+            self.api_key,
+            self.model,
+            self.voice,
+            timeout=timeout,
+            max_retries=0,
+            clock=clock,
+            headers=dict(self.headers),
+            dialect=self.dialect,
+        )
 
 
 @dataclass
@@ -111,163 +139,48 @@ class Outcome:
     client_library: str | None = None
     client_version: str | None = None
     cancel_s: float | None = None  # when the cancel was sent (interrupted utterances)
+    requested_model: str | None = None
+    requested_voice: str | None = None
+    served_model: str | None = None  # what the server says it used (None: it did not say)
+    served_voice: str | None = None
+    speech: Speech | None = None  # the audio, kept only when asked (for scoring afterwards)
 
 
 class WorkerState:
-    """What one worker thread keeps between requests: its HTTP sessions and open WebSockets."""
+    """What one worker keeps between requests: a client per target, and open WebSockets."""
 
     def __init__(self) -> None:
-        self.sessions: dict[int, HTTPSession] = {}
-        self.sockets: dict[tuple[int, str, str], Any] = {}
+        self.clients: dict[int, Client] = {}
+        self.sockets: dict[tuple[int, str, str], RealtimeSession] = {}
         self.contexts = 0
 
-    def http(
+    def client(
         self, index: int, target: Target, timeout: float, clock: Callable[[], float]
-    ) -> HTTPSession:
-        """The kept-alive session of the worker for target ``index``."""
-        if index not in self.sessions:
-            self.sessions[index] = _http_session(target, timeout, clock, cold=False)
-        return self.sessions[index]
+    ) -> Client:
+        """The worker's client of target ``index`` (its connections are kept alive)."""
+        if index not in self.clients:
+            self.clients[index] = target.client(timeout=timeout, clock=clock)
+        return self.clients[index]
 
     def close(self) -> None:
-        for session in self.sessions.values():
-            session.close()
-        self.sessions.clear()
         for socket in self.sockets.values():
             socket.close()
         self.sockets.clear()
+        for client in self.clients.values():
+            client.close()
+        self.clients.clear()
 
 
-# --- HTTP -----------------------------------------------------------------------------------
-
-_HTTP_VERSIONS = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
 _REQUESTS = version("requests")
 _WEBSOCKETS = version("websockets")
 
 
-def _http_request(transport: str, model: str, voice: str, text: str, hosted: bool) -> tuple:
-    """The checked request, its JSON body, and the raw format its audio comes in."""
-    if transport == "rest":
-        request = SpeechRequest.build(
-            text, model=model, voice=voice, hosted=hosted, response_format="wav", stream=False
-        )
-        return request, request.body(), None, None
-    request = SpeechRequest.build(
-        text,
-        model=model,
-        voice=voice,
-        hosted=hosted,
-        response_format="raw",
-        response_encoding="pcm_s16le",
-        sample_rate=STREAM_RATE,
-        stream=True,
-    )
-    body = request.body()
-    if transport in ("chunked", "openai-sse"):
-        # OpenAI's dialect: 16-bit PCM at 24 kHz, as it is made: the bytes themselves, or
-        # base64 in ``speech.audio.delta`` events.
-        body = {"model": model, "input": text, "voice": voice}
-        body.update(
-            response_format="pcm", stream_format="audio" if transport == "chunked" else "sse"
-        )
-    return request, body, "pcm_s16le", STREAM_RATE
+def _failed(outcome: Outcome, exc: APIError) -> None:
+    outcome.status, outcome.request_id = exc.status_code, exc.request_id
+    outcome.retry_after_s = exc.retry_after
 
 
-def _http_session(
-    target: Target, timeout: float, clock: Callable[[], float], *, cold: bool
-) -> HTTPSession:
-    """The client's HTTP session for ``target``, without retries: a 429 must be a row."""
-    headers = {"User-Agent": f"ttskit/{__version__} bench", **target.headers}
-    if cold:
-        headers["Connection"] = "close"
-    return HTTPSession(
-        target.connect_to(),
-        timeout=timeout,
-        max_retries=0,
-        max_retry_wait=0.0,
-        clock=clock,
-        headers=headers,
-    )
-
-
-def _http(
-    state: WorkerState,
-    target: Target,
-    target_index: int,
-    model: str,
-    voice: str,
-    text: str,
-    transport: str,
-    *,
-    cold: bool,
-    timeout: float,
-    clock: Callable[[], float],
-) -> Outcome:
-    request, body, encoding, rate = _http_request(transport, model, voice, text, target.hosted)
-    outcome = Outcome(started=clock(), client_library="requests", client_version=_REQUESTS)
-
-    def sending() -> None:
-        outcome.started = clock()  # latencies count from when the request went on the wire
-
-    http = None
-    try:
-        if cold:
-            http = _http_session(target, timeout, clock, cold=True)
-        session = http or state.http(target_index, target, timeout, clock)
-        opened = session.connections_opened
-        try:
-            response = session.send(
-                "POST", "/audio/speech", json=body, stream=True, on_send=sending
-            )
-        except APIError as exc:
-            outcome.headers_s = outcome.done_s = clock() - outcome.started
-            outcome.status, outcome.request_id = exc.status_code, exc.request_id
-            outcome.retry_after_s = exc.retry_after
-            raise
-        outcome.headers_s = clock() - outcome.started
-        outcome.connection_reused = not cold and session.connections_opened == opened
-        outcome.status = response.status_code
-        outcome.request_id = request_id(response.headers)
-        outcome.server = response.headers.get("server")
-        outcome.http_version = _HTTP_VERSIONS.get(getattr(response.raw, "version", None))
-        what = f"POST {target.base_url}/audio/speech"
-        stream = SpeechStream(
-            iter_body(
-                response,
-                what,
-                session.endpoint.api_key,
-                deadline=outcome.started + timeout,
-                clock=clock,
-            ),
-            content_type=response.headers.get("Content-Type", ""),
-            request=request,
-            encoding=encoding,
-            sample_rate=rate,
-            started=outcome.started,
-            headers_s=outcome.headers_s,
-            clock=clock,
-            close=response.close,
-            endpoint=target.base_url,
-        )
-        # Arrivals come from the events, so that no table of chunks is built per request.
-        arrivals, lengths = outcome.arrivals, outcome.lengths
-        with stream:
-            try:
-                for event in stream:
-                    if isinstance(event, AudioChunk):
-                        arrivals.append(event.arrival_s)
-                        lengths.append(len(event.audio))
-            finally:
-                _take_timing(outcome, stream.timing, chunks=False)
-    except (TTSKitError, OSError) as exc:
-        outcome.error = exc
-    finally:
-        if http is not None:
-            http.close()
-    return outcome
-
-
-def _take_timing(outcome: Outcome, timing: Any, *, chunks: bool = True) -> None:
+def _take_timing(outcome: Outcome, timing: Timing, *, chunks: bool = True) -> None:
     outcome.headers_s = timing.headers_s if timing.headers_s is not None else outcome.headers_s
     outcome.first_byte_s = timing.first_byte_s
     outcome.first_audio_s = timing.first_audio_s
@@ -279,24 +192,74 @@ def _take_timing(outcome: Outcome, timing: Any, *, chunks: bool = True) -> None:
     outcome.sample_rate = int(timing.sample_rate or 0)
 
 
-# --- WebSocket ------------------------------------------------------------------------------
+# --- HTTP -----------------------------------------------------------------------------------
 
 
-def client_for(target: Target, timeout: float, clock: Callable[[], float]) -> Any:
-    from .. import Client
-
-    return Client(
-        target.connect_to(),
-        timeout=timeout,
-        max_retries=0,
-        clock=clock,
-        headers=dict(target.headers),
+def _http(
+    client: Client,
+    model: str,
+    voice: str,
+    text: str,
+    transport: str,
+    *,
+    cold: bool,
+    clock: Callable[[], float],
+    keep_audio: bool,
+) -> Outcome:
+    outcome = Outcome(
+        started=clock(),
+        requested_model=model,
+        requested_voice=voice,
+        client_library="requests",
+        client_version=_REQUESTS,
     )
+    try:
+        request = client.build_request(
+            text,
+            model=model,
+            voice=voice,
+            max_retries=0,
+            fresh_connection=cold,
+            **_HTTP_OPTIONS[transport],
+        )
+        # Latencies count as the client's own do: from the call that sends the request.
+        outcome.started = clock()
+        try:
+            stream = client.send(request)
+        except APIError as exc:
+            outcome.headers_s = outcome.done_s = clock() - outcome.started
+            _failed(outcome, exc)
+            raise
+        with stream:
+            outcome.status = stream.status
+            outcome.request_id = stream.request_id
+            outcome.served_model = stream.served_model
+            outcome.served_voice = stream.served_voice
+            outcome.http_version = stream.http_version
+            outcome.connection_reused = stream.connection_reused
+            outcome.server = stream.server
+            # Arrivals and lengths from the events, as they come.
+            arrivals, lengths = outcome.arrivals, outcome.lengths
+            try:
+                for event in stream:
+                    if isinstance(event, AudioChunk):
+                        arrivals.append(event.arrival_s)
+                        lengths.append(len(event.audio))
+            finally:
+                _take_timing(outcome, stream.timing, chunks=False)
+            if keep_audio:
+                outcome.speech = stream.speech()
+    except (TTSKitError, OSError) as exc:
+        outcome.error = exc
+    return outcome
+
+
+# --- WebSocket ------------------------------------------------------------------------------
 
 
 def _ws(
     state: WorkerState,
-    target: Target,
+    client: Client,
     target_index: int,
     model: str,
     voice: str,
@@ -306,12 +269,15 @@ def _ws(
     cold: bool,
     timeout: float,
     clock: Callable[[], float],
-    interrupt_after_s: float | None = None,
+    interrupt_after_s: float | None,
+    keep_audio: bool,
 ) -> Outcome:
     keep = transport == "ws-keep" and not cold
     started = clock()
     outcome = Outcome(
         started=started,
+        requested_model=model,
+        requested_voice=voice,
         http_version="HTTP/1.1",  # the WebSocket's upgrade
         client_library="websockets",
         client_version=_WEBSOCKETS,
@@ -321,10 +287,11 @@ def _ws(
     try:
         outcome.connection_reused = session is not None
         if session is None:
-            session = client_for(target, timeout, clock).realtime(model, voice, timeout=timeout)
+            session = client.realtime(model, voice, timeout=timeout)
             if keep:
                 state.sockets[key] = session
         try:
+            outcome.served_model, outcome.served_voice = session.model, session.voice
             state.contexts += 1
             context = f"bench-{state.contexts}"
             sent = clock()
@@ -344,6 +311,9 @@ def _ws(
             finally:
                 if speech is not None:
                     _take_timing(outcome, _shifted(speech.timing, sent - started))
+            if keep_audio:
+                speech.requested_model, speech.requested_voice = model, voice
+                outcome.speech = speech
         finally:
             if not keep:
                 session.close()
@@ -351,9 +321,7 @@ def _ws(
         if keep and key in state.sockets and isinstance(exc, TransportError | StreamInterrupted):
             state.sockets.pop(key).close()
         if isinstance(exc, APIError):
-            outcome.status = exc.status_code
-            outcome.retry_after_s = exc.retry_after
-            outcome.request_id = exc.request_id
+            _failed(outcome, exc)
         outcome.error = exc
     else:
         outcome.status = 101  # the WebSocket's handshake answer: the session was accepted
@@ -361,15 +329,18 @@ def _ws(
 
 
 def _interrupt(
-    session: Any, context: str, after_s: float, timeout: float, clock: Callable[[], float]
+    session: RealtimeSession,
+    context: str,
+    after_s: float,
+    timeout: float,
+    clock: Callable[[], float],
 ) -> float | None:
     """Receive until ``after_s`` past the context's first audio, then cancel it; the clock
     reading as the cancel was sent, or None if the utterance ended first."""
     first: float | None = None
     waited = clock()
     while True:
-        state = session._contexts.get(context)
-        if state is not None and session._finished(state, session.settle_s):
+        if session.finished(context):
             return None
         now = clock()
         if first is not None and now >= first + after_s:
@@ -389,9 +360,8 @@ def _interrupt(
             first = waited
 
 
-def _shifted(timing: Any, offset: float) -> Any:
+def _shifted(timing: Timing, offset: float) -> Timing:
     """``timing`` with every time moved ``offset`` later (context times start at its append)."""
-    from dataclasses import replace
 
     def move(value: float | None) -> float | None:
         return None if value is None else value + offset
@@ -424,18 +394,21 @@ def send(
     timeout: float = 60.0,
     clock: Callable[[], float] = time.perf_counter,
     interrupt_after_s: float | None = None,
+    keep_audio: bool = False,
 ) -> Outcome:
     """Send one request and measure it; failures are in ``Outcome.error``, never raised.
 
     ``interrupt_after_s`` (WebSocket only) cancels the utterance that long after its first
-    audio, and ``Outcome.cancel_s`` says when the cancel went out.
+    audio, and ``Outcome.cancel_s`` says when the cancel went out. ``keep_audio`` keeps the
+    ``Speech`` of a successful request in ``Outcome.speech``.
     """
     if transport not in TRANSPORTS:
         raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+    client = state.client(target_index, target, timeout, clock)
     if transport.startswith("ws"):
         return _ws(
             state,
-            target,
+            client,
             target_index,
             model,
             voice,
@@ -445,16 +418,8 @@ def send(
             timeout=timeout,
             clock=clock,
             interrupt_after_s=interrupt_after_s,
+            keep_audio=keep_audio,
         )
     return _http(
-        state,
-        target,
-        target_index,
-        model,
-        voice,
-        text,
-        transport,
-        cold=cold,
-        timeout=timeout,
-        clock=clock,
+        client, model, voice, text, transport, cold=cold, clock=clock, keep_audio=keep_audio
     )

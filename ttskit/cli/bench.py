@@ -41,7 +41,7 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
         "--transports",
         nargs="+",
         default=["sse"],
-        help="rest, sse, chunked, ws, ws-keep (default: sse)",
+        help="rest, sse, chunked, openai-sse, ws, ws-keep (default: sse)",
     )
     load = parser.add_mutually_exclusive_group()
     load.add_argument("--concurrency", nargs="+", type=int, default=None, help="closed-loop levels")
@@ -54,6 +54,38 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--connection", choices=["warm", "cold"], default="warm")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="worker processes to shard the plan across (default: enough for the load)",
+    )
+    parser.add_argument(
+        "--prebuffer",
+        nargs="+",
+        type=float,
+        default=[0.1],
+        help="player prebuffers in seconds of the continuity columns (default: 0.1)",
+    )
+    parser.add_argument(
+        "--interrupt-after",
+        type=float,
+        default=None,
+        help="WebSocket runs: cancel each utterance this many seconds after its first audio",
+    )
+    parser.add_argument(
+        "--harness",
+        choices=["threads", "asyncio"],
+        default="threads",
+        help="each process sends on threads (ttskit.Client) or one event loop "
+        "(ttskit.AsyncClient) (default: threads)",
+    )
+    parser.add_argument(
+        "--quality",
+        action="store_true",
+        help="score every successful request after the run (WER, DNSMOS, onset; needs the "
+        "quality extra)",
+    )
     parser.add_argument("-o", "--output", default="bench.parquet", help="Parquet file of rows")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(handler=_bench, bench_command=None)
@@ -99,6 +131,11 @@ def _bench(args: argparse.Namespace) -> int:
             seed=args.seed,
             api_key=api_key(args),
             progress=not args.no_progress,
+            processes=args.processes,
+            prebuffer_s=args.prebuffer if len(args.prebuffer) > 1 else args.prebuffer[0],
+            interrupt_after_s=args.interrupt_after,
+            quality=args.quality,
+            harness=args.harness,
         )
         level = "rate" if args.rate else "concurrency"
         by = [c for c in ("voice", "transport") if df[c].nunique() > 1] + [level]

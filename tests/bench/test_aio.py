@@ -1,0 +1,149 @@
+"""The asyncio executor (``harness="asyncio"``): one event loop on ``ttskit.AsyncClient``,
+with the same plan, rows and errors as the threaded one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ttskit import bench
+from ttskit.errors import InvalidArgument
+
+from .conftest import SHORT
+
+
+def test_every_transport_on_one_event_loop(espeak_server):
+    df = bench.run(
+        espeak_server.base_url,
+        SHORT,
+        ["en-us"],
+        repeats=2,
+        transports=list(bench.TRANSPORTS),
+        concurrency=[1, 2],
+        warmup=1,
+        harness="asyncio",
+        progress=False,
+    )
+    assert list(df.columns) == bench.COLUMNS
+    assert len(df) == len(bench.TRANSPORTS) * (1 + 2 * len(SHORT) * 2)
+    assert df["ok"].all(), df.loc[~df["ok"], "error_message"].tolist()
+    measured = df[~df["warmup"]]
+    assert (measured["first_byte_s"] <= measured["first_audio_s"]).all()
+    assert (measured["first_audio_s"] <= measured["done_s"]).all()
+    http = df[~df["transport"].str.startswith("ws")]
+    assert set(http["client_library"]) == {"aiohttp"}
+    assert set(df.loc[df["transport"].str.startswith("ws"), "client_library"]) == {"websockets"}
+    # One kept-alive pool for the loop: after the warm-up, HTTP requests reuse connections
+    # except where two are in flight at once for the first time.
+    assert http.loc[~http["warmup"], "connection_reused"].mean() > 0.7
+    keep = measured[measured["transport"] == "ws-keep"]
+    assert keep["connection_reused"].sum() >= len(keep) - 2
+    assert not measured.loc[measured["transport"] == "ws", "connection_reused"].any()
+    assert df.attrs["bench"]["arguments"]["harness"] == "asyncio"
+    assert df.attrs["bench"]["harness_cpu_per_request_s"] > 0
+
+
+def test_errors_and_429_are_rows(espeak_server, sleeps):
+    target = bench.Target(
+        espeak_server.base_url,
+        "espeak",
+        "en-us",
+        headers={"x-ttskit-faults": "error_rate=1,error_status=429,retry_after=0.25"},
+    )
+    df = bench.run(
+        target,
+        SHORT,
+        repeats=1,
+        warmup=0,
+        transports=["sse"],
+        harness="asyncio",
+        progress=False,
+        sleep=sleeps,
+    )
+    assert df["status"].tolist() == [429, 429]
+    assert set(df["error"]) == {"RateLimitError"}
+    assert sleeps.waits == [0.25, 0.25]
+    dead = bench.run(
+        ("http://127.0.0.1:9/v1", "m", "v"),
+        SHORT[:1],
+        repeats=2,
+        warmup=0,
+        harness="asyncio",
+        progress=False,
+    )
+    assert list(dead["error"]) == ["ConnectError", "ConnectError"]
+
+
+def test_an_open_loop_on_two_processes(espeak_server):
+    df = bench.run(
+        espeak_server.base_url,
+        SHORT[:1],
+        rate=20.0,
+        duration=0.5,
+        seed=2,
+        warmup=1,
+        transports=["rest"],
+        processes=2,
+        harness="asyncio",
+        progress=False,
+    )
+    expected = bench.poisson_schedule(20.0, 0.5, __import__("numpy").random.default_rng(2))
+    measured = df[~df["warmup"]]
+    assert len(measured) == len(expected)
+    assert measured["ok"].all(), measured["error_message"].tolist()
+    assert set(measured["worker"]) == {"process-0", "process-1"}
+    assert (measured["first_audio_s"] >= measured["late_s"]).all()
+
+
+def test_the_harness_is_checked_before_any_request(replay):
+    target = (replay.base_url, "replay", "alice")
+    with pytest.raises(InvalidArgument, match="harness"):
+        bench.run(target, SHORT, harness="greenlets", progress=False)
+    with pytest.raises(InvalidArgument, match="threads"):
+        bench.run(target, SHORT, transports=["ws"], interrupt_after_s=0.1, harness="asyncio")
+    assert replay.received == []
+
+
+def test_ctrl_c_keeps_the_rows_so_far(espeak_server):
+    calls = []
+
+    def sleep(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        df = bench.run(
+            espeak_server.base_url,
+            SHORT,
+            rate=200.0,
+            duration=1.0,
+            warmup=0,
+            transports=["rest"],
+            harness="asyncio",
+            processes=1,
+            progress=False,
+            sleep=sleep,
+        )
+    assert df.attrs["bench"]["interrupted"] is True
+    assert list(df.columns) == bench.COLUMNS
+    assert len(df) <= 3
+
+
+def test_a_caller_inside_an_event_loop_can_run_it(espeak_server):
+    """As a notebook's cell does: its kernel's loop is running in the calling thread."""
+
+    async def cell():
+        return bench.run(
+            espeak_server.base_url,
+            SHORT[:1],
+            repeats=2,
+            warmup=0,
+            harness="asyncio",
+            processes=1,
+            progress=False,
+        )
+
+    df = asyncio.run(cell())
+    assert df["ok"].all() and len(df) == 2

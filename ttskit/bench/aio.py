@@ -1,0 +1,418 @@
+"""Sending a shard of a plan on one asyncio event loop, on ``ttskit.AsyncClient``.
+
+``AsyncLoop`` is the other executor of one process, beside ``execute.Threads``, with the
+same steps (``warm``, ``block``, ``close``) and the same rows: one event loop, one
+``AsyncClient`` per target (its kept-alive connections shared by every request), and per
+request the client's public API as ``transports`` uses the sync one (``build_request`` then
+``send`` with ``max_retries=0``; ``realtime`` for the WebSocket). Closed loop: ``workers``
+coroutines send back to back from one queue. Open loop: each arrival becomes a task at its
+scheduled time and waits for one of ``workers`` slots; its latency counts from that time.
+
+The loop runs on a thread of its own (so that a caller with a loop of its own, a notebook,
+can use it too), the only thread that sends: the harness's CPU is that thread's time, and
+the interpreter's lock is never passed between request threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any
+
+from ..client import AsyncClient
+from ..errors import APIError, InvalidArgument, StreamInterrupted, TransportError, TTSKitError
+from ..results import AudioChunk
+from .execute import MAX_BACKOFF_S, Recorder, Settings, Stop
+from .rows import Trial
+from .transports import _HTTP_OPTIONS, TRANSPORTS, Outcome, _failed, _shifted, _take_timing
+
+__all__ = ["AsyncLoop", "async_send"]
+
+_AIOHTTP = version("aiohttp")
+_WEBSOCKETS = version("websockets")
+
+
+class _Slot:
+    """What one in-flight request slot keeps: its open WebSockets (``ws-keep``)."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[tuple[int, str, str], Any] = {}
+        self.contexts = 0
+
+    async def aclose(self) -> None:
+        for socket in self.sockets.values():
+            await socket.aclose()
+        self.sockets.clear()
+
+
+async def _http(
+    client: AsyncClient,
+    model: str,
+    voice: str,
+    text: str,
+    transport: str,
+    *,
+    cold: bool,
+    clock: Callable[[], float],
+    keep_audio: bool,
+) -> Outcome:
+    outcome = Outcome(
+        started=clock(),
+        requested_model=model,
+        requested_voice=voice,
+        client_library="aiohttp",
+        client_version=_AIOHTTP,
+    )
+    try:
+        request = await client.build_request(
+            text,
+            model=model,
+            voice=voice,
+            max_retries=0,
+            fresh_connection=cold,
+            **_HTTP_OPTIONS[transport],
+        )
+        # Latencies count as the client's own do: from the call that sends the request.
+        outcome.started = clock()
+        try:
+            stream = await client.send(request)
+        except APIError as exc:
+            outcome.headers_s = outcome.done_s = clock() - outcome.started
+            _failed(outcome, exc)
+            raise
+        async with stream:
+            outcome.status = stream.status
+            outcome.request_id = stream.request_id
+            outcome.served_model = stream.served_model
+            outcome.served_voice = stream.served_voice
+            outcome.http_version = stream.http_version
+            outcome.connection_reused = stream.connection_reused
+            outcome.server = stream.server
+            arrivals, lengths = outcome.arrivals, outcome.lengths
+            try:
+                async for event in stream:
+                    if isinstance(event, AudioChunk):
+                        arrivals.append(event.arrival_s)
+                        lengths.append(len(event.audio))
+            finally:
+                _take_timing(outcome, stream.timing, chunks=False)
+            if keep_audio:
+                outcome.speech = await stream.speech()
+    except (TTSKitError, OSError) as exc:
+        outcome.error = exc
+    return outcome
+
+
+async def _ws(
+    slot: _Slot,
+    client: AsyncClient,
+    target_index: int,
+    model: str,
+    voice: str,
+    text: str,
+    transport: str,
+    *,
+    cold: bool,
+    timeout: float,
+    clock: Callable[[], float],
+    keep_audio: bool,
+) -> Outcome:
+    keep = transport == "ws-keep" and not cold
+    started = clock()
+    outcome = Outcome(
+        started=started,
+        requested_model=model,
+        requested_voice=voice,
+        http_version="HTTP/1.1",  # the WebSocket's upgrade
+        client_library="websockets",
+        client_version=_WEBSOCKETS,
+    )
+    key = (target_index, model, voice)
+    session = slot.sockets.get(key) if keep else None
+    try:
+        outcome.connection_reused = session is not None
+        if session is None:
+            session = await client.realtime(model, voice, timeout=timeout)
+            if keep:
+                slot.sockets[key] = session
+        try:
+            outcome.served_model, outcome.served_voice = session.model, session.voice
+            slot.contexts += 1
+            context = f"bench-{slot.contexts}"
+            sent = clock()
+            outcome.headers_s = sent - started
+            await session.append(text, context_id=context)
+            await session.commit(context_id=context)
+            speech = None
+            try:
+                speech = await session.collect(context)
+            except StreamInterrupted as exc:
+                speech = exc.partial
+                raise
+            finally:
+                if speech is not None:
+                    _take_timing(outcome, _shifted(speech.timing, sent - started))
+            if keep_audio:
+                speech.requested_model, speech.requested_voice = model, voice
+                outcome.speech = speech
+        finally:
+            if not keep:
+                await session.aclose()
+    except (TTSKitError, OSError) as exc:
+        if keep and key in slot.sockets and isinstance(exc, TransportError | StreamInterrupted):
+            await slot.sockets.pop(key).aclose()
+        if isinstance(exc, APIError):
+            _failed(outcome, exc)
+        outcome.error = exc
+    else:
+        outcome.status = 101
+    return outcome
+
+
+async def async_send(
+    slot: _Slot,
+    client: AsyncClient,
+    target_index: int,
+    model: str,
+    voice: str,
+    text: str,
+    transport: str,
+    *,
+    cold: bool = False,
+    timeout: float = 60.0,
+    clock: Callable[[], float] = time.perf_counter,
+    keep_audio: bool = False,
+) -> Outcome:
+    """``transports.send`` on an ``AsyncClient``: one request measured, failures in
+    ``Outcome.error``."""
+    if transport not in TRANSPORTS:
+        raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+    if transport.startswith("ws"):
+        return await _ws(
+            slot,
+            client,
+            target_index,
+            model,
+            voice,
+            text,
+            transport,
+            cold=cold,
+            timeout=timeout,
+            clock=clock,
+            keep_audio=keep_audio,
+        )
+    return await _http(
+        client, model, voice, text, transport, cold=cold, clock=clock, keep_audio=keep_audio
+    )
+
+
+class AsyncLoop:
+    """The executor of one process on one asyncio event loop (see the module)."""
+
+    def __init__(self, settings: Settings, workers: int, stop: Stop) -> None:
+        if settings.measurement.interrupt_after_s is not None:
+            raise InvalidArgument(
+                "interrupt_after_s is measured by the threaded harness; use harness='threads'"
+            )
+        self.settings = settings
+        self.stop = stop
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="bench-asyncio", daemon=True
+        )
+        self.thread.start()
+        self.clients: dict[int, AsyncClient] = {}
+        self.slots: list[_Slot] = []
+        # The HTTP library loads now, not inside the first request's clock.
+        import aiohttp  # noqa: F401
+
+    def _client(self, index: int) -> AsyncClient:
+        if index not in self.clients:
+            target = self.settings.targets[index]
+            self.clients[index] = target.client(
+                timeout=self.settings.timeout, clock=self.settings.clock, asynchronous=True
+            )
+        return self.clients[index]
+
+    def _slot(self) -> _Slot:
+        slot = _Slot()
+        self.slots.append(slot)
+        return slot
+
+    async def _sleep(self, seconds: float) -> None:
+        sleep = self.settings.sleep
+        if sleep is time.sleep:
+            await asyncio.sleep(seconds)
+        else:  # an injected sleep (a test's clock)
+            sleep(seconds)
+            await asyncio.sleep(0)
+
+    async def _until(self, due: float) -> None:
+        clock = self.settings.clock
+        while (left := due - clock()) > 0 and not self.stop.is_set():
+            await self._sleep(left)
+
+    async def _one(
+        self,
+        slot: _Slot,
+        recorder: Recorder,
+        transport: str,
+        level: float,
+        trial: Trial,
+        scheduled: float | None,
+        warmup: bool,
+    ) -> float | None:
+        settings = self.settings
+        target = settings.targets[trial.target]
+        try:
+            outcome = await async_send(
+                slot,
+                self._client(trial.target),
+                trial.target,
+                target.model,
+                trial.voice,
+                trial.text,
+                transport,
+                cold=settings.connection == "cold",
+                timeout=settings.timeout,
+                clock=settings.clock,
+                keep_audio=settings.keep_audio and not warmup,
+            )
+        except Exception as exc:  # a row, not a crash
+            outcome = Outcome(started=settings.clock(), error=exc)
+        # The loop's CPU is its thread's, measured per block (``_run``).
+        recorder.add(
+            outcome,
+            trial,
+            transport=transport,
+            level=level,
+            scheduled=scheduled,
+            warmup=warmup,
+            cpu_s=0.0,
+        )
+        if outcome.status == 429:
+            return min(outcome.retry_after_s or 1.0, MAX_BACKOFF_S)
+        return None
+
+    def _run(self, work: Any, recorder: Recorder) -> None:
+        """Run ``work`` on the loop's thread until it is done, adding that thread's CPU."""
+
+        failed: list[BaseException] = []
+
+        async def timed() -> None:
+            cpu0 = time.thread_time()
+            try:
+                await work
+            except (KeyboardInterrupt, SystemExit) as exc:  # would stop the loop's thread
+                failed.append(exc)
+            finally:
+                with recorder.lock:
+                    recorder.timed.cpu_s += time.thread_time() - cpu0
+
+        asyncio.run_coroutine_threadsafe(timed(), self.loop).result()
+        if failed:
+            raise failed[0]
+
+    def warm(self, recorder: Recorder, warmups: list[tuple[str, Trial]], level: float) -> None:
+        slot = self._slot()
+
+        async def go() -> None:
+            for transport, trial in warmups:
+                if self.stop.is_set():
+                    return
+                await self._one(slot, recorder, transport, level, trial, None, True)
+
+        try:
+            self._run(go(), recorder)
+        finally:
+            recorder.flush()
+
+    def block(
+        self,
+        recorder: Recorder,
+        transport: str,
+        level: float,
+        workers: int,
+        trials: list[tuple[float | None, Trial]],
+        start_at: float | None = None,
+    ) -> None:
+        """Send one block, as ``Threads.block`` does, on the event loop."""
+        if not trials or self.stop.is_set():
+            return
+        try:
+            self._run(self._block(recorder, transport, level, workers, trials, start_at), recorder)
+        finally:
+            recorder.flush()
+
+    async def _block(
+        self,
+        recorder: Recorder,
+        transport: str,
+        level: float,
+        workers: int,
+        trials: list[tuple[float | None, Trial]],
+        start_at: float | None,
+    ) -> None:
+        if start_at is not None:
+            await self._until(start_at)
+        slots = self.slots[:workers] + [self._slot() for _ in range(workers - len(self.slots))]
+        if self.settings.loop == "closed":
+            work = collections.deque(trial for _, trial in trials)
+
+            async def worker(slot: _Slot) -> None:
+                while work and not self.stop.is_set():
+                    trial = work.popleft()
+                    backoff = await self._one(slot, recorder, transport, level, trial, None, False)
+                    if backoff:
+                        await self._sleep(backoff)
+
+            await asyncio.gather(*(worker(slot) for slot in slots))
+            return
+        free: asyncio.Queue[_Slot] = asyncio.Queue()
+        for slot in slots:
+            free.put_nowait(slot)
+
+        async def held(trial: Trial, due: float) -> None:
+            slot = await free.get()
+            try:
+                await self._one(slot, recorder, transport, level, trial, due, False)
+            finally:
+                free.put_nowait(slot)
+
+        start = self.settings.clock() if start_at is None else start_at
+        tasks = []
+        for at, trial in trials:
+            due = start + at
+            await self._until(due)
+            if self.stop.is_set():
+                break
+            tasks.append(asyncio.ensure_future(held(trial, due)))
+        await asyncio.gather(*tasks)
+
+    def close(self, *, wait: bool = True) -> None:
+        loop = self.loop
+        if loop.is_closed():
+            return
+
+        async def closing() -> None:
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for slot in self.slots:
+                await slot.aclose()
+            for client in self.clients.values():
+                await client.aclose()
+
+        try:
+            asyncio.run_coroutine_threadsafe(closing(), loop).result()
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            self.thread.join()
+            self.slots.clear()
+            self.clients.clear()
+            loop.close()
