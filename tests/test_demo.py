@@ -17,7 +17,7 @@ import soundfile as sf
 import ttskit
 from ttskit import bench, dataset
 from ttskit.dataset.layout import made_by
-from ttskit.demo import DATASET_TEXTS, run_demo
+from ttskit.demo import DATASET_TEXTS, FILTER, run_demo
 from ttskit.errors import InvalidArgument
 
 BOGUS_KEY = "sk-bogus-demo-key-0000"
@@ -74,10 +74,10 @@ def test_report_has_players_waveform_with_words_latency_and_quality(demo):
         assert f"<td>{transport}</td>" in text
     assert "<th>first audio p50 (ms)</th>" in text
     # The dataset's quality table, one row per item.
-    quality = text.split("3. Generate", 1)[1].split("</table>", 1)[0]
-    for column in ("text", "duration", "peak", "loudness_lufs", "suspicious"):
+    quality = text.split("3. Generate", 1)[1].split("</table>", 1)[0].replace("<wbr>", "")
+    for column in ("text", "duration", "wer", "mos_ovrl", "speech_onset_s", "suspicious"):
         assert f"<th>{column}</th>" in quality
-    assert quality.split("<tbody>", 1)[1].count("<tr>") == len(DATASET_TEXTS)
+    assert quality.split("<tbody>", 1)[1].count("<tr") == len(DATASET_TEXTS)
     for sentence in DATASET_TEXTS:
         assert f"<td>{html.escape(sentence)}</td>" in quality
 
@@ -110,9 +110,43 @@ def test_files_beside_the_report(demo):
 
 def test_summary_names_what_was_made(demo):
     lines = demo.summary().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["speech", "latency", "dataset", "report"]
+    assert [line.split(":")[0] for line in lines] == [
+        "speech",
+        "latency",
+        "dataset",
+        "quality",
+        "report",
+    ]
     assert str(demo.report) in lines[-1]
     assert f"{len(DATASET_TEXTS)} items" in lines[2]
+    wer = round(float(demo.quality["wer"]) * 100)
+    median = round(float(demo.dataset["wer"].median()) * 100)
+    assert lines[3].startswith(f"quality: speech WER {wer}%, DNSMOS ")
+    assert f"dataset median WER {median}%" in lines[3]
+    assert lines[3].endswith(
+        f"; {len(demo.filtered)} of {len(DATASET_TEXTS)} items kept by the filter"
+    )
+
+
+def test_quality_of_the_speech_and_the_dataset(demo):
+    """The fourth job: the speech and every dataset item scored by the real models."""
+    scores = demo.quality
+    assert 0.0 <= scores["wer"] <= 0.5 and len(scores["transcript"].split()) >= 10
+    assert 1.0 <= scores["mos_ovrl"] <= 5.0
+    table = demo.dataset
+    assert table["wer"].notna().all() and table["mos_ovrl"].between(1.0, 5.0).all()
+    assert table["scored_at"].notna().all()
+    # The filtered copy is the items the rule keeps, in the same layout.
+    kept = table.query(FILTER)
+    assert sorted(demo.filtered["id"]) == sorted(kept["id"])
+    assert sorted(dataset.load(demo.out / "dataset-filtered")["id"]) == sorted(kept["id"])
+    # The report's fourth part shows the speech's scores beside the dataset's.
+    text = demo.report.read_text(encoding="utf-8")
+    part = text.split("4. Check", 1)[1].split("</table>", 1)[0]
+    assert "<td>word error rate (%)</td>" in part and "<td>DNSMOS overall (1 to 5)</td>" in part
+    assert f"<td class='num'>{round(float(scores['wer']) * 100, 1):g}</td>" in part
+    assert html.escape(scores["transcript"]) in part
+    assert f"kept {len(kept)} of {len(table)} items" in text
 
 
 def test_empty_text_and_unusable_folder_are_ttskit_errors(tmp_path):
@@ -140,6 +174,9 @@ def test_cli_demo_runs_on_the_embedded_server_whatever_the_environment(tmp_path)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^speech: .* words", done.stdout, re.M)
     assert re.search(r"^latency: \d+ requests", done.stdout, re.M)
+    assert re.search(
+        r"^quality: speech WER \d+%, DNSMOS \d\.\d\d; dataset median WER", done.stdout, re.M
+    )
     assert re.search(rf"^report:  {re.escape(str(out / 'report.html'))}", done.stdout, re.M)
     assert (out / "report.html").is_file()
     assert BOGUS_KEY not in done.stdout + done.stderr
@@ -185,3 +222,12 @@ def test_cli_demo_refuses_a_foreign_folder_in_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "did not make" in lines[0] and "demo-output" in lines[0], lines
     assert (out / "dataset" / "chapter1.wav").read_bytes() == b"RIFF mine"
+
+
+def test_summary_says_why_quality_was_not_checked(demo):
+    import dataclasses
+
+    missing = "faster-whisper is missing: pip install 'ttskit[quality]'"
+    skipped = dataclasses.replace(demo, quality=None, filtered=None, skipped=missing)
+    line = skipped.summary().splitlines()[3]
+    assert line == f"quality: not checked ({missing})"

@@ -1,12 +1,18 @@
-"""``ttskit demo``: ttskit's three jobs in small, on the embedded server, in one report.
+"""``ttskit demo``: ttskit's four jobs in small, on the embedded server, in one report.
 
 1. explore: a few sentences streamed with word timestamps (``speech.wav``, ``words.csv``);
 2. measure: a short latency experiment, eSpeak NG and Piper, REST vs SSE vs WebSocket,
    at concurrency 1, 2 and 4 (``latency.parquet``);
-3. generate: a small dataset in Hugging Face's audiofolder layout (``dataset/``);
+3. generate: a small dataset in Hugging Face's audiofolder layout (``dataset/``), each
+   item scored as it is made;
+4. check: whether the speech says its text and how it sounds (``ttskit.quality``: WER
+   through Whisper, DNSMOS, speech onset, word timestamps against a forced alignment),
+   for the speech of step 1 and the dataset, and the dataset filtered on those scores
+   (``dataset-filtered/``);
 
 then ``report.html``, one self-contained page (players, waveform with words, latency plots
-and tables, the dataset's quality table) beside those files.
+and tables, the scores and the dataset's quality table) beside those files. Without the
+``quality`` extra the fourth job is skipped, and the summary says what to install.
 
 The demo runs against the embedded local server unless it is given a client, so it works
 offline whatever the environment says; a client for another endpoint runs the same steps.
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
     from .client import Client
     from .results import Speech
 
-__all__ = ["DEMO_TEXT", "DATASET_TEXTS", "DemoResult", "run_demo"]
+__all__ = ["DATASET_TEXTS", "DEMO_TEXT", "FILTER", "DemoResult", "run_demo"]
 
 DEMO_TEXT = (
     "Hello from ttskit. This sentence was streamed to you as it was made, and timed word "
@@ -63,14 +69,19 @@ _QUALITY = [
     "voice",
     "split",
     "duration",
-    "leading_silence",
-    "trailing_silence",
-    "peak",
+    "wer",
+    "mos_ovrl",
+    "speech_onset_s",
     "loudness_lufs",
-    "words_per_second",
     "suspicious",
     "issues",
 ]
+
+#: What flags a dataset item in the demo (``quality.Limits``' fields), and the filter that
+#: makes ``dataset-filtered/``: an item another listener would also reject.
+_MAX_WER = 0.2
+_MIN_MOS_OVRL = 3.0
+FILTER = f"wer <= {_MAX_WER} and mos_ovrl >= {_MIN_MOS_OVRL:g}"
 
 _STYLE = """
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
@@ -78,13 +89,6 @@ tr.flagged td { background: #fff4e0; }
 td audio { height: 28px; width: 170px; display: block; }
 table.dataset td:nth-child(2) { min-width: 13em; }
 """
-
-#: The quality columns (of a quality scorer) the dataset's filter reads, when they exist:
-#: (column, keep when, threshold, how the report says it).
-_FILTER = (
-    ("wer", "max", 0.2, "word error rate above 20%"),
-    ("mos_ovrl", "min", 3.0, "DNSMOS overall below 3"),
-)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,12 @@ class DemoResult:
     latency: pd.DataFrame
     dataset: pd.DataFrame
     seconds: float
+    #: The speech's scores (``quality.score``), None when the quality extra is missing.
+    quality: pd.Series | None = None
+    #: The manifest of ``dataset-filtered/`` (``dataset.filter(..., FILTER, ...)``).
+    filtered: pd.DataFrame | None = None
+    #: Why the quality job did not run, when it did not.
+    skipped: str = ""
 
     def summary(self) -> str:
         """A few lines for a terminal: what was made, the headline figures, where it is."""
@@ -121,13 +131,37 @@ class DemoResult:
             f"latency: {len(ok)} requests ({failed} failed); {fastest}",
             f"dataset: {len(self.dataset)} items, "
             f"{self.dataset['duration'].sum():.1f} s of audio, {flagged} flagged",
+            f"quality: {self._quality_line()}",
             f"report:  {self.report}  (made in {self.seconds:.0f} s)",
         ]
         return "\n".join(lines)
 
+    def _quality_line(self) -> str:
+        if self.quality is None:
+            return f"not checked ({self.skipped})"
+        table = self.dataset
+        kept = len(self.filtered) if self.filtered is not None else 0
+        return (
+            f"speech WER {_percent(self.quality['wer'])}, DNSMOS {_mos(self.quality['mos_ovrl'])}; "
+            f"dataset median WER {_percent(table['wer'].median())}, DNSMOS "
+            f"{_mos(table['mos_ovrl'].median())}; {kept} of {len(table)} items kept by the filter"
+        )
+
 
 def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if _missing(rate) else f"{float(rate) * 100:.0f}%"
+
+
+def _mos(value: float | None) -> str:
+    return "n/a" if _missing(value) else f"{float(value):.2f}"
 
 
 def _models(client: Client) -> list[str]:
@@ -144,7 +178,7 @@ def run_demo(
     text: str = DEMO_TEXT,
     progress: bool = True,
 ) -> DemoResult:
-    """Run the three jobs in small and write ``out/report.html`` with what they made.
+    """Run the four jobs in small and write ``out/report.html`` with what they made.
 
     Parameters
     ----------
@@ -176,6 +210,7 @@ def run_demo(
 
     from . import bench, dataset
     from .client import local
+    from .errors import MissingExtra
 
     if not text.strip():
         raise InvalidArgument("the demo's text is empty; pass some words to say")
@@ -185,7 +220,7 @@ def run_demo(
     (folder / "report.html").unlink(missing_ok=True)
     written: list[str] = []
     started = time.perf_counter()
-    steps = tqdm(total=4, desc="ttskit demo", unit="step", disable=not progress)
+    steps = tqdm(total=5, desc="ttskit demo", unit="step", disable=not progress)
     try:
         if client is None:
             steps.set_postfix_str("starting the local server")
@@ -217,22 +252,50 @@ def run_demo(
         steps.update()
 
         steps.set_postfix_str("generating a dataset")
-        table = dataset.generate(
-            list(DATASET_TEXTS),
-            [speech.voice],
-            folder / "dataset",
-            client=client,
-            model=speech.model,
-            splits={"train": 0.67, "test": 0.33},
-            overwrite=True,
-            progress=False,
-        )
+        options = {
+            "client": client,
+            "model": speech.model,
+            "splits": {"train": 0.67, "test": 0.33},
+            "overwrite": True,
+            "progress": False,
+        }
+        texts, voices = list(DATASET_TEXTS), [speech.voice]
+        skipped = ""
+        try:
+            from .quality import Limits
+
+            limits = Limits(max_wer=_MAX_WER, min_mos_ovrl=_MIN_MOS_OVRL)
+            table = dataset.generate(
+                texts, voices, folder / "dataset", quality=True, quality_limits=limits, **options
+            )
+        except MissingExtra as exc:
+            # Refused before anything was made: the three other jobs still run.
+            skipped = str(exc)
+            table = dataset.generate(texts, voices, folder / "dataset", **options)
         written.append("dataset/")
+        steps.update()
+
+        scores = filtered = None
+        if not skipped:
+            from . import quality
+
+            steps.set_postfix_str("checking the speech")
+            # The scorers generate() loaded in this process score the speech too.
+            scores = quality.score(speech)
+            filtered = dataset.filter(
+                folder / "dataset",
+                FILTER,
+                folder / "dataset-filtered",
+                overwrite=True,
+                progress=False,
+            )
+            written.append("dataset-filtered/")
         steps.update()
 
         steps.set_postfix_str("writing the report")
         report = folder / "report.html"
-        report.write_text(_page(speech, latency, table, folder), encoding="utf-8")
+        page = _page(speech, latency, table, folder, scores=scores, filtered=filtered)
+        report.write_text(page, encoding="utf-8")
         steps.set_postfix_str("done")
         steps.update()
     except KeyboardInterrupt:
@@ -241,7 +304,10 @@ def run_demo(
         raise KeyboardInterrupt(f"interrupted; {where}") from None
     finally:
         steps.close()
-    return DemoResult(folder, report, speech, latency, table, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return DemoResult(
+        folder, report, speech, latency, table, seconds, scores, filtered, skipped=skipped
+    )
 
 
 #: What the marker file of the demo's folder says.
@@ -293,46 +359,70 @@ def _player(item: pd.Series, folder: Path) -> str:
     return f"<audio controls preload='metadata' title='{title}' src='{source}'></audio>"
 
 
-def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
+def _limits_said(limits: dict) -> str:
+    """The quality limits of a run as words."""
+    said = [
+        ("max_wer", "a word error rate above {:.0%}"),
+        ("min_mos_ovrl", "a DNSMOS overall below {:g}"),
+        ("max_onset_s", "speech starting after {:g} s"),
+        ("max_trailing_silence_s", "a trailing silence over {:g} s"),
+        ("max_timestamp_offset_ms", "word timestamps off by over {:g} ms"),
+    ]
+    return ", ".join(text.format(limits[key]) for key, text in said if key in limits)
+
+
+def _cell(column: str, value: object) -> object:
+    """A dataset table's value as shown: numbers to 3 decimals, issues that may wrap."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if column == "issues" and isinstance(value, str):
+        return value.replace(";", "; ")
+    return value
+
+
+def _dataset_section(
+    table: pd.DataFrame, folder: Path, filtered: pd.DataFrame | None = None
+) -> list[str]:
     """The dataset's quality table, flagged items first, each with its player; the filter."""
     import pandas as pd
 
     from .bench.tables import cell_class, cell_text
 
-    reasons = ["the checks of <code>issues</code> (silences, clipping, speaking rate)"]
+    reasons = "the checks of <code>issues</code> (silences, clipping, speaking rate)"
+    limits = table.attrs.get("quality", {}).get("limits")
+    if limits:
+        reasons += f" or by the scores of <code>ttskit.quality</code> ({_limits_said(limits)})"
     if "suspicious" in table.columns:
         flagged = table["suspicious"].fillna(False).astype(bool)
     else:
         flagged = pd.Series(False, index=table.index)
-    for column, keep, threshold, said in _FILTER:
-        if column in table.columns:
-            values = table[column]
-            miss = values > threshold if keep == "max" else values < threshold
-            flagged = flagged | miss.fillna(False).astype(bool)
-            reasons.append(html.escape(said))
     # A column with one value for every item is said once, above the table.
     same = {
         c: table[c].iloc[0] for c in ("voice", "model") if c in table and table[c].nunique() == 1
     }
     shown = [c for c in _QUALITY if c in table.columns and c not in same]
-    shown += [c for c, *_ in _FILTER if c in table.columns and c not in shown]
     order = table.assign(_flagged=flagged).sort_values("_flagged", ascending=False, kind="stable")
     # Long column names may break at their underscores, so that the numbers keep the width.
     head = "".join(
-        f"<th>{html.escape(c).replace('_', '_<wbr>') if len(c) > 14 else html.escape(c)}</th>"
+        f"<th>{html.escape(c).replace('_', '_<wbr>') if len(c) > 10 else html.escape(c)}</th>"
         for c in ["listen", *shown]
     )
     rows = []
     for _, item in order.iterrows():
-        values = [round(item[c], 3) if isinstance(item[c], float) else item[c] for c in shown]
+        values = [_cell(c, item[c]) for c in shown]
         cells = "".join(f"<td{cell_class(v)}>{html.escape(cell_text(v))}</td>" for v in values)
         css = " class='flagged'" if item["_flagged"] else ""
         rows.append(f"<tr{css}><td>{_player(item, folder)}</td>{cells}</tr>")
-    kept = int((~flagged).sum())
-    rule = ", ".join(reasons[:-1]) + (" or " if len(reasons) > 1 else "") + reasons[-1]
+    kept = ""
+    if filtered is not None:
+        kept = (
+            f" <code>ttskit.dataset.filter('dataset', \"{html.escape(FILTER)}\", "
+            f"'dataset-filtered')</code> kept {len(filtered)} of {len(table)} items in "
+            "<code>dataset-filtered/</code>, a training-ready copy in the same layout."
+        )
     return [
-        f"<p>The filter drops an item flagged by {rule}: {int(flagged.sum())} of "
-        f"{len(table)} items flagged, {kept} kept. "
+        f"<p>An item is flagged by {reasons}: {int(flagged.sum())} of {len(table)} items "
+        f"flagged.{kept} "
         + "".join(
             f"All items are in {c} <code>{html.escape(str(v))}</code>. " for c, v in same.items()
         )
@@ -344,15 +434,82 @@ def _dataset_section(table: pd.DataFrame, folder: Path) -> list[str]:
     ]
 
 
-def _page(speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Path) -> str:
+#: The speech's scores the report shows: (column, label, scale, digits).
+_SCORES = (
+    ("wer", "word error rate (%)", 100.0, 1),
+    ("cer", "character error rate (%)", 100.0, 1),
+    ("mos_p808", "DNSMOS P.808 (1 to 5)", 1.0, 2),
+    ("mos_ovrl", "DNSMOS overall (1 to 5)", 1.0, 2),
+    ("mos_sig", "DNSMOS signal (1 to 5)", 1.0, 2),
+    ("mos_bak", "DNSMOS background (1 to 5)", 1.0, 2),
+    ("speech_onset_s", "speech onset (ms)", 1000.0, 0),
+    ("trailing_silence_s", "trailing silence (ms)", 1000.0, 0),
+    ("timestamp_offset_p50_ms", "word timestamps against the alignment, median (ms)", 1.0, 0),
+    ("timestamp_coverage", "words the alignment found (%)", 100.0, 0),
+)
+
+
+def _quality_section(speech: Speech, scores: pd.Series | None, table: pd.DataFrame) -> list[str]:
+    """Step 4: the speech's scores, the dataset's in a few numbers, and what made them."""
+    import pandas as pd
+
+    from .bench.tables import frame_html, metadata_html
+
+    title = "<h2>4. Check: is the speech right?</h2>"
+    if scores is None:
+        return [
+            title,
+            "<p>Not checked: the quality extra is missing "
+            "(<code>pip install 'ttskit[quality]'</code>).</p>",
+        ]
+    rows = []
+    for column, label, scale, digits in _SCORES:
+        value = scores.get(column)
+        shown = None if _missing(value) else round(float(value) * scale, digits)
+        median = table[column].median() * scale if column in table else None
+        rows.append(
+            {
+                "measure": label,
+                "speech of step 1": shown,
+                "dataset, median": None if _missing(median) else round(float(median), digits),
+            }
+        )
+    said = html.escape(speech.text)
+    heard = html.escape(str(scores.get("transcript", "")))
+    made = table.attrs.get("quality", {})
+    scorers = made.get("scorers", {})
+    return [
+        title,
+        "<p>Each speech transcribed back offline (Whisper tiny.en through faster-whisper) and "
+        "compared with its text after Whisper's English normalizer (jiwer), so that "
+        "<q>$42.50</q> and <q>forty two dollars fifty</q> are the same words; naturalness "
+        "from DNSMOS; speech onset and silences from silero VAD; word timestamps against a "
+        "forced alignment (pocketsphinx). <code>quality.score(speech)</code> gives these "
+        "numbers, and <code>dataset.generate(..., quality=True)</code> puts them in the "
+        "manifest.</p>",
+        f"<p><b>Said:</b> {said}<br><b>Heard:</b> {heard}</p>",
+        frame_html(pd.DataFrame(rows), "summary"),
+        f"<details><summary>what made the numbers</summary>{metadata_html(scorers)}</details>",
+    ]
+
+
+def _page(
+    speech: Speech,
+    latency: pd.DataFrame,
+    table: pd.DataFrame,
+    folder: Path,
+    *,
+    scores: pd.Series | None = None,
+    filtered: pd.DataFrame | None = None,
+) -> str:
     from .bench.report import STYLE, sections
     from .bench.tables import metadata_html
     from .display import speech_html
 
-    files = ", ".join(
-        f"<code>{name}</code>"
-        for name in ("speech.wav", "words.csv", "latency.parquet", "dataset/")
-    )
+    names = ["speech.wav", "words.csv", "latency.parquet", "dataset/"]
+    if filtered is not None:
+        names.append("dataset-filtered/")
+    files = ", ".join(f"<code>{name}</code>" for name in names)
     made = latency.attrs.get("bench", {}).get("date", "")
     words = speech.words.to_html(index=False, float_format=lambda v: f"{v:.3f}")
     parts = [
@@ -380,7 +537,8 @@ def _page(speech: Speech, latency: pd.DataFrame, table: pd.DataFrame, folder: Pa
         "folder, and <code>ttskit.dataset.load('dataset')</code> reads this table back. "
         "<code>suspicious</code> flags items to listen to, with the reasons in "
         "<code>issues</code>.</p>",
-        *_dataset_section(table, folder),
+        *_dataset_section(table, folder, filtered),
+        *_quality_section(speech, scores, table),
         "<h2>The run</h2>",
         metadata_html(latency.attrs.get("bench", {})),
         "</body></html>",

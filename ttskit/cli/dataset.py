@@ -28,8 +28,10 @@ def add_dataset(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dataset",
         help="generate a speech dataset from texts and voices",
-        description="Synthesize every text with every voice into a dataset folder that "
-        "Hugging Face datasets loads (audiofolder), with quality columns; rerun to resume.",
+        description="Synthesize every text with every voice into a dataset folder that\n"
+        "Hugging Face datasets loads (audiofolder), with quality columns; --quality also\n"
+        "scores every item (WER, DNSMOS, speech onset and silences, word timestamps) and\n"
+        "flags the ones out of limits. Rerun to resume.",
         epilog=EXIT_STATUS_HELP,
         formatter_class=FORMATTER,
     )
@@ -83,6 +85,25 @@ def add_dataset(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="delete the dataset in the folder first (only one ttskit made, holding nothing else)",
     )
+    parser.add_argument(
+        "--quality",
+        action="store_true",
+        help="score every item (WER, DNSMOS, speech onset and silences, word timestamps) "
+        "and flag the ones out of limits; needs pip install 'ttskit[quality]'",
+    )
+    parser.add_argument(
+        "--max-wer",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="with --quality: flag items whose word error rate is above this (default: 0.1)",
+    )
+    parser.add_argument(
+        "--asr",
+        default=None,
+        help="with --quality: a faster-whisper model name or folder, or a /v1 URL "
+        "(default: the bundled Whisper tiny.en)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--ljspeech", metavar="DEST", help="also export LJSpeech to DEST")
     parser.add_argument("--piper", metavar="DEST", help="also export Piper training data to DEST")
@@ -130,6 +151,15 @@ def run(args: argparse.Namespace) -> int:
 
     voices = [v.strip() for value in args.voice for v in value.split(",") if v.strip()]
     splits = dict(args.split) or None
+    if not args.quality and (args.max_wer is not None or args.asr is not None):
+        from ..errors import InvalidArgument
+
+        raise InvalidArgument("--max-wer and --asr are options of --quality; add --quality")
+    limits = None
+    if args.max_wer is not None:
+        from ..quality import Limits
+
+        limits = Limits(max_wer=args.max_wer)
     closer = None
     try:
         speaker = client(args, voice=None)  # the voices are generate's
@@ -153,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
             splits=splits,
             overwrite=args.overwrite,
             progress=not args.no_progress,
+            quality=args.quality,
+            quality_limits=limits,
+            asr=args.asr,
         )
     finally:
         if closer is not None:

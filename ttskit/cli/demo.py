@@ -1,4 +1,4 @@
-"""``ttskit demo``: the command of ``ttskit.demo``, ttskit's three jobs in small."""
+"""``ttskit demo``: the command of ``ttskit.demo``, ttskit's four jobs in small."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ __all__ = ["add_demo"]
 
 
 def add_demo(subparsers: argparse._SubParsersAction) -> None:
-    """``ttskit demo``: ttskit's three jobs in small, into one report page."""
+    """``ttskit demo``: ttskit's four jobs in small, into one report page."""
     parser = subparsers.add_parser(
         "demo",
-        help="speak, measure latency and build a small dataset; write a report page",
+        help="speak, measure latency, build a small dataset and check its quality; write a "
+        "report page",
         description="On the embedded local server (or --base-url): speak a few sentences with\n"
         "word timestamps, run a short latency experiment (eSpeak NG and Piper; REST, SSE and\n"
-        "WebSocket; concurrency 1, 2 and 4) and generate a small dataset, then write\n"
-        "OUTPUT/report.html with players, plots and tables, and the files beside it.",
+        "WebSocket; concurrency 1, 2 and 4), generate a small dataset, and check the speech\n"
+        "and the dataset (WER through Whisper, DNSMOS, onset, word timestamps; filtered on\n"
+        "them), then write OUTPUT/report.html with players, plots and tables, and the files\n"
+        "beside it.",
         formatter_class=FORMATTER,
     )
     parser.add_argument(

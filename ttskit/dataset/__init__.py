@@ -4,7 +4,10 @@
 as it is), with quality columns per item; ``load`` reads its manifest back as a pandas
 DataFrame; ``export_ljspeech`` and ``export_piper`` write the layouts that training
 recipes expect. Generation runs on the client, so it works against the hosted API and
-ttskit's local server alike, on threads, processes or a Dask cluster.
+ttskit's local server alike, on threads, processes or a Dask cluster. With
+``quality=True`` every item is also scored by ``ttskit.quality`` (word error rate, DNSMOS,
+speech onset and silences, word timestamps) and flagged when it breaks a limit;
+``filter`` writes a copy without the items a rule rejects.
 
 >>> import ttskit
 >>> from ttskit import dataset
@@ -13,6 +16,10 @@ ttskit's local server alike, on threads, processes or a Dask cluster.
 ...     client=ttskit.local("espeak"), splits={"train": 0.5, "test": 0.5},
 ... )  # doctest: +SKIP
 >>> table.loc[table["suspicious"], ["text", "issues"]]  # doctest: +SKIP
+>>> scored = dataset.generate(
+...     ["Hello there."], "en-us", "scored", client=ttskit.local("espeak"), quality=True
+... )  # doctest: +SKIP
+>>> clean = dataset.filter("scored", "wer <= 0.1 and mos_ovrl >= 3", "clean")  # doctest: +SKIP
 """
 
 from .export import export_ljspeech, export_piper

@@ -10,11 +10,12 @@ import pandas as pd
 
 from ..errors import InvalidArgument
 from .layout import Layout
-from .quality import QUALITY_COLUMNS
+from .quality import QUALITY_COLUMNS, score_columns
 
-__all__ = ["COLUMNS", "frame", "load"]
+__all__ = ["COLUMNS", "frame", "load", "ordered"]
 
-#: The manifest's own columns, in order; carried input columns follow, then ``path``.
+#: The manifest's own columns, in order; the scores of ``generate(quality=...)`` and the
+#: carried input columns follow, then ``path``.
 COLUMNS = [
     "file_name",
     "id",
@@ -52,11 +53,15 @@ def frame(records: Iterable[dict[str, Any]], root: str | os.PathLike[str]) -> pd
             carried.extend(k for k in row if k not in COLUMNS and k not in carried)
         chunks.append(pd.DataFrame.from_records(rows, columns=[*COLUMNS, *carried]))
         del rows
+    if carried:
+        # Scores (generate(quality=...)) come before the carried input columns.
+        scores = score_columns()
+        carried = [c for c in scores if c in carried] + [c for c in carried if c not in scores]
     columns = [*COLUMNS, *carried]
     if not chunks:
         table = pd.DataFrame(columns=columns)
     elif len(chunks) == 1:
-        table = chunks[0]
+        table = chunks[0][columns]
     else:
         table = pd.concat(chunks, ignore_index=True)[columns]
     del chunks
@@ -94,8 +99,9 @@ def load(out: str | os.PathLike[str], *, failed: bool = False) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per item, in the order they were made: ``file_name`` (relative to
-        ``out``), ``id``, ``text``, ``voice``, the quality columns, the carried input
-        columns, and ``path`` to open the audio.
+        ``out``), ``id``, ``text``, ``voice``, the quality columns, the scores of
+        ``generate(quality=...)``, the carried input columns, and ``path`` to open the
+        audio; ``attrs["quality"]`` says what made the scores.
 
     Examples
     --------
@@ -113,4 +119,19 @@ def load(out: str | os.PathLike[str], *, failed: bool = False) -> pd.DataFrame:
         if (r.get("status") == "ok" and (layout.root / r["file_name"]).is_file())
         or (failed and r.get("status") != "ok")
     ]
-    return frame(records, layout.root)
+    table = frame(records, layout.root)
+    from .scoring import read_provenance
+
+    scorers = read_provenance(layout)
+    if scorers is not None:
+        table.attrs["quality"] = scorers
+    return table
+
+
+def ordered(record: dict[str, Any], carried: dict[str, Any]) -> dict[str, Any]:
+    """A journal record in the manifest's order: its own columns, scores, then ``carried``."""
+    out = {c: record[c] for c in COLUMNS if c in record}
+    out.update((c, record[c]) for c in score_columns() if c in record)
+    out.update((c, value) for c, value in record.items() if c not in out)
+    out.update(carried)
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .. import audio as _audio
-from ..client.endpoint import Endpoint
+from ..client import Endpoint, resolve_defaults
 from ..errors import ConfigurationError, InvalidArgument, NotFoundError
 from .ids import item_id, split_of
 from .worker import ClientSpec, Job
@@ -79,23 +79,21 @@ def clients_for(client: Any) -> tuple[Any, ClientSpec | None]:
 
 
 def resolve_model(client: Any, model: str | None) -> str:
-    if model:
-        return model
-    if client.model:
-        return str(client.model)
-    if getattr(client, "hosted", False):
+    """``model``, else the client's default (``resolve_defaults``, the client's own rule).
+
+    The hosted API's model must be named, so that item ids never depend on a default.
+    """
+    if not model and getattr(client, "hosted", False) and not client.model:
         raise InvalidArgument(
             "model=None: name the model to generate with, e.g. "
             "model='canopylabs/orpheus-3b-0.1-ft', so that item ids do not depend on defaults"
         )
-    listed = client.models()
-    if listed.empty:
-        raise ConfigurationError(f"{client.base_url} lists no models; pass model=")
-    return str(listed["id"].iloc[0])
+    return resolve_defaults(client, model or None)[0]
 
 
 def resolve_voices(client: Any, model: str, voices: list[str | None]) -> list[str]:
-    """The voices, checked against the endpoint's list before anything is generated."""
+    """The voices, checked against the endpoint's list before anything is generated; None
+    is the client's default voice for ``model`` (``resolve_defaults``)."""
     try:
         listed = client.voices(model)
     except NotFoundError:
@@ -104,12 +102,9 @@ def resolve_voices(client: Any, model: str, voices: list[str | None]) -> list[st
     resolved: list[str] = []
     for voice in voices:
         if voice is None:
-            if listed.empty:
-                raise InvalidArgument(
-                    f"{client.base_url} lists no voices for {model!r}; pass voices="
-                )
-            voice = str(listed["name"].iloc[0])
-        elif known and voice not in known:
+            # The voice a request without one gets from this client.
+            voice = resolve_defaults(client, model)[1]
+        if known and voice not in known:
             close = difflib.get_close_matches(voice, sorted(known), n=5, cutoff=0.5)
             hint = f"close ones: {', '.join(close)}" if close else f"{len(known)} voices"
             raise InvalidArgument(

@@ -1,7 +1,10 @@
-"""Quality columns of one item, and loudness normalization.
+"""Quality columns of one item, loudness normalization, and the scores of ``ttskit.quality``.
 
 Measures are plain numpy functions of float32 mono audio at an explicit sample rate;
-loudness is ITU-R BS.1770 integrated loudness from pyloudnorm.
+loudness is ITU-R BS.1770 integrated loudness from pyloudnorm. With
+``generate(quality=True)`` an item also gets ``ttskit.quality``'s scores (``wer``,
+``mos_ovrl``, ``speech_onset_s``, ...); ``flag`` adds the limits they break to the same
+``issues`` and ``suspicious`` as the measures here.
 
 >>> import numpy as np
 >>> from ttskit.audio import sine
@@ -20,9 +23,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InvalidArgument
 
-__all__ = ["QUALITY_COLUMNS", "measure", "normalize_loudness"]
+__all__ = [
+    "QUALITY_COLUMNS",
+    "check_metrics",
+    "flag",
+    "measure",
+    "missing_metrics",
+    "normalize_loudness",
+    "score_columns",
+    "scored_now",
+    "scores_of",
+]
 
 QUALITY_COLUMNS = [
     "duration",
@@ -216,3 +229,78 @@ def normalize_loudness(
     ceiling_db = 20.0 * math.log10(10 ** (-0.1 / 20) / peak) if peak > 0 else gain_db
     gain_db = min(gain_db, ceiling_db)
     return (samples * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32), gain_db
+
+
+# --- the scores of ttskit.quality -------------------------------------------------------
+
+#: When an item was scored (UTC, ISO 8601): a rerun keeps the scores an item has.
+SCORED_AT = "scored_at"
+
+
+def scored_now() -> str:
+    """The time to record in ``scored_at``: now, UTC, to the microsecond."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def score_columns() -> list[str]:
+    """The columns ``quality=True`` adds to an item, in the manifest's order."""
+    from ..quality import COLUMNS
+
+    return [c for c in COLUMNS if c != "quality_flagged"] + [SCORED_AT]
+
+
+def check_metrics(quality: Any, *, alignment: bool) -> tuple[str, ...]:
+    """The metrics of ``generate(quality=...)``: none for False; for True all of them,
+    the timestamp check only when word timestamps are asked for."""
+    from ..quality import METRICS
+
+    if quality is None or isinstance(quality, bool):
+        return tuple(m for m in METRICS if alignment or m != "timestamps") if quality else ()
+    try:
+        chosen = (quality,) if isinstance(quality, str) else tuple(quality)
+    except TypeError:
+        chosen = ()
+    if not chosen or any(m not in METRICS for m in chosen):
+        raise InvalidArgument(f"quality={quality!r}: pass True, or metrics from {list(METRICS)}")
+    return tuple(dict.fromkeys(chosen))
+
+
+def missing_metrics(record: dict[str, Any], metrics: tuple[str, ...]) -> tuple[str, ...]:
+    """The metrics of ``metrics`` that ``record`` has no score for (a score that is None,
+    because it could not be computed, counts as had)."""
+    from ..quality import METRICS
+
+    return tuple(m for m in metrics if not any(c in record for c in METRICS[m]))
+
+
+def scores_of(scored: pd.Series, metrics: tuple[str, ...], *, when: str) -> dict[str, Any]:
+    """A row's columns from ``quality.score``'s result: the metrics' values (NaN as None),
+    ``quality_reason`` and ``scored_at``; the flags are ``flag``'s."""
+    from ..quality import METRICS
+
+    row: dict[str, Any] = {}
+    for metric in metrics:
+        for column in METRICS[metric]:
+            value = scored.get(column)
+            if hasattr(value, "item") and not isinstance(value, str):
+                value = value.item()
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            row[column] = value
+    row["quality_reason"] = str(scored.get("quality_reason") or "")
+    row[SCORED_AT] = when
+    return row
+
+
+def flag(record: dict[str, Any], limits: Any) -> dict[str, Any]:
+    """``record`` with the limits its scores break (``quality.Limits.issues``) in
+    ``quality_issues``, and added to ``issues`` and ``suspicious`` beside the measures'."""
+    before = [t for t in str(record.get("quality_issues") or "").split(";") if t]
+    kept = [t for t in str(record.get("issues") or "").split(";") if t and t not in before]
+    found = [issue.replace(" ", "_") for issue in limits.issues(record)]
+    record["quality_issues"] = ";".join(found)
+    record["issues"] = ";".join(kept + found)
+    record["suspicious"] = bool(kept or found)
+    return record

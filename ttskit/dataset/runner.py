@@ -17,10 +17,11 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import InvalidArgument
 from .ids import check_splits
 from .inputs import read_texts
 from .layout import Layout, write_atomic
-from .manifest import COLUMNS, frame
+from .manifest import frame, ordered
 from .plan import (
     Plan,
     check_options,
@@ -31,6 +32,8 @@ from .plan import (
     resolve_model,
     resolve_voices,
 )
+from .quality import SCORED_AT, check_metrics, flag
+from .scoring import score_missing, scoring_attrs, start_scoring, write_provenance
 from .worker import ClientSpec, Outcome, make_item
 
 __all__ = ["Summary", "die_with_parent", "generate", "process_pool"]
@@ -57,6 +60,9 @@ class Summary:
     elapsed_s: float = 0.0
     interrupted: bool = False
     failures: dict[str, int] = field(default_factory=dict)
+    #: Items scored by ``ttskit.quality`` this run, and items flagged (with ``quality``).
+    scored: int = 0
+    flagged: int | None = None
 
     @property
     def done(self) -> int:
@@ -71,6 +77,11 @@ class Summary:
             f"  input: {self.texts} texts, {self.empty} empty skipped, "
             f"{self.duplicates} duplicates made once",
         ]
+        if self.flagged is not None:
+            lines.append(
+                f"  quality: {self.scored} items scored this run, {self.flagged} of the "
+                f"{self.done} flagged (see the issues column)"
+            )
         for error, count in sorted(self.failures.items(), key=lambda kv: -kv[1])[:5]:
             lines.append(f"  failed x{count}: {error}")
         if self.interrupted or self.failed:
@@ -163,6 +174,9 @@ def generate(
     splits: dict[str, float] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    quality: bool | str | Iterable[str] = False,
+    quality_limits: Any = None,
+    asr: str | None = None,
 ) -> pd.DataFrame:
     """Synthesize every text with every voice into a dataset folder.
 
@@ -222,6 +236,23 @@ def generate(
         else: a folder with files the dataset did not make is refused, never emptied.
     progress : bool
         Show a ``tqdm`` bar with items per second and hours of audio.
+    quality : bool or list of {"wer", "mos", "vad", "timestamps"}
+        Score every item with ``ttskit.quality`` once its file is made, on the worker
+        that made it (whose scorers load once per process): ``wer``, ``cer`` and
+        ``transcript``; ``mos_p808``, ``mos_sig``, ``mos_bak``, ``mos_ovrl``;
+        ``speech_onset_s``, ``speech_ratio`` and the silences; and, with ``alignment``,
+        the word timestamps against a forced alignment. The columns go in the manifest
+        with ``quality_reason`` (why a value is missing) and ``scored_at``; the limits
+        an item breaks are added to ``issues`` and ``suspicious`` (and listed in
+        ``quality_issues``). A rerun keeps the scores an item has and scores the items
+        that have none (made before without ``quality``). Needs
+        ``pip install 'ttskit[quality]'``.
+    quality_limits : ttskit.quality.Limits, optional
+        What flags an item: ``wer`` above 0.1, ``mos_ovrl`` below 2, speech starting
+        after 1 s, trailing silence over 1.5 s, word timestamps off by over 100 ms.
+    asr : str, optional
+        The transcriber of ``wer``: the bundled Whisper tiny.en when None, a
+        faster-whisper model name or folder, or an OpenAI-compatible ``.../v1`` URL.
 
     Returns
     -------
@@ -244,11 +275,20 @@ def generate(
     ...     client=ttskit.local("espeak"),
     ... )  # doctest: +SKIP
     >>> table[["text", "voice", "duration", "loudness_lufs", "suspicious"]]  # doctest: +SKIP
+    >>> scored = dataset.generate(
+    ...     ["Hello there."], "en-us", "my_dataset", client=ttskit.local("espeak"), quality=True
+    ... )  # doctest: +SKIP
+    >>> scored[["text", "wer", "mos_ovrl", "speech_onset_s", "issues"]]  # doctest: +SKIP
     """
     started = time.perf_counter()
     format = check_options(format, workers, retries, retry_backoff, loudness)
     for module in ("pyloudnorm", "tqdm"):
         require_module(module)
+    metrics = check_metrics(quality, alignment=bool(alignment))
+    if metrics:
+        limits, scorers = start_scoring(metrics, asr, quality_limits)
+    elif quality_limits is not None or asr is not None:
+        raise InvalidArgument("quality_limits= and asr= are for quality=True; pass it too")
     splits = check_splits(splits)
     given = read_texts(texts)
     voice_list = listed_voices(voices)
@@ -275,7 +315,13 @@ def generate(
         "speed": speed,
         "language": language,
     }
-    job_options = {**params, "retries": retries, "retry_backoff": float(retry_backoff)}
+    job_options = {
+        **params,
+        "retries": retries,
+        "retry_backoff": float(retry_backoff),
+        "quality": metrics,
+        "asr": asr,
+    }
     plans = list(
         plan_items(
             given.table,
@@ -355,10 +401,10 @@ def generate(
             reason = (outcome.error or "").split(":", 1)[0]
             summary.failures[reason] = summary.failures.get(reason, 0) + 1
         record["attempts"] = outcome.attempts
-        # The manifest's column order, then the carried columns.
-        record = {c: record[c] for c in COLUMNS if c in record}
-        record.update(plan.carried)
-        layout.journal.append(record)
+        if metrics and outcome.ok:
+            flag(record, limits)
+            summary.scored += SCORED_AT in record
+        layout.journal.append(ordered(record, plan.carried))
 
     committed = 0
     try:
@@ -385,6 +431,13 @@ def generate(
                 bar.update(1)
                 bar.set_postfix_str(f"{summary.audio_seconds / 3600:.3f} h audio", refresh=False)
             fill()
+        bar.close()
+        if metrics:
+            write_provenance(layout, scoring_attrs(scorers, limits))
+            # Items made before without scores (or whose worker could not score them).
+            summary.scored += score_missing(
+                layout, set(ids), metrics, asr=asr, limits=limits, progress=progress
+            )
     except KeyboardInterrupt:
         summary.interrupted = True
         stopped.set()
@@ -413,5 +466,8 @@ def generate(
             "finished items are kept"
         )
     manifest = frame(layout.journal.at(offsets[i] for i in ids if i in offsets), layout.root)
+    if metrics:
+        summary.flagged = int(manifest["suspicious"].fillna(False).astype(bool).sum())
+        manifest.attrs["quality"] = scoring_attrs(scorers, limits)
     manifest.attrs["summary"] = summary
     return manifest

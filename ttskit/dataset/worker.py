@@ -8,6 +8,7 @@ options) and build their own ``Client`` from it, once per thread.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import audio as _audio
-from ..client.endpoint import Endpoint, choose_endpoint
+from ..client import Endpoint
 from ..errors import (
     AuthenticationError,
     BadRequestError,
@@ -58,7 +59,7 @@ class ClientSpec:
 
     Parameters
     ----------
-    endpoint : str or ttskit.client.endpoint.Endpoint
+    endpoint : str or ttskit.client.Endpoint
         A client's ``endpoint``, or an API root including ``/v1`` such as the local
         server's ``http://127.0.0.1:8000/v1``.
     api_key : str, optional
@@ -96,7 +97,7 @@ class ClientSpec:
                 f"endpoint must be a client's Endpoint or a URL such as "
                 f"'http://127.0.0.1:8000/v1', got {type(endpoint).__name__}"
             )
-        object.__setattr__(self, "endpoint", choose_endpoint(endpoint, api_key))
+        object.__setattr__(self, "endpoint", _endpoint(endpoint, api_key))
         object.__setattr__(self, "timeout", float(timeout))
         object.__setattr__(self, "max_retries", int(max_retries))
         object.__setattr__(
@@ -125,11 +126,12 @@ class ClientSpec:
     def from_client(cls, client: Any) -> ClientSpec:
         """The description of ``client``: its endpoint (with its key), timeout, retries
         and headers."""
+        given = client
         return cls(
-            client.endpoint,
-            timeout=float(getattr(client, "timeout", 60.0)),
-            max_retries=int(getattr(client, "max_retries", 2)),
-            headers=dict(getattr(client, "headers", None) or {}),
+            given.endpoint,
+            timeout=float(getattr(given, "timeout", 60.0)),
+            max_retries=int(getattr(given, "max_retries", 2)),
+            headers=dict(getattr(given, "headers", None) or {}),
         )
 
     def connect(self) -> Any:
@@ -142,6 +144,17 @@ class ClientSpec:
             max_retries=self.max_retries,
             headers=dict(self.headers) or None,
         )
+
+
+def _endpoint(endpoint: str | Endpoint, api_key: str | None) -> Endpoint:
+    """The ``Endpoint`` a ``Client`` of these arguments talks to: the client's own rule
+    (the key only for Together's hosts, userinfo as basic auth), checked now."""
+    if isinstance(endpoint, Endpoint) and api_key is None:
+        return endpoint
+    from ttskit import Client
+
+    with Client(endpoint, api_key=api_key) as probe:
+        return probe.endpoint
 
 
 _local = threading.local()
@@ -173,6 +186,10 @@ class Job:
     language: str | None = None
     retries: int = 3
     retry_backoff: float = 1.0
+    #: ``ttskit.quality`` metrics to score the item on, after its file is encoded.
+    quality: tuple[str, ...] = ()
+    #: The transcriber of ``wer``: a faster-whisper model name or folder, or a URL.
+    asr: str | None = None
 
 
 @dataclass
@@ -275,7 +292,23 @@ def make_item(source: Any, job: Job, *, sleep: Callable[[float], None] = time.sl
         **quality,
         "gain_db": gain_db,
     }
+    if job.quality:
+        row.update(_scores(job, dataclasses.replace(speech, audio=samples)))
     return Outcome(job.item_id, row=_finite(row), data=data, attempts=attempts)
+
+
+def _scores(job: Job, speech: Any) -> dict[str, Any]:
+    """``job``'s quality scores of the audio its file holds, by this process's scorers
+    (``ttskit.quality`` loads them once per process). A scorer's failure leaves the item
+    unscored, with the reason, for the parent to score it from its file."""
+    from ..quality import score
+    from .quality import scored_now, scores_of
+
+    try:
+        scored = score(speech, job.text, metrics=job.quality, asr=job.asr)
+    except Exception as exc:  # the item is made; only its scores are missing
+        return {"quality_reason": f"scoring failed: {type(exc).__name__}: {exc}"}
+    return scores_of(scored, job.quality, when=scored_now())
 
 
 def _finite(row: dict[str, Any]) -> dict[str, Any]:
