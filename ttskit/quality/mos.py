@@ -75,7 +75,8 @@ def mel_db(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     index = np.arange(N_FFT)[None, :] + HOP_LENGTH * np.arange(frames)[:, None]
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
     power = np.abs(np.fft.rfft(padded[index] * window, axis=1)) ** 2
-    mel = power.astype(np.float32) @ _mel_filters(sample_rate, N_FFT, N_MELS).T
+    # einsum, not a matrix product: BLAS's threads would spin on through the models' work.
+    mel = np.einsum("tf,mf->tm", power.astype(np.float32), _mel_filters(sample_rate, N_FFT, N_MELS))
     db = 10.0 * np.log10(np.maximum(mel, 1e-10))
     db -= 10.0 * np.log10(max(float(mel.max(initial=0.0)), 1e-10))
     db = np.maximum(db, db.max(initial=0.0) - 80.0)

@@ -20,6 +20,15 @@ WINDOW = 512
 CONTEXT = 64
 #: Windows are scored at these offsets within a window, so times resolve to 8 ms, not 32.
 PHASES = 4
+#: The model's 32 ms windows put a boundary within a few windows of where it is; the
+#: boundary is then looked for this far either side, in the audio's energy.
+REFINE_S = 0.1
+#: Energy frames of 2 ms.
+FRAME = 32
+#: A frame is sound when it is within this many dB of the speech's loud frames, and this
+#: many dB above the quietest ones (the noise floor).
+BELOW_SPEECH_DB = 40.0
+ABOVE_FLOOR_DB = 10.0
 
 
 class VAD:
@@ -100,6 +109,7 @@ class VAD:
         # The centre of the first speech step is about half a window after speech begins.
         onset = max(0.0, found[0] * step - (WINDOW / 2 - step / 2) / SAMPLE_RATE)
         end = min(duration, (found[-1] + 1) * step + (WINDOW / 2 - step / 2) / SAMPLE_RATE)
+        onset, end = _refine(audio16, onset, end)
         gaps = np.diff(found) - 1
         short = gaps[(gaps > 0) & (gaps * step < self.min_gap_s)].sum()
         return {
@@ -109,3 +119,34 @@ class VAD:
             "trailing_silence_s": float(max(0.0, duration - end)),
             "vad_reason": "",
         }
+
+
+def _refine(audio: np.ndarray, onset: float, end: float) -> tuple[float, float]:
+    """Onset and end moved to where the sound starts and stops, near where the model put them.
+
+    The model's verdict on a window that speech enters part-way swings with where the
+    window falls, by up to a window or two; the energy of 2 ms frames does not. Each
+    boundary moves to the first (last) frame within ``REFINE_S`` of it that is within
+    ``BELOW_SPEECH_DB`` of the speech's loud frames and ``ABOVE_FLOOR_DB`` above the floor.
+    """
+    frames = len(audio) // FRAME
+    if frames < 2:
+        return onset, end
+    power = np.square(audio[: frames * FRAME].reshape(frames, FRAME)).mean(axis=1)
+    level = 10 * np.log10(np.maximum(power, 1e-12))
+    first, last = int(onset * SAMPLE_RATE) // FRAME, -(-int(end * SAMPLE_RATE) // FRAME)
+    speech = level[first : max(last, first + 1)]
+    loud = float(np.percentile(speech, 90)) if len(speech) else float(level.max())
+    floor = float(np.percentile(level, 5))
+    threshold = max(loud - BELOW_SPEECH_DB, floor + ABOVE_FLOOR_DB)
+    reach = int(REFINE_S * SAMPLE_RATE) // FRAME
+    lo = max(0, first - reach)
+    sound = np.flatnonzero(level[lo : min(frames, first + reach)] >= threshold)
+    if len(sound):
+        onset = (lo + sound[0]) * FRAME / SAMPLE_RATE
+    hi = min(frames, last + reach)
+    lo = max(0, last - reach)
+    sound = np.flatnonzero(level[lo:hi] >= threshold)
+    if len(sound):
+        end = max(onset, (lo + sound[-1] + 1) * FRAME / SAMPLE_RATE)
+    return onset, end
