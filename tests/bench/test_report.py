@@ -97,6 +97,15 @@ def test_findings_say_what_the_data_cannot_tell():
     assert not any("p99" in s for s in findings(_rows({"rest": 80.0}, n=100)))
 
 
+def test_findings_say_in_words_when_the_sides_were_measured_differently(recwarn):
+    df = _rows({"rest": 80.0, "ws": 40.0}, n=30)
+    df["client_library"] = np.where(df["transport"] == "ws", "websockets", "requests")
+    said = findings(df)
+    assert any("not measured the same way (client library)" in s for s in said)
+    assert not [w for w in recwarn if issubclass(w.category, bench.UnfairComparison)]
+    assert not any("measured the same way" in s for s in findings(_rows({"rest": 80.0}, n=30)))
+
+
 def test_tables_are_in_milliseconds_and_leave_out_percentiles_the_sample_cannot_support():
     table = bench.summary(_rows({"rest": 80.0, "sse": 40.0}, n=12), by="transport")
     shown = readable(table)
@@ -137,6 +146,13 @@ def test_quality_and_continuity_sections_appear_when_the_rows_have_those_columns
     continuity = page.split("<h2>Continuity</h2>")[1].split("<h2>")[0]
     assert "requests with an underrun (%)" in continuity
     assert "<td class='num'>33</td>" in continuity  # one request in three had an underrun
+
+
+def test_a_run_without_underruns_says_so_in_a_sentence_instead_of_zeros():
+    df = _rows({"rest": 80.0}, n=6, underrun_count=0, underrun_total_s=0.0, prebuffer_s=0.1)
+    continuity = "\n".join(sections(df)).split("<h2>Continuity</h2>")[1].split("<h2>")[0]
+    assert "No request underran" in continuity and "100 ms buffer" in continuity
+    assert "<table" not in continuity and "data:image/png" not in continuity
 
 
 def test_the_run_is_a_definition_list_at_the_end_with_its_texts_escaped():

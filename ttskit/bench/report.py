@@ -86,6 +86,23 @@ def _per_request(
     return [frame_html(table, "summary"), _image(figure_png(figure), present[0][1])]
 
 
+def _continuity(df: pd.DataFrame, keys: list[str], *, by: str, facet: str | None) -> list[str]:
+    """The continuity table and plots, or one sentence when no request underran: a table
+    of zeros and empty plots would say the same thing at length."""
+    if "underrun_count" not in df.columns:
+        return []
+    rows = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
+    counts = rows["underrun_count"].dropna()
+    if len(counts) and not (counts > 0).any():
+        buffers = rows["prebuffer_s"].dropna().unique() if "prebuffer_s" in rows else []
+        at = f" with a {buffers[0] * 1000:g} ms buffer" if len(buffers) == 1 else ""
+        return [
+            f"<p>No request underran: a player that started{at} would have played every "
+            f"one of the {len(counts)} requests through without a gap.</p>"
+        ]
+    return _per_request(df, CONTINUITY_COLUMNS, keys, by=by, facet=facet)
+
+
 def report(df: pd.DataFrame | str | Path, path: str | Path | None = None) -> str:
     """Write (or return) a self-contained HTML page of a run: findings, tables, plots, the run.
 
@@ -182,7 +199,7 @@ def sections(
     quality = _per_request(df, QUALITY_COLUMNS, groups, by=by, facet=facet)
     if quality:
         out += [f"<{h}>Quality</{h}>", *quality]
-    continuity = _per_request(df, CONTINUITY_COLUMNS, keys, by=by, facet=facet)
+    continuity = _continuity(df, keys, by=by, facet=facet)
     if continuity:
         out += [f"<{h}>Continuity</{h}>", *continuity]
     out += [

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 import math
+import re
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidArgument
-from .stats import compare
+from .stats import UnfairComparison, compare
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -237,15 +239,18 @@ def styled(table: pd.DataFrame) -> Styler:
 def metadata_html(metadata: dict) -> str:
     """A run's metadata as a definition list: nested values as nested lists, all escaped."""
 
+    def entry(key: Any, item: Any) -> str:
+        name = str(key)
+        # A duration of the run reads in milliseconds, as every other time of the page.
+        if name.endswith("_s") and isinstance(item, float) and math.isfinite(item):
+            name, item = f"{name[:-2]} (ms)", round(item * 1000, 3)
+        return f"<dt>{html.escape(name.replace('_', ' '))}</dt><dd>{value(item)}</dd>"
+
     def value(item: Any) -> str:
         if isinstance(item, dict):
             if not item:
                 return "–"
-            rows = "".join(
-                f"<dt>{html.escape(str(k).replace('_', ' '))}</dt><dd>{value(v)}</dd>"
-                for k, v in item.items()
-            )
-            return f"<dl>{rows}</dl>"
+            return f"<dl>{''.join(entry(k, v) for k, v in item.items())}</dl>"
         if isinstance(item, (list, tuple)):
             return html.escape(", ".join(str(v) for v in item)) or "–"
         return html.escape(cell_text(item) if item is not None else "–")
@@ -320,6 +325,36 @@ def findings(
     list of str
         Plain text; the caller escapes it for HTML.
     """
+    # A page says in words what compare() would warn of on a console.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnfairComparison)
+        out = _findings(df, factors, confidence, limit, n_boot, seed)
+    differed = sorted(
+        {
+            name.replace("_", " ")
+            for warning in caught
+            if issubclass(warning.category, UnfairComparison)
+            for name in re.findall(r"(\w+) \[[^\]]*\] against", str(warning.message))
+        }
+    )
+    if differed:
+        out.append(
+            "Some sides compared above were not measured the same way ("
+            + ", ".join(differed)
+            + "): a transport brings its own client library and connection set-up, and a "
+            "worker's first request opens its connection; bench.compare names the groups."
+        )
+    return out
+
+
+def _findings(
+    df: pd.DataFrame,
+    factors: Sequence[str],
+    confidence: float,
+    limit: int,
+    n_boot: int,
+    seed: int,
+) -> list[str]:
     rows = df[~df["warmup"].astype(bool)] if "warmup" in df.columns else df
     level = "rate" if "rate" in rows.columns and rows["rate"].notna().any() else "concurrency"
     varying = [f for f in factors if f in rows.columns and rows[f].nunique() > 1]
