@@ -59,6 +59,7 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "api_error_for_status",
+    "check_encodable",
     "redact",
 ]
 
@@ -302,6 +303,30 @@ def redact(text: str, secret: str | None = None) -> str:
                 text = text.replace(value, "***")
     text = _USERINFO.sub("***@", text)
     return _KEY_PARAMETER.sub(r"\1***", text)
+
+
+def check_encodable(column: str, values: Any) -> None:
+    """Refuse a value UTF-8 cannot carry (a lone surrogate), naming its column and row.
+
+    The one check of texts that go to a server or into a file (``bench`` and ``dataset``
+    texts and their carried columns); values that are not strings pass.
+
+    >>> check_encodable("text", ["Fine.", "Hi \\ud800"])
+    Traceback (most recent call last):
+    ...
+    ttskit.errors.InvalidArgument: text 1 ('Hi \\ud800') holds a lone surrogate ('\\ud800' at character 3), which UTF-8 cannot carry to a server or into a file; fix or drop that text
+    """
+    for row, value in enumerate(values):
+        if not isinstance(value, str):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(
+                f"{column} {row} ({value!r:.80}) holds a lone surrogate ({value[exc.start]!r} "
+                f"at character {exc.start}), which UTF-8 cannot carry to a server or into a "
+                "file; fix or drop that text"
+            ) from None
 
 
 def api_error_for_status(status_code: int) -> type[APIError]:

@@ -192,16 +192,6 @@ def test_failures_are_rows_and_a_rerun_retries_them(make_server, espeak_server, 
     assert len(dataset.load(out, failed=True)) == 2
 
 
-def test_flaky_server_items_succeed_on_retry(make_server, tmp_path):
-    flaky = make_server(faults=Faults(error_rate=0.5, error_status=500, seed=7))
-    spec = dataset.ClientSpec(flaky.base_url, max_retries=0)
-    table = dataset.generate(
-        TEXTS, ["en-us"], tmp_path / "ds", client=spec, model="espeak", **options(retries=12)
-    )
-    assert (table["status"] == "ok").all()
-    assert (table["attempts"] > 1).any()
-
-
 def test_a_request_the_server_refuses_is_not_retried(make_server, tmp_path):
     strict = make_server(max_input_chars=30)
     spec = dataset.ClientSpec(strict.base_url)

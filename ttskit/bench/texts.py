@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InvalidArgument
-from ..protocol import lone_surrogate
+from ..errors import InvalidArgument, check_encodable
 
 __all__ = ["TEXTS", "builtin_texts", "read_texts", "text_frame"]
 
@@ -96,14 +95,7 @@ def text_frame(texts: Iterable[str] | pd.DataFrame, *, kind: str = "custom") -> 
 
 def _check_encodable(texts: Iterable[object]) -> None:
     """Refuse a text UTF-8 cannot carry (a lone surrogate), naming it."""
-    for row, text in enumerate(texts):
-        at = lone_surrogate(text) if isinstance(text, str) else None
-        if at is not None:
-            raise InvalidArgument(
-                f"text {row} ({text!r:.80}) holds a lone surrogate ({text[at]!r} at character "
-                f"{at}), which UTF-8 cannot carry to a server or into a results file; fix or "
-                "drop that text"
-            )
+    check_encodable("text", texts)
 
 
 def builtin_texts(kinds: Iterable[str] | None = None) -> pd.DataFrame:

@@ -15,8 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InvalidArgument
-from ..protocol import lone_surrogate
+from ..errors import InvalidArgument, check_encodable
 from .manifest import COLUMNS
 
 __all__ = ["FILE_SUFFIXES", "RESERVED_COLUMNS", "Texts", "read_texts"]
@@ -105,24 +104,12 @@ def _as_frame(texts: Any) -> pd.DataFrame:
         bad = next((v for v in values if not isinstance(v, str)), None)
         if bad is not None:
             raise InvalidArgument(f"texts must be strings; got {type(bad).__name__} {bad!r:.60}")
-        _check_encodable("text", values)
+        check_encodable("text", values)
         return pd.DataFrame({"text": pd.Series(values, dtype=object)})
     raise InvalidArgument(
         f"texts must be a list of str, a pandas Series or DataFrame, or a "
         f"{', '.join(FILE_SUFFIXES)} file; got {type(texts).__name__}"
     )
-
-
-def _check_encodable(column: str, values: Iterable[Any]) -> None:
-    """Refuse a value no UTF-8 file can hold, naming it, before pandas or a file meets it."""
-    for row, value in enumerate(values):
-        at = lone_surrogate(value) if isinstance(value, str) else None
-        if at is not None:
-            raise InvalidArgument(
-                f"{column} {row} ({value!r:.80}) holds a lone surrogate ({value[at]!r} at "
-                f"character {at}), which UTF-8 cannot carry to the server or into the "
-                "dataset's files; fix or drop that text"
-            )
 
 
 def read_texts(texts: Any) -> Texts:
@@ -142,7 +129,7 @@ def read_texts(texts: Any) -> Texts:
     frame = _as_frame(texts)
     for column in frame.columns:
         if frame[column].dtype == object:
-            _check_encodable(str(column), frame[column])
+            check_encodable(str(column), frame[column])
     n_given = len(frame)
     if "text_id" in frame.columns and "id" in frame.columns:
         raise InvalidArgument("the texts have both 'id' and 'text_id' columns; keep one")

@@ -23,6 +23,8 @@ COLUMNS = [
     "text",
     "voice",
     "model",
+    "requested_voice",
+    "requested_model",
     "endpoint",
     "sample_rate",
     "format",

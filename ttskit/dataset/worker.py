@@ -23,27 +23,20 @@ import numpy as np
 from .. import audio as _audio
 from ..client import Endpoint
 from ..errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
+    APIError,
+    ConnectError,
     InvalidArgument,
-    NotFoundError,
-    PaymentRequiredError,
+    ReadError,
+    StreamInterrupted,
+    TimeoutError,
     TTSKitError,
 )
 from .quality import measure, normalize_loudness
 
-__all__ = ["ClientSpec", "Job", "Outcome", "make_item"]
+__all__ = ["ClientSpec", "Job", "Outcome", "make_item", "speak"]
 
-# Errors that another attempt would only repeat.
-_PERMANENT = (
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    InvalidArgument,
-    NotFoundError,
-    PaymentRequiredError,
-)
+#: Failures after the server accepted the request, which the client does not retry.
+_AFTER_ACCEPTED = (StreamInterrupted, ReadError, TimeoutError)
 #: Longest wait between two attempts at one item.
 MAX_BACKOFF_S = 30.0
 
@@ -200,6 +193,8 @@ class Outcome:
     row: dict[str, Any]
     data: bytes | None = None
     error: str | None = None
+    #: Requests made for the item: exact for a failed one; for a made one, the client's
+    #: retries before its success are not counted (the client does not report them).
     attempts: int = 1
 
     @property
@@ -220,12 +215,57 @@ def words_json(words: Any) -> str:
     )
 
 
-def _backoff(job: Job, attempt: int, error: TTSKitError) -> float:
-    asked = getattr(error, "retry_after", None)
-    if asked is not None:
-        return min(float(asked), MAX_BACKOFF_S)
+def _backoff(job: Job, attempt: int) -> float:
     wait = job.retry_backoff * 2**attempt
     return min(wait, MAX_BACKOFF_S) * (1 - 0.25 * random.random())
+
+
+def _spent(error: TTSKitError) -> bool:
+    """Whether the client raised ``error`` only once its retries were spent: a failed
+    connection, or a status it retries (408, 409, 429, 5xx)."""
+    if isinstance(error, ConnectError):
+        return True
+    status = getattr(error, "status_code", None) if isinstance(error, APIError) else None
+    return status is not None and (status in (408, 409, 429) or status >= 500)
+
+
+def speak(client: Any, job: Job, *, sleep: Callable[[float], None] = time.sleep) -> tuple[Any, int]:
+    """``job``'s ``Speech`` and the requests it took, with ``job.retries`` further
+    attempts in all.
+
+    The client retries what it refuses or cannot connect for (``max_retries=``, with the
+    wait the server asks for); this retries only what the client by design does not, the
+    server having accepted the request: a stream cut short (``StreamInterrupted``), a
+    read that broke (``ReadError``) or timed out (``TimeoutError``). Each of those uses
+    one retry of the budget, so that no failure costs more than ``job.retries + 1``
+    requests.
+
+    Raises the last error, with its count of requests as ``error.attempts``.
+    """
+    left, made = job.retries, 0
+    while True:
+        try:
+            speech = client.speak(
+                job.text,
+                model=job.model,
+                voice=job.voice,
+                sample_rate=job.sample_rate,
+                alignment="word" if job.alignment else None,
+                speed=job.speed,
+                language=job.language,
+                max_retries=left,
+            )
+            return speech, made + 1
+        except _AFTER_ACCEPTED as exc:
+            made += 1
+            if left == 0:
+                exc.attempts = made  # type: ignore[attr-defined]
+                raise
+            sleep(_backoff(job, made - 1))
+            left -= 1
+        except TTSKitError as exc:
+            exc.attempts = made + (left + 1 if _spent(exc) else 1)  # type: ignore[attr-defined]
+            raise
 
 
 def make_item(source: Any, job: Job, *, sleep: Callable[[float], None] = time.sleep) -> Outcome:
@@ -238,36 +278,19 @@ def make_item(source: Any, job: Job, *, sleep: Callable[[float], None] = time.sl
         from (other processes).
     job : Job
     sleep : callable
-        Waits between attempts.
+        Waits before another attempt at a cut stream or a timed-out read (``speak``).
 
     Returns
     -------
     Outcome
         With ``data`` and the quality columns in ``row``, or with ``error`` after
         ``job.retries`` further attempts (none for errors that would only repeat).
+        ``row`` holds the ``model`` and ``voice`` the server says it used, and the
+        ``requested_model`` and ``requested_voice`` of ``job``.
     """
-    attempts = 0
     try:
         client = _client_for(source) if isinstance(source, ClientSpec) else source
-        while True:
-            attempts += 1
-            try:
-                speech = client.speak(
-                    job.text,
-                    model=job.model,
-                    voice=job.voice,
-                    sample_rate=job.sample_rate,
-                    alignment="word" if job.alignment else None,
-                    speed=job.speed,
-                    language=job.language,
-                )
-                break
-            except _PERMANENT:
-                raise
-            except TTSKitError as exc:
-                if attempts > job.retries:
-                    raise
-                sleep(_backoff(job, attempts - 1, exc))
+        speech, attempts = speak(client, job, sleep=sleep)
         samples = np.asarray(speech.audio, dtype=np.float32)
         gain_db = 0.0
         if job.loudness is not None:
@@ -283,9 +306,13 @@ def make_item(source: Any, job: Job, *, sleep: Callable[[float], None] = time.sl
         data = _audio.encode_file(samples, sample_rate=speech.sample_rate, format=job.format)
     except Exception as exc:  # a failed item is a row, whatever failed
         message = f"{type(exc).__name__}: {exc}"
-        return Outcome(job.item_id, row={}, error=message, attempts=max(attempts, 1))
+        tried = getattr(exc, "attempts", None)
+        return Outcome(job.item_id, row={}, error=message, attempts=tried or 1)
     row = {
         "model": speech.model or job.model,
+        "voice": speech.voice or job.voice,
+        "requested_model": job.model,
+        "requested_voice": job.voice,
         "endpoint": speech.endpoint,
         "sample_rate": speech.sample_rate,
         "words": words_json(speech.words if job.alignment else None),
