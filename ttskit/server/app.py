@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from .._version import __version__
 from ..engines import Engine, available_engines, load_engine
 from ..errors import InvalidArgument, MissingExtra
-from . import catalog, speech, websocket
+from . import catalog, speech, transcriptions, websocket
 from .errors import install_error_handlers
 from .faults import FaultInjector, Faults
 from .limits import DeadlineMiddleware, Limits
@@ -50,6 +50,7 @@ def create_app(
     limits: Limits | None = None,
     allow_fault_header: bool = False,
     cors_origins: Sequence[str] = (),
+    max_audio_bytes: int = transcriptions.MAX_AUDIO_BYTES,
 ) -> FastAPI:
     """The speech API of PROTOCOL.md over the given engines.
 
@@ -67,7 +68,8 @@ def create_app(
     aliases : mapping of str to str, optional
         Hosted model id -> local model id, e.g. ``{"canopylabs/orpheus-3b-0.1-ft": "piper"}``.
     queue : int
-        Requests per model that may wait for a slot; more are answered 429.
+        Requests per model that may wait for a slot, and transcriptions that may wait for
+        the transcription model; more are answered 429.
     client_share : float, optional
         The fraction of a model's slots and queue that one client (peer address) may
         hold, in (0, 1]: at most ``max(1, floor(client_share * slots))`` slots and
@@ -90,6 +92,8 @@ def create_app(
         Whether a request may bring its own faults in ``x-ttskit-faults``.
     cors_origins : sequence of str
         Web page origins that may call the server besides its own (``"*"`` for any).
+    max_audio_bytes : int
+        Largest audio file ``POST /v1/audio/transcriptions`` takes (OpenAI's 25 MB).
 
     Returns
     -------
@@ -108,6 +112,8 @@ def create_app(
         raise InvalidArgument(f"max_input_chars must be >= 1, got {max_input_chars!r}")
     if lookahead < 1:
         raise InvalidArgument(f"lookahead must be >= 1, got {lookahead!r}")
+    if max_audio_bytes < 1:
+        raise InvalidArgument(f"max_audio_bytes must be >= 1, got {max_audio_bytes!r}")
     limits = limits or Limits()
     if client_share is not None:
         client_share = check_client_share(client_share)
@@ -134,10 +140,14 @@ def create_app(
         client_share=client_share,
     )
 
+    # Speech back to text (POST /v1/audio/transcriptions): its model loads on first use.
+    asr = transcriptions.Transcriptions(queue=queue, max_bytes=max_audio_bytes)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         state.executor.shutdown(wait=False, cancel_futures=True)
+        asr.close()
 
     app = FastAPI(
         title="ttskit speech server",
@@ -146,8 +156,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ttskit = state
+    app.state.transcriptions = asr
     install_error_handlers(app)
     app.include_router(speech.router)
+    app.include_router(transcriptions.router)
     app.include_router(websocket.router)
     app.include_router(catalog.router)
     # Outermost last: deadlines bound every read and write, then ids, keys and errors.

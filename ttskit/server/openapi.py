@@ -12,6 +12,7 @@ hand-tightened copy:
   (``INPUT_PATTERN``);
 - its answers: ``audio/wav``, ``audio/mpeg``, ``audio/flac``, ``audio/ogg``, ``application/octet-stream``
   and ``text/event-stream``;
+- the transcription form (``multipart/form-data``) and its JSON or text answers;
 - every error status each path can send, with the error body.
 """
 
@@ -26,6 +27,7 @@ from fastapi.openapi.utils import get_openapi
 
 from .schemas import SpeechRequest
 from .state import ServerState
+from .transcriptions import TRANSCRIPTIONS_PATH
 
 __all__ = ["INPUT_PATTERN", "install_openapi"]
 
@@ -62,9 +64,10 @@ _DESCRIPTIONS = {
     404: "Unknown model or path",
     408: "The request body did not arrive in time",
     413: "The request body is too large",
-    415: "The request body is not declared JSON",
+    415: "The request body is not declared JSON (a transcription: not a multipart form)",
     429: "Every slot and the queue are busy; see Retry-After",
     500: "The engine failed",
+    501: "Transcription needs the quality extra: pip install 'ttskit[quality]'",
     503: "No slot came free in time, or the synthesis took too long; see Retry-After",
 }
 
@@ -93,6 +96,27 @@ _SPEECH_ANSWER = {
             "example": 'data: {"type":"conversation.item.audio_output.delta",'
             '"item_id":"tts_1","delta":"AAAA"}\n\ndata: [DONE]\n\n',
         },
+    },
+}
+
+_TRANSCRIPTION_ANSWER = {
+    "description": "The text (``json``, ``text``), or with its duration, segments and words "
+    "(``verbose_json``); the header ``x-ttskit-model`` names the model that transcribed",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["text"],
+                "properties": {
+                    "text": {"type": "string"},
+                    "language": {"type": "string"},
+                    "duration": {"type": "number"},
+                    "segments": {"type": "array", "items": {"type": "object"}},
+                    "words": {"type": "array", "items": {"type": "object"}},
+                },
+            }
+        },
+        "text/plain": {"schema": {"type": "string"}},
     },
 }
 
@@ -164,6 +188,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": _speech_request(state)}},
                 }
+            if path == TRANSCRIPTIONS_PATH and method == "post":
+                wanted += [400, 403, 408, 413, 415, 429, 501, 503]
+                responses["200"] = _TRANSCRIPTION_ANSWER
             if path == "/health":
                 wanted = [500]
             for status in sorted(set(wanted)):
