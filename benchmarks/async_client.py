@@ -4,7 +4,9 @@ A loop of SSE requests (``stream: true``, a short sentence) at concurrency 8 aga
 local eSpeak server, which runs in a child process so that only this process's CPU is
 counted (``time.process_time``). Each library sends the same body and feeds the same
 ``AnswerDecoder`` and ``Recorder`` as ttskit does, so the difference is the library's:
-aiohttp against httpx, and the sync ``ttskit.Client`` on 8 threads for reference.
+aiohttp against httpx; ``ttskit.AsyncClient`` (on aiohttp, read with ``drain``) shows what
+the client adds to its library, and the sync ``ttskit.Client`` on 8 threads is for
+reference.
 
 Run: ``python benchmarks/async_client.py [--requests 160]``
 """
@@ -20,7 +22,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ttskit.client import Client
+from ttskit.client import AsyncClient, Client
 from ttskit.client.decoding import AnswerDecoder
 from ttskit.client.recording import Recorder
 
@@ -112,6 +114,16 @@ async def _loop(one, n: int) -> None:
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
+async def run_ttskit_async(base_url: str, n: int) -> None:
+    async with AsyncClient(base_url, model="espeak", voice="en-us") as client:
+
+        async def one() -> None:
+            async with client.stream(TEXT, sample_rate=24000) as stream:
+                await stream.drain()
+
+        await _loop(one, n)
+
+
 def run_sync(base_url: str, n: int) -> None:
     client = Client(base_url, model="espeak", voice="en-us")
 
@@ -148,6 +160,12 @@ def main() -> None:
             ),
             "aiohttp.ClientSession": measure(
                 "aiohttp.ClientSession", lambda u, k: asyncio.run(run_aiohttp(u, k)), base_url, n
+            ),
+            "ttskit.AsyncClient": measure(
+                "ttskit.AsyncClient",
+                lambda u, k: asyncio.run(run_ttskit_async(u, k)),
+                base_url,
+                n,
             ),
             "ttskit.Client (8 threads)": measure(
                 "ttskit.Client (8 threads)", run_sync, base_url, n

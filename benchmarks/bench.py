@@ -3,11 +3,13 @@
 1. Injected delay: against the local server with ``first_audio_delay`` D injected per
    request (SSE, a short text), the harness's first audio against the same requests timed
    on the loopback wire by the kernel (``wire.py``: a raw packet socket in a process of
-   its own, so no scheduling or interpreter lock touches its clock): the medians within
+   its own, so no scheduling or interpreter lock touches its clock; requests on a kept-alive
+   connection, as the wire times from the request's first segment): the medians within
    1 ms and the p95s within 3 ms, and each request's own difference; and the first audio
    minus D, read at D = 0.1 s and D = 0.3 s in alternating blocks, moving no more in the
-   harness than on the wire. At concurrency 1 and 16; at 16 the server keeps both cores
-   busy, so a third run gives it a nice of 10, as if it had cores of its own.
+   harness than on the wire. At concurrency 1, 16 and 64; at 16 the server keeps both
+   cores busy, so a third run gives it a nice of 10, as if it had cores of its own, and
+   so does the run at 64.
 2. The harness is not the bottleneck: requests per second against espeak with the
    built-in short texts over REST and SSE (target >= 200), and the harness's own CPU per
    request, for the threaded executor (``harness="threads"``, ``ttskit.Client``) and the
@@ -45,6 +47,10 @@ TEXT = "Hello there."
 #: The executor of parts 1, 4 and 5 (``--harness``); part 2 runs both side by side.
 HARNESS = "threads"
 SHORT = ["Hi.", "Yes.", "Okay.", "No."]
+#: Part 1's runs: (concurrency, requests, the server's nice).
+DELAY_RUNS = ((1, 200, 0), (16, 800, 0), (16, 800, 10), (64, 1280, 10))
+#: The concurrencies of part 1 to run (``--concurrency``); None: all.
+LEVELS: list[int] | None = None
 
 
 def start_child(code: str) -> tuple[subprocess.Popen, str]:
@@ -118,8 +124,9 @@ def bench_injected_delay() -> None:
     # The server shares the machine's two cores with the harness. At concurrency 16 it keeps
     # both busy, and the scheduler then delays whichever process wakes: the third run gives
     # the server a nice of 10, as if it had cores of its own, to show the harness alone.
-    for concurrency, n, nice in ((1, 200, 0), (16, 800, 0), (16, 800, 10)):
-        injected_delay(concurrency, n, nice)
+    for concurrency, n, nice in DELAY_RUNS:
+        if LEVELS is None or concurrency in LEVELS:
+            injected_delay(concurrency, n, nice)
 
 
 def injected_delay(concurrency: int, n: int, nice: int) -> None:
@@ -128,7 +135,7 @@ def injected_delay(concurrency: int, n: int, nice: int) -> None:
     label = f"c={concurrency:2d}" + (f", server at nice {nice}" if nice else "")
     try:
         rows: dict[float, list] = {0.1: [], 0.3: []}
-        dropped = 0
+        dropped = opened = 0
         # The two delays in alternating blocks, so that both see the same machine.
         for _ in range(10):
             for delay in (0.1, 0.3):
@@ -151,6 +158,13 @@ def injected_delay(concurrency: int, n: int, nice: int) -> None:
                     )
                 dropped += capture.dropped
                 df = df[~df["warmup"] & df["ok"]]
+                # The wire times a request from its first segment, after any connection was
+                # opened: it is compared with the requests whose connection was kept alive
+                # (start_policy excludes connect), as the harness times those from the same
+                # moment.
+                kept = df["connection_reused"].astype("boolean").fillna(False).to_numpy(bool)
+                opened += int((~kept).sum())
+                df = df[kept]
                 for request, first_audio in zip(df["request_id"], df["first_audio_s"], strict=True):
                     wire = capture.requests.get(request)
                     if wire is not None and wire.first_audio_s is not None:
@@ -182,7 +196,10 @@ def injected_delay(concurrency: int, n: int, nice: int) -> None:
                 f"D=0.1 s: median {(m1 - m2) * 1000:+.2f} ms (target within 1 ms), p95 "
                 f"{(p1 - p2) * 1000:+.2f} ms (target within 3 ms)"
             )
-        print(f"[1] {label}: segments the capture dropped: {dropped}")
+        print(
+            f"[1] {label}: segments the capture dropped: {dropped}; requests left out as "
+            f"they opened a connection: {opened}"
+        )
     finally:
         stop(child)
 
@@ -395,9 +412,15 @@ def main() -> None:
         default="threads",
         help="the executor of parts 1, 4 and 5 (part 2 runs both)",
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        action="append",
+        help="part 1 at these concurrencies only (1, 16, 64)",
+    )
     args = parser.parse_args()
-    global HARNESS
-    HARNESS = args.harness
+    global HARNESS, LEVELS
+    HARNESS, LEVELS = args.harness, args.concurrency
     for name in args.only or PARTS:
         PARTS[name]()
 

@@ -98,7 +98,8 @@ class Timing:
     done_s : float or None
         The answer was complete.
     chunks : pandas.DataFrame
-        One row per audio chunk: ``arrival_s``, ``n_samples``, ``audio_start_s``.
+        One row per audio chunk: ``arrival_s``, ``n_samples``, ``audio_start_s`` (empty
+        when None is given). A ``Timing`` made by ``from_lists`` builds it when first read.
     sample_rate : int
         Sample rate of the chunks' audio, to turn samples into seconds.
     """
@@ -108,8 +109,42 @@ class Timing:
     first_audio_s: float | None = None
     first_audible_s: float | None = None
     done_s: float | None = None
-    chunks: pd.DataFrame = field(default_factory=_empty_chunks)
+    chunks: pd.DataFrame = None  # type: ignore[assignment]  # a property, set below the class
     sample_rate: int = 0
+
+    @classmethod
+    def from_lists(
+        cls,
+        arrival_s: list[float],
+        n_samples: list[int],
+        audio_start_s: list[float],
+        **times: Any,
+    ) -> Timing:
+        """A ``Timing`` whose chunks are the three lists (owned from now on), made into the
+        ``chunks`` DataFrame only when it is read: a recorder makes one per answer, and most
+        readers want only the times or ``chunk_lists``.
+
+        >>> Timing.from_lists([0.5], [4], [0.0], first_audio_s=0.5, sample_rate=4).chunks
+           arrival_s  n_samples  audio_start_s
+        0        0.5          4            0.0
+        """
+        timing = cls(**times)
+        timing._chunks = (arrival_s, n_samples, audio_start_s)
+        return timing
+
+    def chunk_lists(self) -> tuple[list[float], list[int], list[float]]:
+        """The ``chunks`` columns as lists (``arrival_s``, ``n_samples``, ``audio_start_s``),
+        without making the DataFrame when it was not made yet."""
+        chunks = self._chunks
+        if isinstance(chunks, tuple):
+            return list(chunks[0]), list(chunks[1]), list(chunks[2])
+        if chunks is None:
+            return [], [], []
+        return (
+            chunks["arrival_s"].tolist(),
+            chunks["n_samples"].tolist(),
+            chunks["audio_start_s"].tolist(),
+        )
 
     @property
     def ttfb(self) -> float | None:
@@ -203,6 +238,30 @@ class Timing:
             f"Timing(first_audio={fmt(self.first_audio_s)}, done={fmt(self.done_s)}, "
             f"chunks={len(self.chunks)}, audio={self.audio_duration_s:.2f}s)"
         )
+
+
+def _get_chunks(self: Timing) -> pd.DataFrame:
+    chunks = self._chunks
+    if chunks is None:
+        chunks = self._chunks = _empty_chunks()
+    elif isinstance(chunks, tuple):
+        arrivals, lengths, starts = chunks
+        # In CHUNK_COLUMNS order; naming the columns again would double the frame's cost.
+        chunks = self._chunks = pd.DataFrame(
+            {
+                "arrival_s": np.asarray(arrivals, dtype=float),
+                "n_samples": np.asarray(lengths, dtype="int64"),
+                "audio_start_s": np.asarray(starts, dtype=float),
+            }
+        )
+    return chunks
+
+
+def _set_chunks(self: Timing, chunks: pd.DataFrame | None) -> None:
+    self._chunks = chunks
+
+
+Timing.chunks = property(_get_chunks, _set_chunks, doc="One row per audio chunk.")  # type: ignore[assignment,method-assign]
 
 
 @dataclass

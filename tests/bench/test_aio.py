@@ -147,3 +147,50 @@ def test_a_caller_inside_an_event_loop_can_run_it(espeak_server):
 
     df = asyncio.run(cell())
     assert df["ok"].all() and len(df) == 2
+
+
+@pytest.mark.parametrize("harness", ["threads", "asyncio"])
+def test_an_open_loop_sends_at_most_max_in_flight_at_once(espeak_server, harness):
+    # The delay is a wait on the server, which overlaps requests: only the harness can keep
+    # them one at a time, and then they queue (late starts).
+    target = bench.Target(
+        espeak_server.base_url,
+        "espeak",
+        "en-us",
+        headers={"x-ttskit-faults": "first_audio_delay=0.05"},
+    )
+    df = bench.run(
+        target,
+        SHORT[:1],
+        rate=60.0,
+        duration=0.5,
+        seed=3,
+        warmup=0,
+        max_in_flight=1,
+        transports=["rest"],
+        harness=harness,
+        progress=False,
+    )
+    assert df["ok"].all(), df["error_message"].tolist()
+    df = df.sort_values("started_s")
+    ends = (df["started_s"] + df["done_s"] - df["late_s"]).to_numpy()
+    assert (df["started_s"].to_numpy()[1:] >= ends[:-1]).all()
+    assert (df["late_s"] > 0.01).any()
+
+
+def test_sse_answers_leave_their_connection_kept_alive(espeak_server):
+    df = bench.run(
+        espeak_server.base_url,
+        SHORT,
+        repeats=12,
+        warmup=1,
+        transports=["sse"],
+        concurrency=8,
+        harness="asyncio",
+        progress=False,
+    )
+    measured = df[~df["warmup"]]
+    assert measured["ok"].all(), measured["error_message"].tolist()
+    # New connections only for the first requests in flight at once: the body is read to
+    # its end after [DONE], so that each connection goes back to the pool.
+    assert (~measured["connection_reused"].astype(bool)).sum() <= 8

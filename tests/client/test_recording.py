@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,61 @@ def test_a_chunk_is_audible_exactly_when_audio_first_audible_says_so(onset) -> N
         part = samples[:length]
         expected = audio.first_audible(part, sample_rate=rate, threshold_db=SILENCE_DB)
         assert _audible(part, rate) is (expected is not None)
+
+
+def test_a_timing_makes_its_chunk_table_only_when_read() -> None:
+    import pickle
+    from dataclasses import replace
+
+    from ttskit.results import CHUNK_COLUMNS, Timing
+
+    recorder = Recorder(RATE)
+    recorder.add(np.full(30, 0.5, np.float32), 0.2)
+    timing = recorder.timing()
+    recorder.add(np.full(20, 0.5, np.float32), 0.4)  # later audio: not in the earlier timing
+    assert timing.chunk_lists() == ([0.2], [30], [0.0])
+    assert "DataFrame" not in repr(vars(timing))  # nothing made yet
+    assert timing.chunks.to_dict("list") == {
+        "arrival_s": [0.2],
+        "n_samples": [30],
+        "audio_start_s": [0.0],
+    }
+    assert timing.chunk_lists() == ([0.2], [30], [0.0])
+    assert recorder.timing().chunk_lists() == ([0.2, 0.4], [30, 20], [0.0, 0.3])
+    assert replace(recorder.timing(), done_s=1.0).chunks["arrival_s"].tolist() == [0.2, 0.4]
+    assert pickle.loads(pickle.dumps(recorder.timing())).chunks["n_samples"].tolist() == [30, 20]
+    for empty in (Timing(), Timing(chunks=None), Recorder(RATE).timing()):
+        assert list(empty.chunks.columns) == CHUNK_COLUMNS and empty.chunks.empty
+        assert empty.chunk_lists() == ([], [], [])
+        assert empty.chunks["n_samples"].dtype == "int64"
+
+
+def test_drain_reads_to_the_end_without_events(make_client, espeak_server) -> None:
+    client = make_client(espeak_server.base_url)
+    with client.stream("Hello there.", alignment="word") as stream:
+        timing = stream.drain()
+        speech = stream.speech()
+    assert timing.first_audio_s <= timing.done_s
+    assert sum(timing.chunk_lists()[1]) == len(speech.audio) > 0
+    assert speech.words["word"].tolist() == ["Hello", "there"]
+    with client.stream("Hello there.") as stream:
+        events = list(stream)
+        assert stream.drain().chunk_lists()[1] == [len(e.audio) for e in events]
+
+
+def test_a_stream_read_to_its_done_keeps_its_connection(make_client, replay) -> None:
+    from .replay_server import Answer, shape_payloads, sse
+
+    # A server that says [DONE], then ends its body a moment later: the client reads to the
+    # end, so that the connection goes back to the pool rather than being closed.
+    def late_end(piece: int) -> None:
+        if piece == 1:
+            time.sleep(0.05)
+
+    events = sse(*shape_payloads(1, [b"\x00\x00" * 10]))
+    replay.answers.append(Answer([events, b": end\n\n"], before=late_end))
+    client = make_client(replay.base_url, model="replay", voice="alice")
+    for _ in range(3):
+        with client.stream("Hi.") as stream:
+            assert stream.drain().chunk_lists()[1] == [10]
+    assert len(replay.ports) == 3 and len(set(replay.ports)) == 1

@@ -23,17 +23,26 @@ from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
-from ..client import AsyncClient
+from ..client import AsyncClient, SpeechRequest
 from ..errors import APIError, InvalidArgument, StreamInterrupted, TransportError, TTSKitError
-from ..results import AudioChunk
 from .execute import MAX_BACKOFF_S, Recorder, Settings, Stop
 from .rows import Trial
 from .transports import _HTTP_OPTIONS, TRANSPORTS, Outcome, _failed, _shifted, _take_timing
 
-__all__ = ["AsyncLoop", "async_send"]
+__all__ = ["AsyncLoop", "async_send", "new_loop"]
 
 _AIOHTTP = version("aiohttp")
 _WEBSOCKETS = version("websockets")
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """An event loop for the harness: uvloop's when it is installed (it reads and writes
+    sockets for less CPU than asyncio's own loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 class _Slot:
@@ -59,6 +68,7 @@ async def _http(
     cold: bool,
     clock: Callable[[], float],
     keep_audio: bool,
+    request: SpeechRequest | None = None,
 ) -> Outcome:
     outcome = Outcome(
         started=clock(),
@@ -68,14 +78,8 @@ async def _http(
         client_version=_AIOHTTP,
     )
     try:
-        request = await client.build_request(
-            text,
-            model=model,
-            voice=voice,
-            max_retries=0,
-            fresh_connection=cold,
-            **_HTTP_OPTIONS[transport],
-        )
+        if request is None:
+            request = await _build(client, model, voice, text, transport, cold=cold)
         # Latencies count as the client's own do: from the call that sends the request.
         outcome.started = clock()
         try:
@@ -85,6 +89,9 @@ async def _http(
             _failed(outcome, exc)
             raise
         async with stream:
+            # The client's own start (the request handed to the socket): what comes before
+            # it counts as late, from the scheduled start.
+            outcome.started = stream.started
             outcome.status = stream.status
             outcome.request_id = stream.request_id
             outcome.served_model = stream.served_model
@@ -92,19 +99,29 @@ async def _http(
             outcome.http_version = stream.http_version
             outcome.connection_reused = stream.connection_reused
             outcome.server = stream.server
-            arrivals, lengths = outcome.arrivals, outcome.lengths
+            # Read to the end, recorded without making an event per chunk.
             try:
-                async for event in stream:
-                    if isinstance(event, AudioChunk):
-                        arrivals.append(event.arrival_s)
-                        lengths.append(len(event.audio))
+                await stream.drain()
             finally:
-                _take_timing(outcome, stream.timing, chunks=False)
+                _take_timing(outcome, stream.timing)
             if keep_audio:
                 outcome.speech = await stream.speech()
     except (TTSKitError, OSError) as exc:
         outcome.error = exc
     return outcome
+
+
+async def _build(
+    client: AsyncClient, model: str, voice: str, text: str, transport: str, *, cold: bool
+) -> SpeechRequest:
+    return await client.build_request(
+        text,
+        model=model,
+        voice=voice,
+        max_retries=0,
+        fresh_connection=cold,
+        **_HTTP_OPTIONS[transport],
+    )
 
 
 async def _ws(
@@ -186,9 +203,11 @@ async def async_send(
     timeout: float = 60.0,
     clock: Callable[[], float] = time.perf_counter,
     keep_audio: bool = False,
+    request: SpeechRequest | None = None,
 ) -> Outcome:
     """``transports.send`` on an ``AsyncClient``: one request measured, failures in
-    ``Outcome.error``."""
+    ``Outcome.error``. ``request``: the HTTP request, built beforehand (from ``text``
+    when None)."""
     if transport not in TRANSPORTS:
         raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
     if transport.startswith("ws"):
@@ -206,7 +225,15 @@ async def async_send(
             keep_audio=keep_audio,
         )
     return await _http(
-        client, model, voice, text, transport, cold=cold, clock=clock, keep_audio=keep_audio
+        client,
+        model,
+        voice,
+        text,
+        transport,
+        cold=cold,
+        clock=clock,
+        keep_audio=keep_audio,
+        request=request,
     )
 
 
@@ -220,7 +247,7 @@ class AsyncLoop:
             )
         self.settings = settings
         self.stop = stop
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_loop()
         self.thread = threading.Thread(
             target=self.loop.run_forever, name="bench-asyncio", daemon=True
         )
@@ -265,6 +292,7 @@ class AsyncLoop:
         trial: Trial,
         scheduled: float | None,
         warmup: bool,
+        request: SpeechRequest | None = None,
     ) -> float | None:
         settings = self.settings
         target = settings.targets[trial.target]
@@ -281,6 +309,7 @@ class AsyncLoop:
                 timeout=settings.timeout,
                 clock=settings.clock,
                 keep_audio=settings.keep_audio and not warmup,
+                request=request,
             )
         except Exception as exc:  # a row, not a crash
             outcome = Outcome(started=settings.clock(), error=exc)
@@ -377,9 +406,25 @@ class AsyncLoop:
             free.put_nowait(slot)
 
         async def held(trial: Trial, due: float) -> None:
+            # The request is made while it waits for a slot, so that a queued one goes out
+            # as soon as the one before it ends.
+            request = None
+            if not transport.startswith("ws"):
+                target = self.settings.targets[trial.target]
+                try:
+                    request = await _build(
+                        self._client(trial.target),
+                        target.model,
+                        trial.voice,
+                        trial.text,
+                        transport,
+                        cold=self.settings.connection == "cold",
+                    )
+                except Exception:  # made again, and its error recorded, in the slot
+                    request = None
             slot = await free.get()
             try:
-                await self._one(slot, recorder, transport, level, trial, due, False)
+                await self._one(slot, recorder, transport, level, trial, due, False, request)
             finally:
                 free.put_nowait(slot)
 

@@ -112,7 +112,9 @@ def _in_process(
         with _switch_interval():
             threads.warm(recorder, plan.warmups, plan.levels[0])
             for transport, level, trials in plan.blocks:
-                threads.block(recorder, transport, level, int(level), trials)
+                # Closed loop: the level's workers; open loop: at most max_in_flight at once.
+                in_flight = int(level) if plan.loop == "closed" else workers
+                threads.block(recorder, transport, level, in_flight, trials)
     except KeyboardInterrupt:
         interrupted = True
         stop.set()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
 
@@ -180,15 +180,14 @@ def _failed(outcome: Outcome, exc: APIError) -> None:
     outcome.retry_after_s = exc.retry_after
 
 
-def _take_timing(outcome: Outcome, timing: Timing, *, chunks: bool = True) -> None:
+def _take_timing(outcome: Outcome, timing: Timing) -> None:
     outcome.headers_s = timing.headers_s if timing.headers_s is not None else outcome.headers_s
     outcome.first_byte_s = timing.first_byte_s
     outcome.first_audio_s = timing.first_audio_s
     outcome.first_audible_s = timing.first_audible_s
     outcome.done_s = timing.done_s if timing.done_s is not None else outcome.done_s
-    if chunks:
-        outcome.arrivals = timing.chunks["arrival_s"].tolist()
-        outcome.lengths = timing.chunks["n_samples"].tolist()
+    # From the recorder's lists: no chunk table is made per request.
+    outcome.arrivals, outcome.lengths, _ = timing.chunk_lists()
     outcome.sample_rate = int(timing.sample_rate or 0)
 
 
@@ -231,6 +230,7 @@ def _http(
             _failed(outcome, exc)
             raise
         with stream:
+            outcome.started = stream.started  # the client's own start: before it is late
             outcome.status = stream.status
             outcome.request_id = stream.request_id
             outcome.served_model = stream.served_model
@@ -238,15 +238,11 @@ def _http(
             outcome.http_version = stream.http_version
             outcome.connection_reused = stream.connection_reused
             outcome.server = stream.server
-            # Arrivals and lengths from the events, as they come.
-            arrivals, lengths = outcome.arrivals, outcome.lengths
+            # Read to the end, recorded without making an event per chunk.
             try:
-                for event in stream:
-                    if isinstance(event, AudioChunk):
-                        arrivals.append(event.arrival_s)
-                        lengths.append(len(event.audio))
+                stream.drain()
             finally:
-                _take_timing(outcome, stream.timing, chunks=False)
+                _take_timing(outcome, stream.timing)
             if keep_audio:
                 outcome.speech = stream.speech()
     except (TTSKitError, OSError) as exc:
@@ -366,15 +362,17 @@ def _shifted(timing: Timing, offset: float) -> Timing:
     def move(value: float | None) -> float | None:
         return None if value is None else value + offset
 
-    chunks = timing.chunks.assign(arrival_s=timing.chunks["arrival_s"] + offset)
-    return replace(
-        timing,
+    arrivals, lengths, starts = timing.chunk_lists()
+    return Timing.from_lists(
+        [arrival + offset for arrival in arrivals],
+        lengths,
+        starts,
         headers_s=move(timing.headers_s),
         first_byte_s=move(timing.first_byte_s),
         first_audio_s=move(timing.first_audio_s),
         first_audible_s=move(timing.first_audible_s),
         done_s=move(timing.done_s),
-        chunks=chunks,
+        sample_rate=timing.sample_rate,
     )
 
 

@@ -7,6 +7,7 @@ As ``transport`` is for requests: nothing it raises quotes an API key.
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from .transport import os_reason
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["read_body", "reuse_trace", "translate"]
+__all__ = ["read_body", "reuse_trace", "timed_connector", "translate"]
 
 
 async def read_body(
@@ -25,20 +26,39 @@ async def read_body(
     secret: str | None,
     deadline: float,
     clock: Callable[[], float],
-) -> AsyncIterator[bytes]:
-    """The body as it arrives, under the request's deadline, with ttskit errors."""
+) -> AsyncIterator[tuple[bytes, float]]:
+    """The body as it arrives, under the request's deadline, with ttskit errors: each read
+    with the clock reading of when its first bytes came off the socket.
+
+    On a connection of ``timed_connector`` that is the reading its protocol took as the
+    bytes were handed over, before any other task ran; the loop may wake this reader only
+    later (every stream of the loop that had bytes in the same turn goes before it). On any
+    other connection it is the reading as the read returns.
+    """
     import aiohttp
 
     received = 0
     expected = response.content_length
+    connection = response.connection
+    arrivals = getattr(connection.protocol if connection else None, "arrivals", None)
+    if arrivals is not None and arrivals:
+        # The readings since the request went out: only the last can have brought body bytes
+        # (the head came before it); none did when no body byte was fed yet.
+        del arrivals[: -1 if response.content.total_bytes else None]
     try:
         async for data in response.content.iter_any():
-            if clock() > deadline:
+            now = clock()
+            if now > deadline:
                 raise TimeoutError(
                     redact(f"{what} did not finish within the client's timeout", secret)
                 )
             received += len(data)
-            yield data
+            if arrivals:
+                at = arrivals[0]
+                arrivals.clear()
+            else:
+                at = now
+            yield data, at
     except (aiohttp.ClientError, builtins.TimeoutError, OSError) as exc:
         raise translate(exc, what, secret, received=received, expected=expected) from exc
     if expected is not None and received < expected:
@@ -50,6 +70,46 @@ async def read_body(
                 secret,
             )
         )
+
+
+_TIMED_PROTOCOL: Any = None
+
+
+def timed_connector(clock: Callable[[], float], **options: Any) -> aiohttp.TCPConnector:
+    """An aiohttp ``TCPConnector`` whose connections read ``clock`` as bytes arrive.
+
+    Its protocol keeps one reading per ``data_received`` in ``arrivals`` (``read_body``
+    takes them): the time the event loop handed the bytes over, not the time the task
+    reading them was woken. Without the connector's protocol factory (an aiohttp that
+    changed it), connections are plain and ``read_body`` reads the clock itself.
+    """
+    import aiohttp
+
+    global _TIMED_PROTOCOL
+    connector = aiohttp.TCPConnector(**options)
+    factory = getattr(connector, "_factory", None)
+    if not isinstance(factory, functools.partial):
+        return connector
+    if _TIMED_PROTOCOL is None:
+        from aiohttp.client_proto import ResponseHandler
+
+        class TimedResponseHandler(ResponseHandler):
+            __slots__ = ("arrivals", "clock")
+
+            def data_received(self, data: bytes) -> None:
+                if data:
+                    self.arrivals.append(self.clock())
+                super().data_received(data)
+
+        _TIMED_PROTOCOL = TimedResponseHandler
+
+    def protocol(*args: Any, **kwargs: Any) -> Any:
+        handler = _TIMED_PROTOCOL(*args, **kwargs)
+        handler.arrivals, handler.clock = [], clock
+        return handler
+
+    connector._factory = functools.partial(protocol, *factory.args, **factory.keywords)
+    return connector
 
 
 def translate(
@@ -85,8 +145,11 @@ def translate(
     )
 
 
-def reuse_trace() -> Any:
-    """An aiohttp trace that says, per request, whether its connection was kept alive."""
+def reuse_trace(clock: Callable[[], float]) -> Any:
+    """An aiohttp trace that says, per request, whether its connection was kept alive
+    (``reused``) and when its first bytes were handed to the socket (``sent``, a reading of
+    ``clock``: aiohttp writes the request on a task of its own, which a busy loop runs
+    later than the call)."""
     import aiohttp
 
     trace = aiohttp.TraceConfig()
@@ -99,6 +162,12 @@ def reuse_trace() -> Any:
         if context.trace_request_ctx is not None:
             context.trace_request_ctx["reused"] = True
 
+    async def sent(session: Any, context: Any, params: Any) -> None:
+        # Called just before the headers and the body's first chunk are written.
+        if context.trace_request_ctx is not None:
+            context.trace_request_ctx.setdefault("sent", clock())
+
     trace.on_connection_create_end.append(created)
     trace.on_connection_reuseconn.append(reused)
+    trace.on_request_chunk_sent.append(sent)
     return trace

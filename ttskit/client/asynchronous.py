@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pandas as pd
 
 from ..errors import ConnectError, TTSKitError
-from ..results import AudioChunk, Speech, WordTimestamps
-from .async_transport import read_body, reuse_trace, translate
+from ..results import AudioChunk, Speech, Timing, WordTimestamps
+from .async_transport import read_body, reuse_trace, timed_connector, translate
 from .base import ClientBase, speech_connect_error
 from .discovery import models_frame, voices_frame
 from .request import SpeechRequest
@@ -69,7 +69,7 @@ class AsyncSpeechStream(StreamState):
 
     def __init__(
         self,
-        reads: AsyncIterator[bytes],
+        reads: AsyncIterator[tuple[bytes, float]],
         *,
         close: Callable[[], Awaitable[None]],
         request: SpeechRequest,
@@ -135,6 +135,17 @@ class AsyncSpeechStream(StreamState):
                 pass
         return self._result(allow_partial)
 
+    async def drain(self) -> Timing:
+        """Read the rest of the stream, recording it, without making events; its complete
+        ``timing`` (see ``SpeechStream.drain``)."""
+        if not self._finished:
+            if self._events is None:
+                self._collect_only()
+                self._events = self._run()
+            async for _ in self._events:
+                pass
+        return self.timing
+
     async def _release(self) -> None:
         if self._close_connection is not None:
             close, self._close_connection = self._close_connection, None
@@ -142,10 +153,12 @@ class AsyncSpeechStream(StreamState):
 
     async def _run(self) -> AsyncIterator[AudioChunk | WordTimestamps]:
         try:
-            async for data in self._reads:
-                for event in self._feed(data):
+            async for data, at in self._reads:
+                for event in self._feed(data, at):
                     yield event
                 if self._decoder.ended:
+                    async for _ in self._reads:  # to its end, so that the connection is kept
+                        pass
                     break
             for event in self._end():
                 yield event
@@ -194,7 +207,7 @@ class AsyncClient(ClientBase):
         from .._version import __version__
 
         if self._trace is None:
-            self._trace = reuse_trace()
+            self._trace = reuse_trace(self._clock)
         headers = {"User-Agent": f"ttskit/{__version__}", **self._extra_headers}
         if self.endpoint.api_key:
             headers["Authorization"] = f"Bearer {self.endpoint.api_key}"
@@ -204,7 +217,7 @@ class AsyncClient(ClientBase):
                 headers=headers,
                 auth=auth,
                 trace_configs=[self._trace],
-                connector=aiohttp.TCPConnector(limit=0, force_close=fresh),
+                connector=timed_connector(self._clock, limit=0, force_close=fresh),
                 auto_decompress=True,
             )
             if fresh:
@@ -316,7 +329,12 @@ class AsyncClient(ClientBase):
         return self._request(text, checked, model, voice, max_retries, fresh)
 
     async def send(self, request: SpeechRequest) -> AsyncSpeechStream:
-        """Send ``request``; the stream of its answer once its headers came."""
+        """Send ``request``; the stream of its answer once its headers came.
+
+        The stream's times count from when the request was sent: the clock reading as its
+        bytes were handed to the socket on a kept-alive connection, as the call was made
+        when a connection had to be opened (``stream.started``).
+        """
         self._check_own(request)
         clock = self._clock
         sent_at: list[float] = []
@@ -331,6 +349,11 @@ class AsyncClient(ClientBase):
             on_send=lambda: sent_at.append(clock()),
         )
         started = sent_at[0]
+        if len(sent_at) == 1 and trace["reused"] and "sent" in trace:
+            # On a kept-alive connection, times count from when the request went to the
+            # socket; aiohttp writes it on a task of its own, which a loop busy with other
+            # streams may run later than this call. (Opening a connection counts.)
+            started = trace["sent"]
         headers_s = clock() - started
         deadline = sent_at[-1] + request.timeout
 

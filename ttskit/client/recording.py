@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import audio as _audio
 from ..results import WORD_COLUMNS, Speech, Timing, empty_words
 
 __all__ = ["SILENCE_DB", "Recorder", "SampleBuffer"]
@@ -29,13 +28,25 @@ SILENCE_DB = -40.0
 
 def _audible(samples: np.ndarray, rate: int) -> bool:
     """Whether ``audio.first_audible`` finds a loud frame in ``samples``, looking at a
-    growing prefix first: speech is loud early, and a whole answer is long."""
+    growing prefix first: speech is loud early, and a whole answer is long.
+
+    Its frames and threshold, computed for a yes or no (one small product per frame, no
+    padded copy): this runs on the first chunks of every answer.
+    """
     frame = max(1, int(round(0.01 * rate)))
+    threshold = frame * 10.0 ** (SILENCE_DB / 10.0)
     start, size = 0, 8 * frame
     while start < len(samples):
         part = samples[start : start + size]
-        if _audio.first_audible(part, sample_rate=rate, threshold_db=SILENCE_DB) is not None:
-            return True
+        whole = len(part) - len(part) % frame
+        if whole:
+            frames = part[:whole].reshape(-1, frame).astype(np.float64)
+            if (np.einsum("ij,ij->i", frames, frames) > threshold).any():
+                return True
+        if whole < len(part):  # the last frame, short (as if padded with silence)
+            tail = part[whole:].astype(np.float64)
+            if float(tail @ tail) > threshold:
+                return True
         start, size = start + size, size * 4
     return False
 
@@ -176,22 +187,16 @@ class Recorder:
         return table
 
     def timing(self) -> Timing:
-        """When each part arrived so far."""
-        # In CHUNK_COLUMNS order; naming the columns again would double the frame's cost.
-        chunks = pd.DataFrame(
-            {
-                "arrival_s": np.asarray(self._arrivals, dtype=float),
-                "n_samples": np.asarray(self._lengths, dtype="int64"),
-                "audio_start_s": np.asarray(self._starts, dtype=float),
-            }
-        )
-        return Timing(
+        """When each part arrived so far (its ``chunks`` table is made when first read)."""
+        return Timing.from_lists(
+            self._arrivals[:],
+            self._lengths[:],
+            self._starts[:],
             headers_s=self.headers_s,
             first_byte_s=self.first_byte_s,
             first_audio_s=self.first_audio_s,
             first_audible_s=self.first_audible_s,
             done_s=self.done_s,
-            chunks=chunks,
             sample_rate=self.sample_rate or 0,
         )
 
