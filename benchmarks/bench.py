@@ -28,7 +28,7 @@
 
 Servers run in child processes, so that the harness's CPU is its own.
 Run: ``python benchmarks/bench.py`` (``--only delay`` and so on for one part;
-``--harness asyncio`` for parts 1, 4 and 5 on the event-loop executor)
+``--harness threads`` for parts 1, 4 and 5 on the threaded executor)
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ import numpy as np
 from wire import Capture
 
 from ttskit import bench
+from ttskit.bench.execute import DEFAULT_HARNESS, HARNESSES
 
 TEXT = "Hello there."
 #: The executor of parts 1, 4 and 5 (``--harness``); part 2 runs both side by side.
-HARNESS = "threads"
+HARNESS = DEFAULT_HARNESS
 SHORT = ["Hi.", "Yes.", "Okay.", "No."]
 #: Part 1's runs: (concurrency, requests, the server's nice).
 DELAY_RUNS = ((1, 200, 0), (16, 800, 0), (16, 800, 10), (64, 1280, 10))
@@ -408,9 +409,9 @@ def main() -> None:
     parser.add_argument("--only", choices=list(PARTS), action="append", help="run only these")
     parser.add_argument(
         "--harness",
-        choices=["threads", "asyncio"],
-        default="threads",
-        help="the executor of parts 1, 4 and 5 (part 2 runs both)",
+        choices=HARNESSES,
+        default=DEFAULT_HARNESS,
+        help=f"the executor of parts 1, 4 and 5 (part 2 runs both; default: {DEFAULT_HARNESS})",
     )
     parser.add_argument(
         "--concurrency",

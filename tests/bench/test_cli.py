@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from ttskit import bench
+from ttskit.bench.execute import DEFAULT_HARNESS
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -49,6 +50,8 @@ def test_bench_prints_a_summary_writes_parquet_and_a_report(espeak_server, tmp_p
     assert len(df) == 2 + 2 * 2 * 2 * 2 * 2
     assert set(df["voice"]) == {"en-us", "en-gb"}
     assert df["ok"].all(), df["error_message"].dropna().unique()
+    # No --harness: bench.run's default.
+    assert df.attrs["bench"]["arguments"]["harness"] == DEFAULT_HARNESS
 
     report = run("bench", "report", str(results))
     assert report.returncode == 0, report.stderr
@@ -82,7 +85,7 @@ def test_bench_takes_the_harness_processes_and_prebuffers(espeak_server, tmp_pat
         "--processes",
         "1",
         "--harness",
-        "asyncio",
+        "threads",
         "--prebuffer",
         "0.05",
         "0.5",
@@ -93,8 +96,8 @@ def test_bench_takes_the_harness_processes_and_prebuffers(espeak_server, tmp_pat
     assert done.returncode == 0, done.stderr
     df = bench.load(results)
     assert df["ok"].all(), df["error_message"].dropna().unique()
-    assert set(df["client_library"]) == {"aiohttp"}
+    assert set(df["client_library"]) == {"requests"}
     assert "underrun_count_500ms" in df.columns
     arguments = df.attrs["bench"]["arguments"]
-    assert arguments["harness"] == "asyncio" and arguments["processes"] == 1
+    assert arguments["harness"] == "threads" and arguments["processes"] == 1
     assert arguments["prebuffer_s"] == [0.05, 0.5]

@@ -53,7 +53,16 @@ def test_bench_and_speak_send_the_same_request(replay):
         headers={"x-proxy": "p1"},
     )
     client.speak("Hello there.", stream_format="audio")
-    bench.run(client, ["Hello there."], repeats=1, warmup=0, transports=["chunked"], progress=False)
+    # The threaded harness: it sends on the same requests session as ``speak``.
+    bench.run(
+        client,
+        ["Hello there."],
+        repeats=1,
+        warmup=0,
+        transports=["chunked"],
+        progress=False,
+        harness="threads",
+    )
     spoken, benched = replay.speech_requests
     assert benched.body == spoken.body
     assert benched.headers == spoken.headers  # the key, the user agent and the proxy's header

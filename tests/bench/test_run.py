@@ -126,6 +126,8 @@ def test_silent_and_empty_audio_are_flagged_not_fast(replay):
         Answer([silence], content_type="application/octet-stream"),
         Answer([b""], content_type="application/octet-stream"),
     ]
+    # Threads: the replay server's empty answer is a lone zero-length chunk, which aiohttp
+    # (the asyncio harness) does not read as an empty body.
     df = bench.run(
         (replay.base_url, "replay", "alice"),
         SHORT,
@@ -133,6 +135,7 @@ def test_silent_and_empty_audio_are_flagged_not_fast(replay):
         warmup=0,
         transports=["chunked"],
         progress=False,
+        harness="threads",
     )
     assert df["silent"].all()
     assert not df["ok"].any()
@@ -150,6 +153,8 @@ def test_chunked_reads_a_raw_body_as_it_arrives(replay):
     pcm = ttskit.audio.encode_pcm(tone(0.4), encoding="pcm_s16le")
     pieces = [pcm[i : i + 4800] for i in range(0, len(pcm), 4800)]
     replay.answers = [Answer(pieces, content_type="audio/pcm")]
+    # Threads: requests yields each HTTP chunk; aiohttp yields what each read found, which
+    # joins pieces that arrive back to back.
     df = bench.run(
         (replay.base_url, "replay", "alice"),
         SHORT[:1],
@@ -157,6 +162,7 @@ def test_chunked_reads_a_raw_body_as_it_arrives(replay):
         warmup=0,
         transports=["chunked"],
         progress=False,
+        harness="threads",
     )
     body = replay.speech_requests[-1].body
     assert body["stream_format"] == "audio" and body["response_format"] == "pcm"
@@ -367,7 +373,7 @@ def test_an_interrupted_websocket_run_records_how_fast_speech_stopped(espeak_ser
     )
     options = dict(repeats=2, warmup=0, transports=["ws", "ws-keep"], progress=False)
     whole = bench.run(target, [LONGER], **options)
-    cut = bench.run(target, [LONGER], interrupt_after_s=0.1, **options)
+    cut = bench.run(target, [LONGER], interrupt_after_s=0.1, harness="threads", **options)
     assert whole["ok"].all() and cut["ok"].all()
     assert whole["cancel_s"].isna().all() and whole["interrupt_after_s"].isna().all()
     assert (cut["interrupt_after_s"] == 0.1).all()
@@ -400,6 +406,7 @@ def test_rows_say_how_they_were_measured(espeak_server):
         transports=["sse", "ws"],
         connection="warm",
         progress=False,
+        harness="threads",  # the asyncio harness's rows: tests/bench/test_aio.py
     )
     http, ws = df[df["transport"] == "sse"], df[df["transport"] == "ws"]
     assert set(http["http_version"]) == {"HTTP/1.1"}

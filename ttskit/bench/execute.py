@@ -29,6 +29,7 @@ from .rows import Measurement, Trial, row
 from .transports import Outcome, Target, WorkerState
 
 __all__ = [
+    "DEFAULT_HARNESS",
     "HARNESSES",
     "MAX_BACKOFF_S",
     "SWITCH_INTERVAL_S",
@@ -49,6 +50,12 @@ class Stop(Protocol):
     def is_set(self) -> bool: ...
 
 
+#: The executors a process can send its shard with.
+HARNESSES = ("threads", "asyncio")
+#: The harness of ``bench.run`` and ``ttskit bench`` when none is named.
+DEFAULT_HARNESS = "asyncio"
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every worker of a run needs besides its trials; pickles when its clock and
@@ -62,7 +69,7 @@ class Settings:
     clock: Callable[[], float] = time.perf_counter
     sleep: Callable[[float], None] = time.sleep
     keep_audio: bool = False  # keep each successful request's Speech (to score it after)
-    harness: str = "threads"  # or "asyncio": the executor of each process (see executor)
+    harness: str = DEFAULT_HARNESS  # the executor of each process (see executor)
 
 
 @dataclass
@@ -268,10 +275,6 @@ class Threads:
         for state in self.states:
             state.close()
         self.states.clear()
-
-
-#: The executors a process can send its shard with.
-HARNESSES = ("threads", "asyncio")
 
 
 def executor(settings: Settings, workers: int, stop: Stop) -> Any:

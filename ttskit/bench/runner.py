@@ -31,6 +31,7 @@ import pandas as pd
 from .._version import __version__
 from ..errors import InvalidArgument
 from .execute import (
+    DEFAULT_HARNESS,
     HARNESSES,
     MAX_BACKOFF_S,
     SWITCH_INTERVAL_S,
@@ -151,7 +152,7 @@ def run(
     interrupt_after_s: float | None = None,
     clock_bound_s: float = CLOCK_BOUND_S,
     quality: bool | Sequence[str] = False,
-    harness: str = "threads",
+    harness: str = DEFAULT_HARNESS,
 ) -> pd.DataFrame:
     """Run a latency experiment and return one row per request (errors included).
 
@@ -216,7 +217,8 @@ def run(
     interrupt_after_s : float, optional
         WebSocket transports only: cancel each utterance (``context.cancel``) this long
         after its first audio, and record ``stop_latency_s`` (the cancel to the last audio
-        received) and ``audio_after_cancel_s``.
+        received) and ``audio_after_cancel_s``. Measured by the ``"threads"`` harness: a
+        run that asks for it uses threads (with a warning unless ``harness="threads"``).
     clock_bound_s : float
         A worker whose clock offset is uncertain beyond this is named in
         ``df.attrs["bench"]["uncertain_clocks"]``.
@@ -226,11 +228,12 @@ def run(
         ``cer``, ``transcript``, ``mos_*``, ``speech_onset_s``, ...) to its row. The audio
         of each successful request is kept until then (only when asked: it is memory).
         Needs the ``quality`` extra; ``df.attrs["bench"]["quality"]`` says what scored.
-    harness : {"threads", "asyncio"}
-        How each process sends its share: ``"threads"``, a thread per request in flight
-        on ``ttskit.Client`` (requests, websockets' sync client); ``"asyncio"``, one event
-        loop on ``ttskit.AsyncClient`` (aiohttp, websockets' asyncio client), which spends
-        less CPU per request at high concurrency (``interrupt_after_s`` needs threads).
+    harness : {"asyncio", "threads"}
+        How each process sends its share: ``"asyncio"`` (the default), one event loop on
+        ``ttskit.AsyncClient`` (aiohttp, websockets' asyncio client), which spends less CPU
+        per request and adds less to each latency; ``"threads"``, a thread per request in
+        flight on ``ttskit.Client`` (requests, websockets' sync client).
+        ``df.attrs["bench"]["arguments"]["harness"]`` records the harness used.
 
     Returns
     -------
@@ -251,11 +254,15 @@ def run(
     metrics = quality_metrics(quality)
     if harness not in HARNESSES:
         raise InvalidArgument(f"harness must be one of {HARNESSES}, got {harness!r}")
-    if harness == "asyncio" and interrupt_after_s is not None:
-        raise InvalidArgument(
-            "interrupt_after_s is measured by the threaded harness; use harness='threads'"
-        )
     _check_interrupt(interrupt_after_s, transports)
+    if harness != "threads" and interrupt_after_s is not None:
+        warnings.warn(
+            f"interrupt_after_s is measured by the threaded harness: running on threads, "
+            f"not {harness!r}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        harness = "threads"
     if executor is not None and processes is not None:
         raise InvalidArgument("give processes= or executor=, not both")
     if not (isinstance(clock_bound_s, int | float) and clock_bound_s >= 0):

@@ -75,10 +75,10 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--harness",
-        choices=["threads", "asyncio"],
-        default="threads",
-        help="each process sends on threads (ttskit.Client) or one event loop "
-        "(ttskit.AsyncClient) (default: threads)",
+        choices=["asyncio", "threads"],
+        default=None,
+        help="each process sends on one event loop (ttskit.AsyncClient) or on threads "
+        "(ttskit.Client) (default: that of ttskit.bench.run)",
     )
     parser.add_argument(
         "--quality",
@@ -135,7 +135,8 @@ def _bench(args: argparse.Namespace) -> int:
             prebuffer_s=args.prebuffer if len(args.prebuffer) > 1 else args.prebuffer[0],
             interrupt_after_s=args.interrupt_after,
             quality=args.quality,
-            harness=args.harness,
+            # None: bench.run's default harness, defined there only.
+            **({} if args.harness is None else {"harness": args.harness}),
         )
         level = "rate" if args.rate else "concurrency"
         by = [c for c in ("voice", "transport") if df[c].nunique() > 1] + [level]
