@@ -48,6 +48,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SENTENCE = "Hello from the local speech server, through a voice agent pipeline."
 # A guard against a hang, far above the second or so the synthesis takes.
 _GIVE_UP_S = 60
+#: The shortest turn a user takes: end-of-turn detection alone waits longer.
+_USER_TURN_S = 0.3
 
 
 class FrameCollector(FrameProcessor):
@@ -198,6 +200,11 @@ async def _interrupt(service: FrameProcessor) -> Phases:
         await asyncio.wait_for(phases.first_audio.wait(), _GIVE_UP_S)
         await worker.queue_frame(InterruptionFrame())
         await asyncio.wait_for(phases.interruption_passed.wait(), _GIVE_UP_S)
+        # The user's turn: a reply comes after the user has spoken, never within the
+        # milliseconds the interrupted item's done takes to come back (the service ends
+        # whichever context is active at any done, so a reply sent that soon could be
+        # ended by it).
+        await asyncio.sleep(_USER_TURN_S)
         await worker.queue_frames([TTSSpeakFrame(REPLY)])
         await asyncio.wait_for(phases.reply_stopped.wait(), _GIVE_UP_S)
         await worker.queue_frame(EndFrame())

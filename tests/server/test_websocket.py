@@ -728,3 +728,35 @@ def test_immediate_starts_an_item_on_its_first_clause(espeak_server, segment):
     assert [word for event in timed for word in event] == words
     # One item all the same.
     assert len({e["item_id"] for e in events if "item_id" in e}) == 1
+
+
+def test_a_clear_ends_the_item_at_once_while_the_engine_finishes_its_sentence():
+    """A voice agent ends its reply at the interrupted item's done: the done goes out when
+    the clear is read, not when the engine is through the sentence it is on."""
+    from ttskit.server import create_app
+    from ttskit.server.background import LocalServer
+
+    from .test_sse import PARAGRAPH, HeldAfterOneSegment
+
+    engine = HeldAfterOneSegment()
+    try:
+        with (
+            LocalServer(create_app({"held": [engine]})) as server,
+            open_ws(server, model="held", voice="en-us", segment="never") as ws,
+        ):
+            ws_recv(ws)
+            append(ws, PARAGRAPH)
+            ws_send(ws, type="input_text_buffer.commit")
+            ws_until(ws, "conversation.item.audio_output.delta")
+            ws_send(ws, type="input_text_buffer.clear")
+            done = ws_until(ws, "conversation.item.audio_output.done")[-1]
+            assert not engine.finished.is_set()  # the engine still holds its second sentence
+            assert ws_recv(ws) == {"type": "context.done", "context_id": "default"}
+            engine.go_on.set()
+            append(ws, "Short reply.")
+            ws_send(ws, type="input_text_buffer.commit")
+            reply = ws_until(ws, "conversation.item.audio_output.done")
+    finally:
+        engine.go_on.set()
+    assert reply[-1]["item_id"] != done["item_id"]
+    assert any(e["type"] == "conversation.item.audio_output.delta" for e in reply)
