@@ -25,14 +25,22 @@ from typing import Any
 
 from ..client import AsyncClient, SpeechRequest
 from ..errors import APIError, InvalidArgument, StreamInterrupted, TransportError, TTSKitError
-from .execute import MAX_BACKOFF_S, Recorder, Settings, Stop
+from .execute import Recorder, Settings, Stop, backoff_after
 from .rows import Trial
-from .transports import _HTTP_OPTIONS, TRANSPORTS, Outcome, _failed, _shifted, _take_timing
+from .transports import (
+    _HTTP_OPTIONS,
+    TRANSPORTS,
+    Outcome,
+    _failed,
+    _shifted,
+    _take_head,
+    _take_timing,
+    _ws_outcome,
+)
 
 __all__ = ["AsyncLoop", "async_send", "new_loop"]
 
 _AIOHTTP = version("aiohttp")
-_WEBSOCKETS = version("websockets")
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -89,16 +97,7 @@ async def _http(
             _failed(outcome, exc)
             raise
         async with stream:
-            # The client's own start (the request handed to the socket): what comes before
-            # it counts as late, from the scheduled start.
-            outcome.started = stream.started
-            outcome.status = stream.status
-            outcome.request_id = stream.request_id
-            outcome.served_model = stream.served_model
-            outcome.served_voice = stream.served_voice
-            outcome.http_version = stream.http_version
-            outcome.connection_reused = stream.connection_reused
-            outcome.server = stream.server
+            _take_head(outcome, stream)
             # Read to the end, recorded without making an event per chunk.
             try:
                 await stream.drain()
@@ -140,14 +139,7 @@ async def _ws(
 ) -> Outcome:
     keep = transport == "ws-keep" and not cold
     started = clock()
-    outcome = Outcome(
-        started=started,
-        requested_model=model,
-        requested_voice=voice,
-        http_version="HTTP/1.1",  # the WebSocket's upgrade
-        client_library="websockets",
-        client_version=_WEBSOCKETS,
-    )
+    outcome = _ws_outcome(started, model, voice)
     key = (target_index, model, voice)
     session = slot.sockets.get(key) if keep else None
     try:
@@ -323,9 +315,7 @@ class AsyncLoop:
             warmup=warmup,
             cpu_s=0.0,
         )
-        if outcome.status == 429:
-            return min(outcome.retry_after_s or 1.0, MAX_BACKOFF_S)
-        return None
+        return backoff_after(outcome)
 
     def _run(self, work: Any, recorder: Recorder) -> None:
         """Run ``work`` on the loop's thread until it is done, adding that thread's CPU."""

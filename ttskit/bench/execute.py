@@ -56,6 +56,14 @@ HARNESSES = ("threads", "asyncio")
 DEFAULT_HARNESS = "asyncio"
 
 
+def backoff_after(outcome: Outcome) -> float | None:
+    """Seconds a worker waits after ``outcome`` before its next request: a 429's
+    ``Retry-After`` (1 s when it says none), at most :data:`MAX_BACKOFF_S`."""
+    if outcome.status == 429:
+        return min(outcome.retry_after_s or 1.0, MAX_BACKOFF_S)
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every worker of a run needs besides its trials; pickles when its clock and
@@ -199,9 +207,7 @@ class Threads:
             warmup=warmup,
             cpu_s=time.thread_time() - cpu0,
         )
-        if outcome.status == 429:
-            return min(outcome.retry_after_s or 1.0, MAX_BACKOFF_S)
-        return None
+        return backoff_after(outcome)
 
     # --- blocks -----------------------------------------------------------------------------
 

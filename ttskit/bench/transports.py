@@ -180,6 +180,30 @@ def _failed(outcome: Outcome, exc: APIError) -> None:
     outcome.retry_after_s = exc.retry_after
 
 
+def _take_head(outcome: Outcome, stream: Any) -> None:
+    """What the answer's head says (either client's stream): status, ids, what was served."""
+    outcome.started = stream.started  # the client's own start: before it is late
+    outcome.status = stream.status
+    outcome.request_id = stream.request_id
+    outcome.served_model = stream.served_model
+    outcome.served_voice = stream.served_voice
+    outcome.http_version = stream.http_version
+    outcome.connection_reused = stream.connection_reused
+    outcome.server = stream.server
+
+
+def _ws_outcome(started: float, model: str, voice: str) -> Outcome:
+    """The outcome of a WebSocket request, before anything is sent."""
+    return Outcome(
+        started=started,
+        requested_model=model,
+        requested_voice=voice,
+        http_version="HTTP/1.1",  # the WebSocket's upgrade
+        client_library="websockets",
+        client_version=_WEBSOCKETS,
+    )
+
+
 def _take_timing(outcome: Outcome, timing: Timing) -> None:
     outcome.headers_s = timing.headers_s if timing.headers_s is not None else outcome.headers_s
     outcome.first_byte_s = timing.first_byte_s
@@ -230,14 +254,7 @@ def _http(
             _failed(outcome, exc)
             raise
         with stream:
-            outcome.started = stream.started  # the client's own start: before it is late
-            outcome.status = stream.status
-            outcome.request_id = stream.request_id
-            outcome.served_model = stream.served_model
-            outcome.served_voice = stream.served_voice
-            outcome.http_version = stream.http_version
-            outcome.connection_reused = stream.connection_reused
-            outcome.server = stream.server
+            _take_head(outcome, stream)
             # Read to the end, recorded without making an event per chunk.
             try:
                 stream.drain()
@@ -270,14 +287,7 @@ def _ws(
 ) -> Outcome:
     keep = transport == "ws-keep" and not cold
     started = clock()
-    outcome = Outcome(
-        started=started,
-        requested_model=model,
-        requested_voice=voice,
-        http_version="HTTP/1.1",  # the WebSocket's upgrade
-        client_library="websockets",
-        client_version=_WEBSOCKETS,
-    )
+    outcome = _ws_outcome(started, model, voice)
     key = (target_index, model, voice)
     session = state.sockets.get(key) if keep else None
     try:
