@@ -39,6 +39,7 @@ from .http import Client
 from .realtime import RealtimeSession
 from .recording import Recorder
 from .request import SpeechRequest
+from .session import retryable
 from .shortcuts import default_client, local, speak, stream
 from .streaming import ResponseHead, SpeechStream
 
@@ -63,6 +64,7 @@ __all__ = [
     "default_client",
     "local",
     "resolve_defaults",
+    "retryable",
     "speak",
     "stream",
 ]

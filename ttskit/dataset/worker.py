@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import audio as _audio
-from ..client import Endpoint
+from ..client import Endpoint, retryable
 from ..errors import (
     APIError,
     ConnectError,
@@ -225,8 +225,7 @@ def _spent(error: TTSKitError) -> bool:
     connection, or a status it retries (408, 409, 429, 5xx)."""
     if isinstance(error, ConnectError):
         return True
-    status = getattr(error, "status_code", None) if isinstance(error, APIError) else None
-    return status is not None and (status in (408, 409, 429) or status >= 500)
+    return isinstance(error, APIError) and retryable(error.status_code)
 
 
 def speak(client: Any, job: Job, *, sleep: Callable[[float], None] = time.sleep) -> tuple[Any, int]:
