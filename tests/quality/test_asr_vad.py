@@ -12,6 +12,8 @@ from ttskit.results import Speech
 
 from .conftest import SENTENCE
 
+LAST_SENTENCE = "The keys are on the kitchen table."
+
 
 @pytest.fixture(scope="module")
 def rate():
@@ -42,13 +44,19 @@ def test_a_sentence_heard_in_its_own_window_reads_as_it_does_with_word_times(pip
     assert timed.words["end"].iloc[-1] <= piper_speech.duration + 0.1
 
 
-def test_a_clip_longer_than_one_window_is_heard_to_its_end(piper_speech, rate):
+def test_a_clip_longer_than_one_window_is_heard_to_its_end(piper_client, piper_speech, rate):
+    # One sentence said again and again until past a window, then a sentence of its own: the
+    # last one must be heard. Whisper drops a repeat here and there where its windows meet
+    # (up to 0.13 of the words over eight syntheses), so the whole is held to a looser bound.
+    last = piper_client.speak(LAST_SENTENCE)
     gap = np.zeros(piper_speech.sample_rate // 4, np.float32)
-    times = int(FULL_WINDOW_S // (piper_speech.duration + 0.25)) + 2
-    audio = np.concatenate([np.concatenate([piper_speech.audio, gap])] * times)
-    assert len(audio) / piper_speech.sample_rate > FULL_WINDOW_S
+    times = int(FULL_WINDOW_S // (piper_speech.duration + 0.25)) + 1
+    audio = np.concatenate([np.concatenate([piper_speech.audio, gap])] * times + [last.audio])
+    assert len(audio) / piper_speech.sample_rate > FULL_WINDOW_S + 0.5
     heard = WhisperTranscriber()(audio, piper_speech.sample_rate)
-    assert rate(" ".join([SENTENCE] * times), heard.text)["wer"] <= 0.1
+    tail = " ".join(heard.text.split()[-len(LAST_SENTENCE.split()) :])
+    assert rate(LAST_SENTENCE, tail)["wer"] <= 0.15
+    assert rate(" ".join([SENTENCE] * times + [LAST_SENTENCE]), heard.text)["wer"] <= 0.25
 
 
 @pytest.mark.parametrize("before_s", [0.5, 0.3217, 1.25])
