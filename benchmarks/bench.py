@@ -25,6 +25,11 @@
    within 0.95 to 1.05, and latency growing with the queue.
 5. Requests per second against the canned server with the plan sharded over 1, 2 and 4
    processes (``bench.run(processes=N)``), side by side.
+6. Across machines: the same plan against the same server (eSpeak NG with a first audio
+   delay injected) run in this process and on a Dask ``LocalCluster`` of two worker
+   processes (``bench.run(executor=client)``), in alternating rounds; their medians of
+   first audio and their bootstrap intervals, and ``bench.compare``'s interval of the
+   difference. Target: the intervals overlap.
 
 Servers run in child processes, so that the harness's CPU is its own.
 Run: ``python benchmarks/bench.py`` (``--only delay`` and so on for one part;
@@ -39,6 +44,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 from wire import Capture
 
 from ttskit import bench
@@ -395,12 +401,69 @@ def bench_processes() -> None:
         stop(child)
 
 
+# --- 6. Dask ------------------------------------------------------------------------------------
+
+
+def bench_dask() -> None:
+    """One process and two Dask workers, the same plan against the same server."""
+    import warnings
+
+    from distributed import Client, LocalCluster
+
+    child, url = espeak_server(workers=2, nice=10)
+    target = bench.Target(
+        url, "espeak", "en-us", headers={"x-ttskit-faults": "first_audio_delay=0.05"}
+    )
+    plan = dict(repeats=40, transports=["sse"], concurrency=2, harness=HARNESS, progress=False)
+    runs: dict[str, list] = {"one process": [], "dask, 2 workers": []}
+    try:
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            for _ in range(2):  # alternating, so that a drift of the machine falls on both
+                runs["one process"].append(bench.run(target, SHORT, **plan))
+                runs["dask, 2 workers"].append(bench.run(target, SHORT, executor=client, **plan))
+    finally:
+        stop(child)
+    frames = {name: pd.concat(parts, ignore_index=True) for name, parts in runs.items()}
+    for name, df in frames.items():
+        table = bench.summary(df, columns=["first_audio_s"], percentiles=[50])
+        row = table.iloc[0]
+        offsets = df["clock_uncertainty_s"].max() if "clock_uncertainty_s" in df else 0.0
+        print(
+            f"[6] {name}: {int(row['n'])} requests, first audio median "
+            f"{row['first_audio_s_p50'] * 1000:.2f} ms "
+            f"[{row['first_audio_s_p50_lo'] * 1000:.2f}, {row['first_audio_s_p50_hi'] * 1000:.2f}]"
+            f", clock uncertainty up to {offsets * 1000:.3f} ms"
+        )
+    a, b = frames.values()
+    lo_a, hi_a = bench.summary(a, columns=["first_audio_s"], percentiles=[50]).iloc[0][
+        ["first_audio_s_p50_lo", "first_audio_s_p50_hi"]
+    ]
+    lo_b, hi_b = bench.summary(b, columns=["first_audio_s"], percentiles=[50]).iloc[0][
+        ["first_audio_s_p50_lo", "first_audio_s_p50_hi"]
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        diff = bench.compare(a, b, percentiles=[50]).iloc[0]
+    print(
+        f"[6] dask minus one process at the median: {diff['diff_p50'] * 1000:+.2f} ms "
+        f"[{diff['diff_p50_lo'] * 1000:+.2f}, {diff['diff_p50_hi'] * 1000:+.2f}]; intervals "
+        f"{'overlap' if max(lo_a, lo_b) <= min(hi_a, hi_b) else 'do not overlap'} "
+        f"(target overlap); {len(caught)} unfair-comparison warning(s)"
+    )
+
+
 PARTS = {
     "stalls": lambda: bench_stalls(),
     "delay": lambda: bench_injected_delay(),
     "throughput": lambda: bench_throughput(),
     "open-loop": lambda: bench_open_loop(),
     "processes": lambda: bench_processes(),
+    "dask": lambda: bench_dask(),
 }
 
 

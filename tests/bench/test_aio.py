@@ -103,22 +103,6 @@ def test_the_harness_is_checked_before_any_request(replay):
     assert replay.received == []
 
 
-def test_an_interrupted_run_uses_threads_and_says_so(espeak_server):
-    with pytest.warns(RuntimeWarning, match="interrupt_after_s.*threaded harness"):
-        df = bench.run(
-            espeak_server.base_url,
-            SHORT,
-            ["en-us"],
-            repeats=1,
-            warmup=0,
-            transports=["ws"],
-            interrupt_after_s=0.1,
-            progress=False,
-        )
-    assert df["ok"].all(), df["error_message"].dropna().unique()
-    assert df.attrs["bench"]["arguments"]["harness"] == "threads"
-
-
 def test_ctrl_c_keeps_the_rows_so_far(espeak_server):
     calls = []
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import ttskit
 from ttskit import bench
+from ttskit.bench.execute import HARNESSES
 from ttskit.errors import InvalidArgument
 
 from .conftest import SHORT
@@ -363,7 +366,8 @@ def test_a_tuple_naming_another_model_does_not_take_the_clients_voice(espeak_ser
 LONGER = "Hello there, this is a longer sentence. And another one follows it here."
 
 
-def test_an_interrupted_websocket_run_records_how_fast_speech_stopped(espeak_server):
+@pytest.mark.parametrize("harness", HARNESSES)
+def test_an_interrupted_websocket_run_records_how_fast_speech_stopped(espeak_server, harness):
     # One delta every 50 ms, so that the utterance is still arriving when it is cancelled.
     target = bench.Target(
         espeak_server.base_url,
@@ -372,8 +376,11 @@ def test_an_interrupted_websocket_run_records_how_fast_speech_stopped(espeak_ser
         headers={"x-ttskit-faults": "delta_delay=0.05"},
     )
     options = dict(repeats=2, warmup=0, transports=["ws", "ws-keep"], progress=False)
-    whole = bench.run(target, [LONGER], **options)
-    cut = bench.run(target, [LONGER], interrupt_after_s=0.1, harness="threads", **options)
+    whole = bench.run(target, [LONGER], harness=harness, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # each harness measures it: no fall-back to say
+        cut = bench.run(target, [LONGER], interrupt_after_s=0.1, harness=harness, **options)
+    assert cut.attrs["bench"]["arguments"]["harness"] == harness
     assert whole["ok"].all() and cut["ok"].all()
     assert whole["cancel_s"].isna().all() and whole["interrupt_after_s"].isna().all()
     assert (cut["interrupt_after_s"] == 0.1).all()

@@ -24,12 +24,15 @@ from importlib.metadata import version
 from typing import Any
 
 from ..client import AsyncClient, SpeechRequest
+from ..client.async_realtime import AsyncRealtimeSession
 from ..errors import APIError, InvalidArgument, StreamInterrupted, TransportError, TTSKitError
+from ..errors import TimeoutError as ReadTimeout
 from .execute import Recorder, Settings, Stop, backoff_after
 from .rows import Trial
 from .transports import (
     _HTTP_OPTIONS,
     TRANSPORTS,
+    Interruption,
     Outcome,
     _failed,
     _shifted,
@@ -136,6 +139,7 @@ async def _ws(
     timeout: float,
     clock: Callable[[], float],
     keep_audio: bool,
+    interrupt_after_s: float | None = None,
 ) -> Outcome:
     keep = transport == "ws-keep" and not cold
     started = clock()
@@ -158,6 +162,12 @@ async def _ws(
             await session.commit(context_id=context)
             speech = None
             try:
+                if interrupt_after_s is not None:
+                    cancelled = await _interrupt(
+                        session, context, interrupt_after_s, timeout, clock
+                    )
+                    if cancelled is not None:
+                        outcome.cancel_s = cancelled - started
                 speech = await session.collect(context)
             except StreamInterrupted as exc:
                 speech = exc.partial
@@ -182,6 +192,31 @@ async def _ws(
     return outcome
 
 
+async def _interrupt(
+    session: AsyncRealtimeSession,
+    context: str,
+    after_s: float,
+    timeout: float,
+    clock: Callable[[], float],
+) -> float | None:
+    """``transports._interrupt`` on an ``AsyncRealtimeSession``."""
+    rule = Interruption(context, after_s, timeout, clock)
+    while not session.finished(context):
+        if rule.due():
+            await session.cancel(context)
+            return clock()
+        try:
+            event = await session.recv(timeout=rule.wait())
+        except ReadTimeout:
+            if rule.timed_out():
+                raise
+            continue
+        if event is None:
+            return None
+        rule.heard(event)
+    return None
+
+
 async def async_send(
     slot: _Slot,
     client: AsyncClient,
@@ -196,6 +231,7 @@ async def async_send(
     clock: Callable[[], float] = time.perf_counter,
     keep_audio: bool = False,
     request: SpeechRequest | None = None,
+    interrupt_after_s: float | None = None,
 ) -> Outcome:
     """``transports.send`` on an ``AsyncClient``: one request measured, failures in
     ``Outcome.error``. ``request``: the HTTP request, built beforehand (from ``text``
@@ -215,6 +251,7 @@ async def async_send(
             timeout=timeout,
             clock=clock,
             keep_audio=keep_audio,
+            interrupt_after_s=interrupt_after_s,
         )
     return await _http(
         client,
@@ -233,10 +270,6 @@ class AsyncLoop:
     """The executor of one process on one asyncio event loop (see the module)."""
 
     def __init__(self, settings: Settings, workers: int, stop: Stop) -> None:
-        if settings.measurement.interrupt_after_s is not None:
-            raise InvalidArgument(
-                "interrupt_after_s is measured by the threaded harness; use harness='threads'"
-            )
         self.settings = settings
         self.stop = stop
         self.loop = new_loop()
@@ -302,6 +335,7 @@ class AsyncLoop:
                 clock=settings.clock,
                 keep_audio=settings.keep_audio and not warmup,
                 request=request,
+                interrupt_after_s=settings.measurement.interrupt_after_s,
             )
         except Exception as exc:  # a row, not a crash
             outcome = Outcome(started=settings.clock(), error=exc)

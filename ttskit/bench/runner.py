@@ -217,8 +217,7 @@ def run(
     interrupt_after_s : float, optional
         WebSocket transports only: cancel each utterance (``context.cancel``) this long
         after its first audio, and record ``stop_latency_s`` (the cancel to the last audio
-        received) and ``audio_after_cancel_s``. Measured by the ``"threads"`` harness: a
-        run that asks for it uses threads (with a warning unless ``harness="threads"``).
+        received) and ``audio_after_cancel_s``. Both harnesses measure it.
     clock_bound_s : float
         A worker whose clock offset is uncertain beyond this is named in
         ``df.attrs["bench"]["uncertain_clocks"]``.
@@ -255,14 +254,6 @@ def run(
     if harness not in HARNESSES:
         raise InvalidArgument(f"harness must be one of {HARNESSES}, got {harness!r}")
     _check_interrupt(interrupt_after_s, transports)
-    if harness != "threads" and interrupt_after_s is not None:
-        warnings.warn(
-            f"interrupt_after_s is measured by the threaded harness: running on threads, "
-            f"not {harness!r}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        harness = "threads"
     if executor is not None and processes is not None:
         raise InvalidArgument("give processes= or executor=, not both")
     if not (isinstance(clock_bound_s, int | float) and clock_bound_s >= 0):

@@ -1,8 +1,8 @@
 """Running the shards of a plan on other processes or on Dask workers.
 
 Each worker (a process of this machine, or a Dask worker anywhere) holds a ``Host``: the
-threaded executor of ``execute`` with its connections, kept from the warm-ups to the last
-block. The coordinator first measures each worker's clock against its own, as NTP does:
+run's executor (``aio.AsyncLoop`` or ``execute.Threads``) with its connections, kept from
+the warm-ups to the last block. The coordinator first measures each worker's clock against its own, as NTP does:
 it reads its clock, asks the worker for a reading, reads its clock again, and keeps the
 round trip that came back fastest; the offset is the worker's reading minus the middle of
 that round trip, and half the round trip bounds its error. Then, block by block, it gives

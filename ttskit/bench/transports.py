@@ -334,6 +334,37 @@ def _ws(
     return outcome
 
 
+class Interruption:
+    """When to cancel an utterance ``after_s`` past its context's first audio: the rule of
+    both harnesses' receive loops (``_interrupt`` here and in ``aio``)."""
+
+    def __init__(
+        self, context: str, after_s: float, timeout: float, clock: Callable[[], float]
+    ) -> None:
+        self.context, self.after_s, self.timeout, self.clock = context, after_s, timeout, clock
+        self.first: float | None = None
+        self.waited = clock()
+
+    def due(self) -> bool:
+        return self.first is not None and self.clock() >= self.first + self.after_s
+
+    def wait(self) -> float:
+        """Seconds to wait for the next event."""
+        if self.first is None:
+            return max(self.timeout, 1e-3)
+        return max(self.first + self.after_s - self.clock(), 1e-3)
+
+    def timed_out(self) -> bool:
+        """After a receive timed out: whether no audio came within the timeout."""
+        return self.first is None and self.clock() - self.waited >= self.timeout
+
+    def heard(self, event: Any) -> None:
+        self.waited = self.clock()
+        ours = isinstance(event, AudioChunk) and event.context_id == self.context
+        if self.first is None and ours:
+            self.first = self.waited
+
+
 def _interrupt(
     session: RealtimeSession,
     context: str,
@@ -343,27 +374,21 @@ def _interrupt(
 ) -> float | None:
     """Receive until ``after_s`` past the context's first audio, then cancel it; the clock
     reading as the cancel was sent, or None if the utterance ended first."""
-    first: float | None = None
-    waited = clock()
-    while True:
-        if session.finished(context):
-            return None
-        now = clock()
-        if first is not None and now >= first + after_s:
+    rule = Interruption(context, after_s, timeout, clock)
+    while not session.finished(context):
+        if rule.due():
             session.cancel(context)
             return clock()
-        wait = timeout if first is None else first + after_s - now
         try:
-            event = session.recv(timeout=max(wait, 1e-3))
+            event = session.recv(timeout=rule.wait())
         except ReadTimeout:
-            if first is None and clock() - waited >= timeout:
+            if rule.timed_out():
                 raise
             continue
         if event is None:
             return None
-        waited = clock()
-        if first is None and isinstance(event, AudioChunk) and event.context_id == context:
-            first = waited
+        rule.heard(event)
+    return None
 
 
 def _shifted(timing: Timing, offset: float) -> Timing:
