@@ -38,6 +38,11 @@ way users start it (``python -m ttskit.cli serve``), and is reached over HTTP on
    on an idle server (target: about 1 s at most).
 8. Compression: the bytes and the time of one WebSocket item of the paragraph, with and
    without permessage-deflate.
+9. ``ttskit.local``'s server (``LocalServer``, in a process of its own): "Hi." with eSpeak
+   (an answer smaller than one loopback segment), the median request on one kept-alive
+   connection over the median on a new connection each time. Target <= 1.0: a kept-alive connection saves the handshake
+   and adds nothing (with Nagle's algorithm left on, each answer's body waited 40 ms for
+   the client's delayed ACK of its head).
 9. A client's share (``--client-share``), at 0.5 and 1 (no bound), two slots and a queue of
    16: one client sending slots + queue = 18 requests at once (a two-sentence text, a 429
    retried after its Retry-After), in audio seconds per wall second with its 429s; then
@@ -310,6 +315,46 @@ def overhead(server: ServerProcess, repeats: int) -> None:
         f"connection: request {request_s * 1000:.1f} ms, engine {engine_s * 1000:.1f} ms -> "
         f"server overhead {(request_s - engine_s) * 1000:.1f} ms (target <= 5 ms)"
     )
+
+
+# --- 9. ttskit.local ------------------------------------------------------------------------
+
+LOCAL_SERVER = (
+    "import sys, ttskit; c = ttskit.local('espeak', workers=1); "
+    "print(c.base_url, flush=True); sys.stdin.read()"
+)
+
+
+def local_kept_alive(repeats: int) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", LOCAL_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = child.stdout.readline().strip() + "/audio/speech"
+        body = {"model": "espeak", "voice": "en-us", "input": "Hi."}
+        kept, new = [], []
+        with requests.Session() as session:
+            for _ in range(10):
+                session.post(url, json=body, timeout=30).raise_for_status()
+            for _ in range(repeats):  # alternating, so that a drift falls on both
+                started = time.perf_counter()
+                session.post(url, json=body, timeout=30).raise_for_status()
+                kept.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                requests.post(url, json=body, timeout=30).raise_for_status()
+                new.append(time.perf_counter() - started)
+        kept_s, new_s = statistics.median(kept), statistics.median(new)
+        print(
+            f"9. ttskit.local, espeak, 'Hi.' as wav: kept-alive connection "
+            f"{kept_s * 1000:.1f} ms, new connection {new_s * 1000:.1f} ms -> "
+            f"{kept_s / new_s:.2f} (target <= 1.0)"
+        )
+    finally:
+        child.stdin.close()
+        child.wait(30)
 
 
 # --- 4. memory ----------------------------------------------------------------------------
@@ -711,7 +756,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument(
         "--only",
-        choices=["first-byte", "first-audio", "stop", "flood", "compression", "share"],
+        choices=["first-byte", "first-audio", "stop", "flood", "compression", "share", "local"],
         help="run one figure alone",
     )
     parser.add_argument(
@@ -728,6 +773,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.only == "share":
         share(["auto"] if has_piper else ["espeak"], each=2 if args.quick else 4)
+        return
+    if args.only == "local":
+        local_kept_alive(repeats=30 if args.quick else 100)
         return
     engines = ["auto"] if has_piper else ["espeak"]
     engine_names = ["espeak", "piper"] if has_piper else ["espeak"]
@@ -763,6 +811,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.only is None:
         compression(repeats=3 if args.quick else 9)
         share(engines, each=2 if args.quick else 4)
+        local_kept_alive(repeats=30 if args.quick else 100)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ only the app knows when it reads and writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -143,6 +145,21 @@ async def _refuse(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _send_without_delay(transport: asyncio.BaseTransport) -> None:
+    """Turn off Nagle's algorithm on a TCP connection.
+
+    asyncio does so only for sockets that say they are TCP (``proto`` 6); a socket made
+    as ``socket.socket(AF_INET, SOCK_STREAM)``, as uvicorn binds for ``workers`` and
+    ``LocalServer`` did, says 0, and its accepted connections keep Nagle on. Then an
+    answer's body, written after its head, waits for the client's delayed ACK of the
+    head: 40 ms added to every request but a connection's first.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class TTSKitHTTPProtocol(H11Protocol):
     """uvicorn's h11 protocol with a header deadline, JSON error bodies and aborts."""
 
@@ -168,6 +185,7 @@ class TTSKitHTTPProtocol(H11Protocol):
                 transport.abort()
                 return
             self._over = admitted == "over"
+        _send_without_delay(transport)
         super().connection_made(transport)
         self._wait_for_headers()
 
