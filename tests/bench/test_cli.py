@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+
+import pytest
 
 from ttskit import bench
 from ttskit.bench.execute import DEFAULT_HARNESS
@@ -101,3 +104,52 @@ def test_bench_takes_the_harness_processes_and_prebuffers(espeak_server, tmp_pat
     arguments = df.attrs["bench"]["arguments"]
     assert arguments["harness"] == "threads" and arguments["processes"] == 1
     assert arguments["prebuffer_s"] == [0.05, 0.5]
+
+
+def test_bench_runs_its_shards_on_a_dask_scheduler(espeak_server, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    results = tmp_path / "results.parquet"
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",  # reached from the command's own process
+        dashboard_address=None,
+    ) as cluster:
+        done = run(
+            "bench",
+            "--base-url",
+            espeak_server.base_url,
+            "--model",
+            "espeak",
+            "--voices",
+            "en-us",
+            "--transports",
+            "sse",
+            "--concurrency",
+            "2",
+            "--repeats",
+            "2",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--no-progress",
+            "-o",
+            str(results),
+        )
+        workers = set(cluster.scheduler_info["workers"])
+    assert done.returncode == 0, done.stderr
+    df = bench.load(results)
+    assert df["ok"].all(), df["error_message"].dropna().unique()
+    assert set(df["worker"]) == workers
+    assert df["clock_uncertainty_s"].notna().all()
+
+
+def test_bench_says_when_no_scheduler_answers(tmp_path):
+    pytest.importorskip("distributed")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    done = run("bench", "--scheduler", address, "-o", str(tmp_path / "r.parquet"))
+    assert done.returncode == 2
+    assert "no Dask scheduler answered" in done.stderr and "dask scheduler" in done.stderr
+    assert not (tmp_path / "r.parquet").exists()

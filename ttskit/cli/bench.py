@@ -61,6 +61,13 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
         help="worker processes to shard the plan across (default: enough for the load)",
     )
     parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the shards on the workers of this Dask scheduler, such as "
+        "tcp://10.0.0.5:8786 (each worker's clock offset is measured first; needs dask)",
+    )
+    parser.add_argument(
         "--prebuffer",
         nargs="+",
         type=float,
@@ -109,11 +116,33 @@ def _target(args: argparse.Namespace) -> Any:
     return local(args.engine, model=args.model)
 
 
+def _dask_client(address: str | None) -> Any:
+    """A Dask client of the scheduler at ``address``, or None without one."""
+    if address is None:
+        return None
+    try:
+        import distributed
+    except ImportError as exc:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError("--scheduler needs dask: pip install 'ttskit[dask]'") from exc
+    try:
+        return distributed.Client(address, timeout=30)
+    except (OSError, TimeoutError) as exc:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"no Dask scheduler answered at {address!r} ({exc}); start one with "
+            "'dask scheduler' and its workers with 'dask worker ADDRESS'"
+        ) from exc
+
+
 def _bench(args: argparse.Namespace) -> int:
     """Run the experiment, print the summary, write the rows."""
     from ..bench import run, save, summary
     from ..bench.tables import text_table
 
+    dask_client = _dask_client(args.scheduler)
     try:
         target = _target(args)
         df = run(
@@ -132,6 +161,7 @@ def _bench(args: argparse.Namespace) -> int:
             api_key=api_key(args),
             progress=not args.no_progress,
             processes=args.processes,
+            executor=dask_client,
             prebuffer_s=args.prebuffer if len(args.prebuffer) > 1 else args.prebuffer[0],
             interrupt_after_s=args.interrupt_after,
             quality=args.quality,
@@ -146,6 +176,9 @@ def _bench(args: argparse.Namespace) -> int:
         # A ValueError from pandas or pyarrow, raised by neither ttskit nor the user.
         complain("bench", exc)
         return EXIT_ERROR
+    finally:
+        if dask_client is not None:
+            dask_client.close()
     print(text_table(table))
     info = df.attrs["bench"]
     cpu = info.get("harness_cpu_per_request_s")
