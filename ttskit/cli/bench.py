@@ -127,7 +127,7 @@ def _dask_client(address: str | None) -> Any:
 
         raise ConfigurationError("--scheduler needs dask: pip install 'ttskit[dask]'") from exc
     try:
-        return distributed.Client(address, timeout=30)
+        return distributed.Client(address, timeout=10)
     except (OSError, TimeoutError) as exc:
         from ..errors import ConfigurationError
 
