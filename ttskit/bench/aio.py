@@ -23,8 +23,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
-from ..client import AsyncClient, SpeechRequest
-from ..client.async_realtime import AsyncRealtimeSession
+from ..client import AsyncClient, AsyncRealtimeSession, SpeechRequest
 from ..errors import APIError, InvalidArgument, StreamInterrupted, TransportError, TTSKitError
 from ..errors import TimeoutError as ReadTimeout
 from .execute import Recorder, Settings, Stop, backoff_after
