@@ -6,7 +6,8 @@ counted (``time.process_time``). Each library sends the same body and feeds the 
 ``AnswerDecoder`` and ``Recorder`` as ttskit does, so the difference is the library's:
 aiohttp against httpx; ``ttskit.AsyncClient`` (on aiohttp, read with ``drain``) shows what
 the client adds to its library, and the sync ``ttskit.Client`` on 8 threads is for
-reference.
+reference. The floor is aiohttp reading the same answers and dropping the bytes: no
+decoding, no recording, what the transport alone costs.
 
 Run: ``python benchmarks/async_client.py [--requests 160]``
 """
@@ -104,6 +105,20 @@ async def run_aiohttp(base_url: str, n: int) -> None:
         await _loop(one, n)
 
 
+async def run_aiohttp_floor(base_url: str, n: int) -> None:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            async with session.post(f"{base_url}/audio/speech", json=BODY) as answer:
+                async for _ in answer.content.iter_any():
+                    pass
+
+        await _loop(one, n)
+
+
 async def _loop(one, n: int) -> None:
     remaining = iter(range(n))
 
@@ -155,6 +170,12 @@ def main() -> None:
     try:
         print(f"SSE requests at concurrency {CONCURRENCY}, harness CPU (time.process_time)")
         figures = {
+            "aiohttp, bytes dropped": measure(
+                "aiohttp, bytes dropped",
+                lambda u, k: asyncio.run(run_aiohttp_floor(u, k)),
+                base_url,
+                n,
+            ),
             "httpx.AsyncClient": measure(
                 "httpx.AsyncClient", lambda u, k: asyncio.run(run_httpx(u, k)), base_url, n
             ),
@@ -173,6 +194,12 @@ def main() -> None:
         }
         ratio = figures["httpx.AsyncClient"] / figures["aiohttp.ClientSession"]
         print(f"httpx / aiohttp CPU per request: {ratio:.2f}x")
+        floor = figures["aiohttp, bytes dropped"]
+        print(
+            f"ttskit.AsyncClient / the transport's floor: "
+            f"{figures['ttskit.AsyncClient'] / floor:.2f}x "
+            f"(+{figures['ttskit.AsyncClient'] - floor:.2f} ms per request)"
+        )
     finally:
         server.terminate()
         server.wait(10)

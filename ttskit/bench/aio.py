@@ -3,10 +3,11 @@
 ``AsyncLoop`` is the other executor of one process, beside ``execute.Threads``, with the
 same steps (``warm``, ``block``, ``close``) and the same rows: one event loop, one
 ``AsyncClient`` per target (its kept-alive connections shared by every request), and per
-request the client's public API as ``transports`` uses the sync one (``build_request`` then
-``send`` with ``max_retries=0``; ``realtime`` for the WebSocket). Closed loop: ``workers``
-coroutines send back to back from one queue. Open loop: each arrival becomes a task at its
-scheduled time and waits for one of ``workers`` slots; its latency counts from that time.
+request ``async_transports.async_send``: the client's public API as ``transports`` uses the
+sync one (``build_request`` then ``send`` with ``max_retries=0``; ``realtime`` for the
+WebSocket). Closed loop: ``workers`` coroutines send back to back from one queue. Open
+loop: each arrival becomes a task at its scheduled time and waits for one of ``workers``
+slots; its latency counts from that time.
 
 The loop runs on a thread of its own (so that a caller with a loop of its own, a notebook,
 can use it too), the only thread that sends: the harness's CPU is that thread's time, and
@@ -19,30 +20,15 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import Callable
-from importlib.metadata import version
 from typing import Any
 
-from ..client import AsyncClient, AsyncRealtimeSession, SpeechRequest
-from ..errors import APIError, InvalidArgument, StreamInterrupted, TransportError, TTSKitError
-from ..errors import TimeoutError as ReadTimeout
+from ..client import AsyncClient, SpeechRequest
+from .async_transports import Slot, async_send, build_request
 from .execute import Recorder, Settings, Stop, backoff_after
 from .rows import Trial
-from .transports import (
-    _HTTP_OPTIONS,
-    TRANSPORTS,
-    Interruption,
-    Outcome,
-    _failed,
-    _shifted,
-    _take_head,
-    _take_timing,
-    _ws_outcome,
-)
+from .transports import Outcome
 
-__all__ = ["AsyncLoop", "async_send", "new_loop"]
-
-_AIOHTTP = version("aiohttp")
+__all__ = ["AsyncLoop", "new_loop"]
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -53,216 +39,6 @@ def new_loop() -> asyncio.AbstractEventLoop:
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
-
-
-class _Slot:
-    """What one in-flight request slot keeps: its open WebSockets (``ws-keep``)."""
-
-    def __init__(self) -> None:
-        self.sockets: dict[tuple[int, str, str], Any] = {}
-        self.contexts = 0
-
-    async def aclose(self) -> None:
-        for socket in self.sockets.values():
-            await socket.aclose()
-        self.sockets.clear()
-
-
-async def _http(
-    client: AsyncClient,
-    model: str,
-    voice: str,
-    text: str,
-    transport: str,
-    *,
-    cold: bool,
-    clock: Callable[[], float],
-    keep_audio: bool,
-    request: SpeechRequest | None = None,
-) -> Outcome:
-    outcome = Outcome(
-        started=clock(),
-        requested_model=model,
-        requested_voice=voice,
-        client_library="aiohttp",
-        client_version=_AIOHTTP,
-    )
-    try:
-        if request is None:
-            request = await _build(client, model, voice, text, transport, cold=cold)
-        # Latencies count as the client's own do: from the call that sends the request.
-        outcome.started = clock()
-        try:
-            stream = await client.send(request)
-        except APIError as exc:
-            outcome.headers_s = outcome.done_s = clock() - outcome.started
-            _failed(outcome, exc)
-            raise
-        async with stream:
-            _take_head(outcome, stream)
-            # Read to the end, recorded without making an event per chunk.
-            try:
-                await stream.drain()
-            finally:
-                _take_timing(outcome, stream.timing)
-            if keep_audio:
-                outcome.speech = await stream.speech()
-    except (TTSKitError, OSError) as exc:
-        outcome.error = exc
-    return outcome
-
-
-async def _build(
-    client: AsyncClient, model: str, voice: str, text: str, transport: str, *, cold: bool
-) -> SpeechRequest:
-    return await client.build_request(
-        text,
-        model=model,
-        voice=voice,
-        max_retries=0,
-        fresh_connection=cold,
-        **_HTTP_OPTIONS[transport],
-    )
-
-
-async def _ws(
-    slot: _Slot,
-    client: AsyncClient,
-    target_index: int,
-    model: str,
-    voice: str,
-    text: str,
-    transport: str,
-    *,
-    cold: bool,
-    timeout: float,
-    clock: Callable[[], float],
-    keep_audio: bool,
-    interrupt_after_s: float | None = None,
-) -> Outcome:
-    keep = transport == "ws-keep" and not cold
-    started = clock()
-    outcome = _ws_outcome(started, model, voice)
-    key = (target_index, model, voice)
-    session = slot.sockets.get(key) if keep else None
-    try:
-        outcome.connection_reused = session is not None
-        if session is None:
-            session = await client.realtime(model, voice, timeout=timeout)
-            if keep:
-                slot.sockets[key] = session
-        try:
-            outcome.served_model, outcome.served_voice = session.model, session.voice
-            slot.contexts += 1
-            context = f"bench-{slot.contexts}"
-            sent = clock()
-            outcome.headers_s = sent - started
-            await session.append(text, context_id=context)
-            await session.commit(context_id=context)
-            speech = None
-            try:
-                if interrupt_after_s is not None:
-                    cancelled = await _interrupt(
-                        session, context, interrupt_after_s, timeout, clock
-                    )
-                    if cancelled is not None:
-                        outcome.cancel_s = cancelled - started
-                speech = await session.collect(context)
-            except StreamInterrupted as exc:
-                speech = exc.partial
-                raise
-            finally:
-                if speech is not None:
-                    _take_timing(outcome, _shifted(speech.timing, sent - started))
-            if keep_audio:
-                speech.requested_model, speech.requested_voice = model, voice
-                outcome.speech = speech
-        finally:
-            if not keep:
-                await session.aclose()
-    except (TTSKitError, OSError) as exc:
-        if keep and key in slot.sockets and isinstance(exc, TransportError | StreamInterrupted):
-            await slot.sockets.pop(key).aclose()
-        if isinstance(exc, APIError):
-            _failed(outcome, exc)
-        outcome.error = exc
-    else:
-        outcome.status = 101
-    return outcome
-
-
-async def _interrupt(
-    session: AsyncRealtimeSession,
-    context: str,
-    after_s: float,
-    timeout: float,
-    clock: Callable[[], float],
-) -> float | None:
-    """``transports._interrupt`` on an ``AsyncRealtimeSession``."""
-    rule = Interruption(context, after_s, timeout, clock)
-    while not session.finished(context):
-        if rule.due():
-            await session.cancel(context)
-            return clock()
-        try:
-            event = await session.recv(timeout=rule.wait())
-        except ReadTimeout:
-            if rule.timed_out():
-                raise
-            continue
-        if event is None:
-            return None
-        rule.heard(event)
-    return None
-
-
-async def async_send(
-    slot: _Slot,
-    client: AsyncClient,
-    target_index: int,
-    model: str,
-    voice: str,
-    text: str,
-    transport: str,
-    *,
-    cold: bool = False,
-    timeout: float = 60.0,
-    clock: Callable[[], float] = time.perf_counter,
-    keep_audio: bool = False,
-    request: SpeechRequest | None = None,
-    interrupt_after_s: float | None = None,
-) -> Outcome:
-    """``transports.send`` on an ``AsyncClient``: one request measured, failures in
-    ``Outcome.error``. ``request``: the HTTP request, built beforehand (from ``text``
-    when None)."""
-    if transport not in TRANSPORTS:
-        raise InvalidArgument(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
-    if transport.startswith("ws"):
-        return await _ws(
-            slot,
-            client,
-            target_index,
-            model,
-            voice,
-            text,
-            transport,
-            cold=cold,
-            timeout=timeout,
-            clock=clock,
-            keep_audio=keep_audio,
-            interrupt_after_s=interrupt_after_s,
-        )
-    return await _http(
-        client,
-        model,
-        voice,
-        text,
-        transport,
-        cold=cold,
-        clock=clock,
-        keep_audio=keep_audio,
-        request=request,
-    )
 
 
 class AsyncLoop:
@@ -277,7 +53,7 @@ class AsyncLoop:
         )
         self.thread.start()
         self.clients: dict[int, AsyncClient] = {}
-        self.slots: list[_Slot] = []
+        self.slots: list[Slot] = []
         # The HTTP library loads now, not inside the first request's clock.
         import aiohttp  # noqa: F401
 
@@ -289,8 +65,8 @@ class AsyncLoop:
             )
         return self.clients[index]
 
-    def _slot(self) -> _Slot:
-        slot = _Slot()
+    def _slot(self) -> Slot:
+        slot = Slot()
         self.slots.append(slot)
         return slot
 
@@ -309,7 +85,7 @@ class AsyncLoop:
 
     async def _one(
         self,
-        slot: _Slot,
+        slot: Slot,
         recorder: Recorder,
         transport: str,
         level: float,
@@ -415,7 +191,7 @@ class AsyncLoop:
         if self.settings.loop == "closed":
             work = collections.deque(trial for _, trial in trials)
 
-            async def worker(slot: _Slot) -> None:
+            async def worker(slot: Slot) -> None:
                 while work and not self.stop.is_set():
                     trial = work.popleft()
                     backoff = await self._one(slot, recorder, transport, level, trial, None, False)
@@ -424,7 +200,7 @@ class AsyncLoop:
 
             await asyncio.gather(*(worker(slot) for slot in slots))
             return
-        free: asyncio.Queue[_Slot] = asyncio.Queue()
+        free: asyncio.Queue[Slot] = asyncio.Queue()
         for slot in slots:
             free.put_nowait(slot)
 
@@ -435,7 +211,7 @@ class AsyncLoop:
             if not transport.startswith("ws"):
                 target = self.settings.targets[trial.target]
                 try:
-                    request = await _build(
+                    request = await build_request(
                         self._client(trial.target),
                         target.model,
                         trial.voice,
