@@ -16,11 +16,23 @@ def wav(piper_speech) -> bytes:
     return audio.wav_bytes(piper_speech.audio, sample_rate=piper_speech.sample_rate)
 
 
-def test_a_round_trip_over_the_wire_scores_low_wer(piper_server, piper_speech):
+def test_a_round_trip_over_the_wire_scores_low_wer(piper_server, piper_speech, wav):
     row = quality.score(piper_speech, metrics="wer", asr=piper_server.base_url)
     assert row["wer"] <= 0.05, row["transcript"]
     assert row["transcript"].lower().startswith("where did you park")
-    assert piper_server.base_url in row.attrs["quality"]["scorers"]["asr"]["model"]
+    asr = row.attrs["quality"]["scorers"]["asr"]
+    assert piper_server.base_url in asr["model"]
+    # What was asked for (whisper-large-v3) and what the server says heard it.
+    assert (
+        asr["served_model"]
+        == requests.post(
+            f"{piper_server.base_url}/audio/transcriptions",
+            data={"model": "whisper-1"},
+            files={"file": ("speech.wav", wav, "audio/wav")},
+            timeout=120,
+        ).headers["x-ttskit-model"]
+    )
+    assert "tiny" in asr["served_model"]
 
 
 def test_the_wrong_text_scores_high_over_the_wire(piper_server, piper_speech):

@@ -228,6 +228,9 @@ class EndpointTranscriber:
         Sent as a bearer token; ``$TOGETHER_API_KEY`` for Together's hosts when None.
     timeout : float
         Seconds for one request.
+
+    ``provenance["asr"]["served_model"]`` records the model a ttskit server says heard the
+    audio (its ``x-ttskit-model`` header), beside the one asked for.
     """
 
     def __init__(
@@ -285,6 +288,9 @@ class EndpointTranscriber:
                 request_id=answer.headers.get("x-request-id"),
             )
         body = answer.json()
+        served = answer.headers.get("x-ttskit-model")
+        if served:  # a ttskit server says which model really heard it
+            self.provenance["asr"]["served_model"] = served
         words = body.get("words") or []
         return Transcript(
             str(body.get("text", "")).strip(),
