@@ -102,6 +102,9 @@ class Timing:
         when None is given). A ``Timing`` made by ``from_lists`` builds it when first read.
     sample_rate : int
         Sample rate of the chunks' audio, to turn samples into seconds.
+    attempts : int
+        Requests the answer took: 1, plus the client's retries of refused requests. The
+        times count from the first.
     """
 
     headers_s: float | None = None
@@ -111,6 +114,7 @@ class Timing:
     done_s: float | None = None
     chunks: pd.DataFrame = None  # type: ignore[assignment]  # a property, set below the class
     sample_rate: int = 0
+    attempts: int = 1
 
     @classmethod
     def from_lists(

@@ -115,6 +115,22 @@ def test_retry_after_is_honoured(make_client, make_server, sleeps) -> None:
     assert sleeps.waits == [2.0, 2.0]  # the client's two retries, as the server asked
 
 
+def test_an_answer_says_how_many_requests_it_took(make_client, replay, sleeps) -> None:
+    busy = b'{"error": {"message": "busy", "type": "server_error", "code": "overloaded"}}'
+    wav = audio.wav_bytes(np.zeros(2400, np.float32), sample_rate=24000)
+    replay.answers += [
+        Answer([busy], status=503, content_type="application/json", chunked=False),
+        Answer([busy], status=503, content_type="application/json", chunked=False),
+        Answer([wav], content_type="audio/wav", chunked=False),
+    ]
+    client = make_client(replay.base_url, model="replay", voice="alice", sleep=sleeps)
+    speech = client.speak("Hi.")
+    assert len(replay.received) == 3 and len(sleeps.waits) == 2
+    assert speech.timing.attempts == 3 and speech.duration == pytest.approx(0.1)
+    # The next answer came at once.
+    assert client.speak("Hi.").timing.attempts == 1
+
+
 @pytest.mark.parametrize("stream_format", ["sse", "audio"])
 def test_openai_dialect(make_client, openai_server, stream_format: str) -> None:
     client = make_client(openai_server.base_url, model="tts-1", voice="alloy", dialect="openai")

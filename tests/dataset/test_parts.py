@@ -159,6 +159,8 @@ def test_a_flaky_server_is_retried_within_the_bound(counting_server, tmp_path):
     assert (table["status"] == "ok").all()
     assert max(counting.counts.values()) > 1 and max(counting.counts.values()) <= 13
     assert set(counting.counts) == set(TEXTS)
+    # Each item's attempts are the requests it took, the client's retries included.
+    assert dict(zip(table["text"], table["attempts"], strict=True)) == dict(counting.counts)
 
 
 def test_a_cut_stream_is_retried_by_the_worker_within_the_bound(counting_server, tmp_path):

@@ -368,6 +368,7 @@ class AsyncClient(ClientBase):
             headers={k.lower(): v for k, v in response.headers.items()},
             http_version=f"HTTP/{response.version.major}.{response.version.minor}",
             connection_reused=trace["reused"],
+            attempts=len(sent_at),
         )
         reads = read_body(response, request.what, self.endpoint.api_key, deadline, clock)
         try:

@@ -41,6 +41,7 @@ def response_head(response: Any) -> ResponseHead:
         headers={k.lower(): v for k, v in response.headers.items()},
         http_version={10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(version),
         connection_reused=getattr(response, "ttskit_reused", None),
+        attempts=getattr(response, "ttskit_attempts", 1),
     )
 
 

@@ -121,6 +121,7 @@ class Recorder:
         self.first_audio_s: float | None = None
         self.first_audible_s: float | None = None
         self.done_s: float | None = None
+        self.attempts = 1
         self._arrivals: list[float] = []
         self._lengths: list[int] = []
         self._starts: list[float] = []
@@ -198,6 +199,7 @@ class Recorder:
             first_audible_s=self.first_audible_s,
             done_s=self.done_s,
             sample_rate=self.sample_rate or 0,
+            attempts=self.attempts,
         )
 
     def speech(

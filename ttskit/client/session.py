@@ -177,7 +177,7 @@ class HTTPSession:
         preparing). ``max_retries`` and ``timeout`` are the session's unless given;
         ``fresh_connection`` sends on a connection of its own, closed with the response.
         The response's ``ttskit_reused`` says whether its connection was kept alive from
-        an earlier request.
+        an earlier request, and its ``ttskit_attempts`` how many requests it took.
         """
         url = f"{self.endpoint.base_url}{path}"
         what = f"{method} {url}"
@@ -221,6 +221,7 @@ class HTTPSession:
             try:
                 response = session.send(request, timeout=timeout, **settings)
                 response.ttskit_reused = _starting.reused  # type: ignore[attr-defined]
+                response.ttskit_attempts = attempt + 1  # type: ignore[attr-defined]
                 if fresh_connection:
                     response.ttskit_session = session  # type: ignore[attr-defined]
             except requests.exceptions.RequestException as exc:

@@ -43,13 +43,15 @@ class ResponseHead:
     """What an answer's status line and headers said, read once.
 
     ``headers`` has lower-case names. ``connection_reused`` is whether the request went
-    on a kept-alive connection (None when unknown).
+    on a kept-alive connection (None when unknown). ``attempts`` counts the requests sent
+    for this answer: 1, plus the client's retries.
     """
 
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     http_version: str | None = None
     connection_reused: bool | None = None
+    attempts: int = 1
 
     @property
     def request_id(self) -> str | None:
@@ -102,6 +104,7 @@ class StreamState:
             sample_rate = self.head.served_sample_rate or request.sample_rate_out
         self._recorder = Recorder(sample_rate)
         self._recorder.headers_s = headers_s
+        self._recorder.attempts = self.head.attempts
         self._decoder = AnswerDecoder(
             content_type,
             encoding=encoding or (request.encoding if request else None),

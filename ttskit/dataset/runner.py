@@ -101,8 +101,9 @@ def generate(
         request or a failed connection (``max_retries=retries`` on each request, with the
         client's waits or what the server asks), and retries of a stream cut or a read
         broken after the server accepted the request. An item costs at most
-        ``retries + 1`` requests (its ``attempts``); then it is recorded as failed and the
-        run goes on.
+        ``retries + 1`` requests; then it is recorded as failed and the run goes on. The
+        manifest's ``attempts`` is the requests an item took, the client's retries
+        included (``Speech.timing.attempts``).
     retry_backoff : float
         Seconds before retrying a cut stream, doubling each time.
     splits : dict, optional

@@ -254,7 +254,7 @@ def speak(client: Any, job: Job, *, sleep: Callable[[float], None] = time.sleep)
                 language=job.language,
                 max_retries=left,
             )
-            return speech, made + 1
+            return speech, made + speech.timing.attempts
         except _AFTER_ACCEPTED as exc:
             made += 1
             if left == 0:
