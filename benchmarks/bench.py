@@ -33,7 +33,7 @@
 
 Servers run in child processes, so that the harness's CPU is its own.
 Run: ``python benchmarks/bench.py`` (``--only delay`` and so on for one part;
-``--harness threads`` for parts 1, 4 and 5 on the threaded executor)
+``--harness threads`` for parts 1, 4, 5 and 6 on the threaded executor)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from ttskit import bench
 from ttskit.bench.execute import DEFAULT_HARNESS, HARNESSES
 
 TEXT = "Hello there."
-#: The executor of parts 1, 4 and 5 (``--harness``); part 2 runs both side by side.
+#: The executor of parts 1, 4, 5 and 6 (``--harness``); part 2 runs both side by side.
 HARNESS = DEFAULT_HARNESS
 SHORT = ["Hi.", "Yes.", "Okay.", "No."]
 #: Part 1's runs: (concurrency, requests, the server's nice).
@@ -471,7 +471,7 @@ def main() -> None:
         "--harness",
         choices=HARNESSES,
         default=DEFAULT_HARNESS,
-        help=f"the executor of parts 1, 4 and 5 (part 2 runs both; default: {DEFAULT_HARNESS})",
+        help=f"the executor of parts 1, 4, 5, 6 (part 2 runs both; default: {DEFAULT_HARNESS})",
     )
     parser.add_argument(
         "--concurrency",

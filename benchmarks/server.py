@@ -38,19 +38,19 @@ way users start it (``python -m ttskit.cli serve``), and is reached over HTTP on
    on an idle server (target: about 1 s at most).
 8. Compression: the bytes and the time of one WebSocket item of the paragraph, with and
    without permessage-deflate.
-9. ``ttskit.local``'s server (``LocalServer``, in a process of its own): "Hi." with eSpeak
-   (an answer smaller than one loopback segment), the median request on one kept-alive
-   connection over the median on a new connection each time. Target <= 1.0: a kept-alive connection saves the handshake
-   and adds nothing (with Nagle's algorithm left on, each answer's body waited 40 ms for
-   the client's delayed ACK of its head).
 9. A client's share (``--client-share``), at 0.5 and 1 (no bound), two slots and a queue of
    16: one client sending slots + queue = 18 requests at once (a two-sentence text, a 429
    retried after its Retry-After), in audio seconds per wall second with its 429s; then
    18 slow readers from 127.0.0.2 and a request from 127.0.0.1: its status and time.
+10. ``ttskit.local``'s server (``LocalServer``, in a process of its own): "Hi." with
+    eSpeak NG (an answer smaller than one loopback segment), the median request on one
+    kept-alive connection over the median on a new connection each time. Target <= 1.0: a
+    kept-alive connection saves the handshake and adds nothing (with Nagle's algorithm left
+    on, each answer's body waited 40 ms for the client's delayed ACK of its head).
 
 Run ``python benchmarks/server.py`` (about two minutes), ``--quick``, or ``--only
 first-byte``, ``--only first-audio``, ``--only stop``, ``--only flood``, ``--only
-compression`` or ``--only share`` for one figure alone.
+compression``, ``--only share`` or ``--only local`` for one figure alone.
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ def overhead(server: ServerProcess, repeats: int) -> None:
     )
 
 
-# --- 9. ttskit.local ------------------------------------------------------------------------
+# --- 10. ttskit.local -----------------------------------------------------------------------
 
 LOCAL_SERVER = (
     "import sys, ttskit; c = ttskit.local('espeak', workers=1); "
@@ -348,7 +348,7 @@ def local_kept_alive(repeats: int) -> None:
                 new.append(time.perf_counter() - started)
         kept_s, new_s = statistics.median(kept), statistics.median(new)
         print(
-            f"9. ttskit.local, espeak, 'Hi.' as wav: kept-alive connection "
+            f"10. ttskit.local, espeak, 'Hi.' as wav: kept-alive connection "
             f"{kept_s * 1000:.1f} ms, new connection {new_s * 1000:.1f} ms -> "
             f"{kept_s / new_s:.2f} (target <= 1.0)"
         )

@@ -103,8 +103,8 @@ class Timing:
     sample_rate : int
         Sample rate of the chunks' audio, to turn samples into seconds.
     attempts : int
-        Requests the answer took: 1, plus the client's retries of refused requests. The
-        times count from the first.
+        HTTP requests the answer took: 1, plus the client's retries of refused requests
+        (the times count from the first). 1 for a WebSocket context.
     """
 
     headers_s: float | None = None

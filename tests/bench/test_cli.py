@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -149,7 +150,33 @@ def test_bench_says_when_no_scheduler_answers(tmp_path):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
-    done = run("bench", "--scheduler", address, "-o", str(tmp_path / "r.parquet"))
-    assert done.returncode == 2
+    url = "http://127.0.0.1:9/v1"
+    done = run("bench", "--base-url", url, "--scheduler", address, "-o", str(tmp_path / "r.pq"))
+    assert done.returncode == 1  # the network failed, as for an endpoint that does not answer
     assert "no Dask scheduler answered" in done.stderr and "dask scheduler" in done.stderr
-    assert not (tmp_path / "r.parquet").exists()
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "r.pq").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--base-url", "http://127.0.0.1:9/v1", "--scheduler", "nowhere"], "not a Dask"),
+        (["--base-url", "http://127.0.0.1:9/v1", "--scheduler", "http://h:1"], "not a Dask"),
+        (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --base-url"),
+        (["--scheduler", "tcp://127.0.0.1:8786", "--processes", "2"], "not allowed with"),
+    ],
+)
+def test_bench_refuses_a_scheduler_it_cannot_use(tmp_path, arguments, said):
+    pytest.importorskip("distributed")
+    env = {k: v for k, v in os.environ.items() if k != "TTSKIT_BASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ttskit.cli", "bench", *arguments, "-o", str(tmp_path / "r.pq")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r.pq").exists()

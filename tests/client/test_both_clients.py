@@ -292,8 +292,10 @@ def test_realtime_append_commit_collect(make_client, espeak_server) -> None:
         # "never": the server takes both pieces and says nothing before the commit...
         received = [session.recv(timeout=10), session.recv(timeout=10)]
         assert [type(e) for e in received] == [TextReceived, TextReceived]
+        assert not session.finished()
         session.commit()
         speech = session.collect()
+        assert session.finished() and not session.finished("never-used")
         assert len(session.items()) == 1  # ... and then says them as one item
     assert speech.words["word"].tolist() == ["Hello", "there", "my", "friend"]
     assert speech.text == "Hello there, my friend" and speech.sample_rate == 24000

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 import ttskit
-from ttskit import dataset
+from ttskit import audio, dataset
 from ttskit.dataset.execute import execute
 from ttskit.dataset.ids import item_id
 from ttskit.dataset.layout import Layout
@@ -19,6 +20,7 @@ from ttskit.dataset.worker import ClientSpec, Job, Outcome, make_item, speak
 from ttskit.errors import InvalidArgument, ServiceUnavailableError, StreamInterrupted
 from ttskit.server import Faults
 
+from ..client.replay_server import Answer, ReplayServer
 from ..conftest import HOSTED_MODEL
 from .conftest import TEXTS, VOICES, options
 
@@ -179,6 +181,34 @@ def test_a_cut_stream_is_retried_by_the_worker_within_the_bound(counting_server,
     healthy = ttskit.Client(server.base_url, model="espeak")
     speech, attempts = speak(healthy, job(TEXTS[2]))
     assert attempts == 1 and speech.duration > 0.5 and counting.counts[TEXTS[2]] == 1
+
+
+def _refusals_then_a_cut(replay: ReplayServer) -> None:
+    busy = b'{"error": {"message": "busy", "type": "server_error", "code": "overloaded"}}'
+    refused = Answer([busy], status=503, content_type="application/json", chunked=False)
+    wav = audio.wav_bytes(np.zeros(4800, np.float32), sample_rate=24000)
+    replay.answers += [refused, refused, Answer([wav[:3000]], content_type="audio/wav", cut=True)]
+    replay.answers += [refused, Answer([wav], content_type="audio/wav", chunked=False)]
+
+
+def test_a_cut_after_the_clients_retries_counts_them_all(tmp_path):
+    replay = ReplayServer()
+    try:
+        _refusals_then_a_cut(replay)
+        client = ttskit.Client(replay.base_url, sleep=lambda _: None)
+        speech, attempts = speak(client, job(retries=5, retry_backoff=0.0))
+        assert speech.duration == pytest.approx(0.2)
+        assert attempts == len(replay.received) == 5
+
+        # The same with a budget of two further requests: the cut spends it.
+        replay.received.clear()
+        replay.answers.clear()
+        _refusals_then_a_cut(replay)
+        with pytest.raises(StreamInterrupted) as raised:
+            speak(client, job(retries=2, retry_backoff=0.0))
+        assert raised.value.attempts == len(replay.received) == 3
+    finally:
+        replay.close()
 
 
 # --- what was served -------------------------------------------------------------------

@@ -2,13 +2,13 @@
 
 Each worker (a process of this machine, or a Dask worker anywhere) holds a ``Host``: the
 run's executor (``aio.AsyncLoop`` or ``execute.Threads``) with its connections, kept from
-the warm-ups to the last block. The coordinator first measures each worker's clock against its own, as NTP does:
-it reads its clock, asks the worker for a reading, reads its clock again, and keeps the
-round trip that came back fastest; the offset is the worker's reading minus the middle of
-that round trip, and half the round trip bounds its error. Then, block by block, it gives
-every worker the same start time (in the worker's own clock: the coordinator's plus the
-offset), waits for all of them, and goes on to the next block. Every row is in the
-coordinator's clock and records the offset and its uncertainty.
+the warm-ups to the last block. The coordinator first measures each worker's clock against
+its own, as NTP does: it reads its clock, asks the worker for a reading, reads its clock
+again, and keeps the round trip that came back fastest; the offset is the worker's reading
+minus the middle of that round trip, and half the round trip bounds its error. Then, block
+by block, it gives every worker the same start time (in the worker's own clock: the
+coordinator's plus the offset), waits for all of them, and goes on to the next block. Every
+row is in the coordinator's clock and records the offset and its uncertainty.
 """
 
 from __future__ import annotations

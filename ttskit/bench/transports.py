@@ -336,7 +336,7 @@ def _ws(
 
 class Interruption:
     """When to cancel an utterance ``after_s`` past its context's first audio: the rule of
-    both harnesses' receive loops (``_interrupt`` here and in ``aio``)."""
+    both harnesses' receive loops (``_interrupt`` here and in ``async_transports``)."""
 
     def __init__(
         self, context: str, after_s: float, timeout: float, clock: Callable[[], float]
@@ -355,7 +355,8 @@ class Interruption:
         return max(self.first + self.after_s - self.clock(), 1e-3)
 
     def timed_out(self) -> bool:
-        """After a receive timed out: whether no audio came within the timeout."""
+        """After a receive timed out, before the first audio: whether no event at all came
+        for ``timeout`` seconds."""
         return self.first is None and self.clock() - self.waited >= self.timeout
 
     def heard(self, event: Any) -> None:
@@ -408,6 +409,7 @@ def _shifted(timing: Timing, offset: float) -> Timing:
         first_audible_s=move(timing.first_audible_s),
         done_s=move(timing.done_s),
         sample_rate=timing.sample_rate,
+        attempts=timing.attempts,
     )
 
 

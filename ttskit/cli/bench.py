@@ -54,18 +54,20 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--connection", choices=["warm", "cold"], default="warm")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--processes",
         type=int,
         default=None,
         help="worker processes to shard the plan across (default: enough for the load)",
     )
-    parser.add_argument(
+    where.add_argument(
         "--scheduler",
         default=None,
         metavar="ADDRESS",
         help="run the shards on the workers of this Dask scheduler, such as "
-        "tcp://10.0.0.5:8786 (each worker's clock offset is measured first; needs dask)",
+        "tls://10.0.0.5:8786 (each worker's clock offset is measured first; needs dask and "
+        "--base-url, which the workers send to with the key: prefer tls:// over tcp://)",
     )
     parser.add_argument(
         "--prebuffer",
@@ -126,12 +128,17 @@ def _dask_client(address: str | None) -> Any:
         from ..errors import ConfigurationError
 
         raise ConfigurationError("--scheduler needs dask: pip install 'ttskit[dask]'") from exc
+    from ..errors import ConfigurationError, ConnectError
+
     try:
         return distributed.Client(address, timeout=10)
-    except (OSError, TimeoutError) as exc:
-        from ..errors import ConfigurationError
-
+    except ValueError as exc:  # not an address: no port, an unknown scheme
         raise ConfigurationError(
+            f"--scheduler {address!r} is not a Dask scheduler's address ({exc}); give one "
+            "such as tcp://10.0.0.5:8786"
+        ) from exc
+    except (OSError, TimeoutError) as exc:
+        raise ConnectError(
             f"no Dask scheduler answered at {address!r} ({exc}); start one with "
             "'dask scheduler' and its workers with 'dask worker ADDRESS'"
         ) from exc
@@ -142,6 +149,14 @@ def _bench(args: argparse.Namespace) -> int:
     from ..bench import run, save, summary
     from ..bench.tables import text_table
 
+    if args.scheduler and not (args.base_url or os.environ.get("TTSKIT_BASE_URL")):
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            "--scheduler needs --base-url: the workers send to that endpoint, and the "
+            "embedded server listens on this machine's loopback only (start one for them "
+            "with 'ttskit serve --host 0.0.0.0')"
+        )
     dask_client = _dask_client(args.scheduler)
     try:
         target = _target(args)

@@ -165,12 +165,6 @@ class AsyncRealtimeSession(SessionView):
 
     # --- collecting -------------------------------------------------------------------------
 
-    def finished(self, context_id: str = DEFAULT_CONTEXT) -> bool:
-        """Whether the context's current utterance is finished, as :meth:`collect` decides,
-        without waiting (False for a context that has received nothing yet)."""
-        context = self._core.contexts.get(context_id)
-        return context is not None and self._core.finished(context)
-
     async def collect(
         self,
         context_id: str = DEFAULT_CONTEXT,

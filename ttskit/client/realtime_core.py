@@ -340,6 +340,12 @@ class SessionView:
             f"voice={self.voice!r}, contexts={list(self._core.contexts)})"
         )
 
+    def finished(self, context_id: str = DEFAULT_CONTEXT) -> bool:
+        """Whether the context's current utterance is finished, as ``collect`` decides,
+        without waiting (False for a context that has received nothing yet)."""
+        context = self._core.contexts.get(context_id)
+        return context is not None and self._core.finished(context)
+
     def speech(self, context_id: str = DEFAULT_CONTEXT, *, item_id: str | None = None) -> Speech:
         """What was received so far for a context (or one of its items), without waiting."""
         return self._core.speech(context_id, item_id=item_id)

@@ -228,6 +228,13 @@ def _spent(error: TTSKitError) -> bool:
     return isinstance(error, APIError) and retryable(error.status_code)
 
 
+def _requests_of(error: BaseException) -> int:
+    """The requests a failed call sent: its partial answer's ``attempts``, else 1."""
+    partial = getattr(error, "partial", None)
+    timing = getattr(partial, "timing", None)
+    return max(int(getattr(timing, "attempts", 1)), 1)
+
+
 def speak(client: Any, job: Job, *, sleep: Callable[[float], None] = time.sleep) -> tuple[Any, int]:
     """``job``'s ``Speech`` and the requests it took, with ``job.retries`` further
     attempts in all.
@@ -236,8 +243,9 @@ def speak(client: Any, job: Job, *, sleep: Callable[[float], None] = time.sleep)
     wait the server asks for); this retries only what the client by design does not, the
     server having accepted the request: a stream cut short (``StreamInterrupted``), a
     read that broke (``ReadError``) or timed out (``TimeoutError``). Each of those uses
-    one retry of the budget, so that no failure costs more than ``job.retries + 1``
-    requests.
+    one retry of the budget, and the client's retries before it (a cut answer's
+    ``partial.timing.attempts``) use theirs, so that no failure costs more than
+    ``job.retries + 1`` requests.
 
     Raises the last error, with its count of requests as ``error.attempts``.
     """
@@ -256,7 +264,10 @@ def speak(client: Any, job: Job, *, sleep: Callable[[float], None] = time.sleep)
             )
             return speech, made + speech.timing.attempts
         except _AFTER_ACCEPTED as exc:
-            made += 1
+            # The client may have retried refusals before the request it accepted was cut.
+            used = _requests_of(exc)
+            made += used
+            left -= used - 1
             if left == 0:
                 exc.attempts = made  # type: ignore[attr-defined]
                 raise
