@@ -4,6 +4,8 @@ counted by the server that received them, and what the manifest says was served.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -103,6 +105,23 @@ def test_execute_records_an_executor_failure_as_the_items_and_stops_on_ctrl_c(cl
 
     assert execute(run.plans, run.source, interrupt, workers=1, progress=False)
     assert len(committed) == 1
+
+
+def test_a_real_ctrl_c_stops_the_run_after_what_it_was_committing(client):
+    # The signal sets the run's stop instead of raising wherever the main thread is (which
+    # could be inside the executor's locks); the item being committed is committed whole.
+    run = plan_run(TEXTS, ["en-us"], client=client, workers=1)
+    committed: list[Outcome] = []
+
+    def ctrl_c_while_committing(plan, outcome):
+        if not committed:
+            os.kill(os.getpid(), signal.SIGINT)
+        committed.append(outcome)
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert execute(run.plans, run.source, ctrl_c_while_committing, workers=1, progress=False)
+    assert 1 <= len(committed) < len(TEXTS) and all(o.ok for o in committed)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # --- record ----------------------------------------------------------------------------

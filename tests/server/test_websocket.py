@@ -550,10 +550,14 @@ def test_clear_stops_an_item_still_waiting_for_its_first_audio(espeak_server):
 def test_an_item_per_piece_of_the_segment_policy(espeak_server, segment, appends, items):
     with open_ws(espeak_server, alignment="word", segment=segment) as ws:
         ws_recv(ws)
+        # Not ``append``: with "immediate" the first piece's words may come before the
+        # second append's receipt.
         for text in appends:
-            append(ws, text)
+            ws_send(ws, type="input_text_buffer.append", text=text)
         ws_send(ws, type="input_text_buffer.commit")
         events = ws_until(ws, "context.done")
+    received = [e["text"] for e in events if e["type"] == "conversation.item.input_text.received"]
+    assert received == appends
     spoken: dict[str, list[str]] = {}
     for event in events:
         if event["type"] == "conversation.item.word_timestamps":

@@ -9,6 +9,7 @@ that end with this one.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import ctypes
 import functools
 import multiprocessing
@@ -17,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .plan import Plan
@@ -28,6 +29,31 @@ __all__ = ["RELEASE_EVERY", "Stopped", "die_with_parent", "execute", "process_po
 
 class Stopped(Exception):
     """An interrupted run's retry that is not made."""
+
+
+#: Seconds the run's loop waits for an item before it looks whether Ctrl-C stopped it.
+POLL_S = 0.2
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(stopped: threading.Event) -> Iterator[None]:
+    """Ctrl-C sets ``stopped``, which the run's loop reads, instead of raising
+    ``KeyboardInterrupt`` wherever the main thread happens to be.
+
+    An exception raised by the signal can land inside ``concurrent.futures``' own locks,
+    between a lock's acquire and the ``with`` that releases it; the interpreter's exit
+    then waits on that lock for ever. Only the main thread can set a handler, and one a
+    host application installed is left alone: then Ctrl-C raises as before.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    if not in_main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 #: Items between two returns of freed memory to the OS (see ``_release_memory``).
@@ -165,19 +191,25 @@ def execute(
     futures: dict[cf.Future, Plan] = {}
     committed = 0
     try:
-        while _fill(
-            futures, queue, 2 * workers, lambda p: pool.submit(make_item, source, p.job, **options)
-        ):
-            finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
-            for future in finished:
-                plan = futures.pop(future)
-                commit(plan, _outcome(plan, future))
-                committed += 1
-                if committed % RELEASE_EVERY == 0:
-                    release_memory()
-                bar.update(1)
-                if describe is not None:
-                    bar.set_postfix_str(describe(), refresh=False)
+        with _ctrl_c_sets(stopped):
+            while _fill(
+                futures,
+                queue,
+                2 * workers,
+                lambda p: pool.submit(make_item, source, p.job, **options),
+            ):
+                finished, _ = cf.wait(futures, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
+                if stopped.is_set():
+                    raise KeyboardInterrupt
+                for future in finished:
+                    plan = futures.pop(future)
+                    commit(plan, _outcome(plan, future))
+                    committed += 1
+                    if committed % RELEASE_EVERY == 0:
+                        release_memory()
+                    bar.update(1)
+                    if describe is not None:
+                        bar.set_postfix_str(describe(), refresh=False)
         return False
     except KeyboardInterrupt:
         stopped.set()
