@@ -199,8 +199,8 @@ def execute(
                 lambda p: pool.submit(make_item, source, p.job, **options),
             ):
                 finished, _ = cf.wait(futures, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
-                if stopped.is_set():
-                    raise KeyboardInterrupt
+                if stopped.is_set():  # Ctrl-C, read here
+                    break
                 for future in finished:
                     plan = futures.pop(future)
                     commit(plan, _outcome(plan, future))
@@ -210,17 +210,17 @@ def execute(
                     bar.update(1)
                     if describe is not None:
                         bar.set_postfix_str(describe(), refresh=False)
-        return False
     except KeyboardInterrupt:
         stopped.set()
-        for future in futures:
-            future.cancel()
-        return True
     finally:
+        if stopped.is_set():
+            for future in futures:
+                future.cancel()
         bar.close()
         if own_executor:
             pool.shutdown(wait=not stopped.is_set(), cancel_futures=True)
         release_memory()
+    return stopped.is_set()
 
 
 def _fill(
