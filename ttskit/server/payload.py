@@ -5,6 +5,7 @@ nesting deep enough to exhaust the recursion limit, integers of thousands of dig
 (whose conversion is refused, and quadratic before that), ``NaN`` and ``Infinity`` (not
 JSON at all), and ``\\ud800`` escapes that make strings no encoder can write. ``parse_json``
 refuses each with a 400 that names the place, for request bodies and WebSocket frames alike.
+``read_body`` reads a request's body no further than a bound.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import bad_request
+from starlette.requests import Request
 
-__all__ = ["MAX_DEPTH", "MAX_INTEGER_DIGITS", "parse_json"]
+from .errors import WireError, bad_request
+
+__all__ = ["MAX_DEPTH", "MAX_INTEGER_DIGITS", "parse_json", "read_body"]
 
 #: deepest nesting of arrays and objects accepted
 MAX_DEPTH = 32
@@ -116,3 +119,19 @@ def parse_json(raw: bytes | str, *, what: str = "the request body") -> Any:
         ) from None
     _check_tree(value, what)
     return value
+
+
+async def read_body(request: Request, limit: int, too_large: WireError) -> bytes:
+    """The whole body of ``request``; ``too_large`` (a 413) as soon as it is declared or
+    read past ``limit`` bytes, so that no more of it is held."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    size = 0
+    chunks = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -41,7 +41,7 @@ from .bodies import (
 from .connections import client_of
 from .errors import WireError, bad_request
 from .faults import FAULTS_HEADER, RequestFaults
-from .payload import parse_json
+from .payload import parse_json, read_body
 from .pool import SlotPool
 from .render import RenderedSegment, render_segment
 from .schemas import DEFAULT_SAMPLE_RATE, RESPONSE_FORMATS, SpeechRequest
@@ -270,17 +270,7 @@ def _streamed_body(
 async def _read_json(request: Request, limit: int) -> Any:
     """The body parsed as JSON, whatever its content type, refused past ``limit`` bytes."""
     too_large = WireError(413, f"the request body is larger than {limit} bytes", param=None)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    size = 0
-    chunks = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await read_body(request, limit, too_large)
     if not raw.strip():
         raise bad_request(
             "the request body is empty; send a JSON object with model, input and voice",

@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import audio
 from ..errors import MissingExtra
 from .errors import WireError, bad_request
+from .payload import read_body
 from .state import ServerState
 
 __all__ = [
@@ -245,17 +246,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     too_large = WireError(
         413, f"the request body is larger than {limit} bytes; send a shorter audio file"
     )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    size = 0
-    chunks = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_body(request, limit, too_large)
 
 
 async def _parse_form(body: bytes, headers: Any) -> dict[str, list[bytes]]:
