@@ -127,12 +127,7 @@ class AsyncSpeechStream(StreamState):
     async def speech(self, *, allow_partial: bool = False) -> Speech:
         """Read the rest of the stream and return everything as one ``Speech``
         (see ``SpeechStream.speech``)."""
-        if not self._finished:
-            if self._events is None:
-                self._collect_only()
-                self._events = self._run()
-            async for _ in self._events:
-                pass
+        await self.drain()
         return self._result(allow_partial)
 
     async def drain(self) -> Timing:

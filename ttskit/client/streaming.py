@@ -381,12 +381,7 @@ class SpeechStream(StreamState):
             If the stream was cut (or closed) before it ended, unless ``allow_partial``;
             its ``partial`` attribute holds the ``Speech`` received so far.
         """
-        if not self._finished:
-            if self._events is None:
-                self._collect_only()
-                self._events = self._run()
-            for _ in self._events:
-                pass
+        self.drain()
         return self._result(allow_partial)
 
     def drain(self) -> Timing:
