@@ -103,32 +103,6 @@ def test_the_harness_is_checked_before_any_request(replay):
     assert replay.received == []
 
 
-def test_ctrl_c_keeps_the_rows_so_far(espeak_server):
-    calls = []
-
-    def sleep(seconds: float) -> None:
-        calls.append(seconds)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-
-    with pytest.warns(RuntimeWarning, match="interrupted"):
-        df = bench.run(
-            espeak_server.base_url,
-            SHORT,
-            rate=200.0,
-            duration=1.0,
-            warmup=0,
-            transports=["rest"],
-            harness="asyncio",
-            processes=1,
-            progress=False,
-            sleep=sleep,
-        )
-    assert df.attrs["bench"]["interrupted"] is True
-    assert list(df.columns) == bench.COLUMNS
-    assert len(df) <= 3
-
-
 def test_a_caller_inside_an_event_loop_can_run_it(espeak_server):
     """As a notebook's cell does: its kernel's loop is running in the calling thread."""
 

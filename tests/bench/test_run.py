@@ -280,7 +280,8 @@ def test_open_loop_latency_counts_from_the_scheduled_start(make_server):
     assert df["first_audio_s"].is_monotonic_increasing
 
 
-def test_ctrl_c_keeps_the_rows_so_far(espeak_server):
+@pytest.mark.parametrize("harness", HARNESSES)
+def test_ctrl_c_keeps_the_rows_so_far(espeak_server, harness):
     calls = []
 
     def sleep(seconds: float) -> None:
@@ -296,6 +297,7 @@ def test_ctrl_c_keeps_the_rows_so_far(espeak_server):
             duration=1.0,
             warmup=0,
             transports=["rest"],
+            harness=harness,
             progress=False,
             sleep=sleep,
         )

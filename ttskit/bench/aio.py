@@ -105,12 +105,8 @@ class AsyncLoop:
                 trial.voice,
                 trial.text,
                 transport,
-                cold=settings.connection == "cold",
-                timeout=settings.timeout,
-                clock=settings.clock,
-                keep_audio=settings.keep_audio and not warmup,
                 request=request,
-                interrupt_after_s=settings.measurement.interrupt_after_s,
+                **settings.send_options(warmup),
             )
         except Exception as exc:  # a row, not a crash
             outcome = Outcome(started=settings.clock(), error=exc)

@@ -14,7 +14,7 @@ from importlib.metadata import version
 from typing import Any
 
 from ..client import AsyncClient, AsyncRealtimeSession, SpeechRequest
-from ..errors import APIError, InvalidArgument, StreamInterrupted, TransportError, TTSKitError
+from ..errors import APIError, InvalidArgument, StreamInterrupted, TTSKitError
 from ..errors import TimeoutError as ReadTimeout
 from .transports import (
     _HTTP_OPTIONS,
@@ -25,6 +25,7 @@ from .transports import (
     _shifted,
     _take_head,
     _take_timing,
+    _ws_failed,
     _ws_outcome,
 )
 
@@ -161,13 +162,10 @@ async def _ws(
             if not keep:
                 await session.aclose()
     except (TTSKitError, OSError) as exc:
-        if keep and key in slot.sockets and isinstance(exc, TransportError | StreamInterrupted):
+        if _ws_failed(outcome, exc) and keep and key in slot.sockets:
             await slot.sockets.pop(key).aclose()
-        if isinstance(exc, APIError):
-            _failed(outcome, exc)
-        outcome.error = exc
     else:
-        outcome.status = 101
+        outcome.status = 101  # the WebSocket's handshake answer: the session was accepted
     return outcome
 
 

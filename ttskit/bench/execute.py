@@ -79,6 +79,16 @@ class Settings:
     keep_audio: bool = False  # keep each successful request's Speech (to score it after)
     harness: str = DEFAULT_HARNESS  # the executor of each process (see executor)
 
+    def send_options(self, warmup: bool) -> dict[str, Any]:
+        """The options of ``transports.send`` (and ``async_send``) every request shares."""
+        return {
+            "cold": self.connection == "cold",
+            "timeout": self.timeout,
+            "clock": self.clock,
+            "interrupt_after_s": self.measurement.interrupt_after_s,
+            "keep_audio": self.keep_audio and not warmup,
+        }
+
 
 @dataclass
 class Timed:
@@ -190,11 +200,7 @@ class Threads:
                 trial.voice,
                 trial.text,
                 transport,
-                cold=settings.connection == "cold",
-                timeout=settings.timeout,
-                clock=settings.clock,
-                interrupt_after_s=settings.measurement.interrupt_after_s,
-                keep_audio=settings.keep_audio and not warmup,
+                **settings.send_options(warmup),
             )
         except Exception as exc:  # a row, not a crash: the run goes on and keeps its rows
             outcome = Outcome(started=settings.clock(), error=exc)

@@ -324,14 +324,20 @@ def _ws(
             if not keep:
                 session.close()
     except (TTSKitError, OSError) as exc:
-        if keep and key in state.sockets and isinstance(exc, TransportError | StreamInterrupted):
+        if _ws_failed(outcome, exc) and keep and key in state.sockets:
             state.sockets.pop(key).close()
-        if isinstance(exc, APIError):
-            _failed(outcome, exc)
-        outcome.error = exc
     else:
         outcome.status = 101  # the WebSocket's handshake answer: the session was accepted
     return outcome
+
+
+def _ws_failed(outcome: Outcome, exc: BaseException) -> bool:
+    """Record a WebSocket request's failure in ``outcome``; whether its session is broken
+    (a kept one is then dropped)."""
+    if isinstance(exc, APIError):
+        _failed(outcome, exc)
+    outcome.error = exc
+    return isinstance(exc, TransportError | StreamInterrupted)
 
 
 class Interruption:
