@@ -61,6 +61,7 @@ __all__ = [
     "api_error_for_status",
     "check_encodable",
     "redact",
+    "require_extra",
 ]
 
 
@@ -334,3 +335,21 @@ def api_error_for_status(status_code: int) -> type[APIError]:
     if status_code in _BY_STATUS:
         return _BY_STATUS[status_code]
     return InternalServerError if status_code >= 500 else APIError
+
+
+def require_extra(module: str, *, extra: str, purpose: str, package: str | None = None) -> Any:
+    """Import ``module``, or raise ``MissingExtra`` saying which extra to install.
+
+    >>> require_extra("no_such_module", extra="dask", purpose="--scheduler", package="dask")
+    Traceback (most recent call last):
+    ...
+    ttskit.errors.MissingExtra: --scheduler needs dask: pip install 'ttskit[dask]'
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtra(
+            f"{purpose} needs {package or module}: pip install 'ttskit[{extra}]'"
+        ) from exc

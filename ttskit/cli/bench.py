@@ -14,6 +14,7 @@ from .common import (
     api_key,
     client,
     complain,
+    connect_dask,
 )
 
 __all__ = ["add_bench"]
@@ -110,38 +111,17 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     report.set_defaults(handler=_report)
 
 
+def _endpoint_given(args: argparse.Namespace) -> bool:
+    """Whether an endpoint was named; the embedded server is measured when not."""
+    return bool(args.base_url or os.environ.get("TTSKIT_BASE_URL"))
+
+
 def _target(args: argparse.Namespace) -> Any:
     from ..client import local
 
-    if args.base_url or os.environ.get("TTSKIT_BASE_URL"):
+    if _endpoint_given(args):
         return client(args, max_retries=0)
     return local(args.engine, model=args.model)
-
-
-def _dask_client(address: str | None) -> Any:
-    """A Dask client of the scheduler at ``address``, or None without one."""
-    if address is None:
-        return None
-    try:
-        import distributed
-    except ImportError as exc:
-        from ..errors import ConfigurationError
-
-        raise ConfigurationError("--scheduler needs dask: pip install 'ttskit[dask]'") from exc
-    from ..errors import ConfigurationError, ConnectError
-
-    try:
-        return distributed.Client(address, timeout=10)
-    except ValueError as exc:  # not an address: no port, an unknown scheme
-        raise ConfigurationError(
-            f"--scheduler {address!r} is not a Dask scheduler's address ({exc}); give one "
-            "such as tcp://10.0.0.5:8786"
-        ) from exc
-    except (OSError, TimeoutError) as exc:
-        raise ConnectError(
-            f"no Dask scheduler answered at {address!r} ({exc}); start one with "
-            "'dask scheduler' and its workers with 'dask worker ADDRESS'"
-        ) from exc
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -149,7 +129,7 @@ def _bench(args: argparse.Namespace) -> int:
     from ..bench import run, save, summary
     from ..bench.tables import text_table
 
-    if args.scheduler and not (args.base_url or os.environ.get("TTSKIT_BASE_URL")):
+    if args.scheduler and not _endpoint_given(args):
         from ..errors import ConfigurationError
 
         raise ConfigurationError(
@@ -157,7 +137,7 @@ def _bench(args: argparse.Namespace) -> int:
             "embedded server listens on this machine's loopback only (start one for them "
             "with 'ttskit serve --host 0.0.0.0')"
         )
-    dask_client = _dask_client(args.scheduler)
+    dask_client = None if args.scheduler is None else connect_dask(args.scheduler, "--scheduler")
     try:
         target = _target(args)
         df = run(

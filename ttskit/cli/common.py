@@ -23,6 +23,7 @@ __all__ = [
     "api_key",
     "client",
     "complain",
+    "connect_dask",
     "non_negative",
     "positive_seconds",
     "run_handler",
@@ -213,3 +214,23 @@ def run_handler(args: argparse.Namespace) -> int:
         complain(args.command, describe(exc))
         return failure_status(exc)
     return status
+
+
+def connect_dask(address: str, option: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address`` (given with ``option``),
+    or a ttskit error that says what to do: no dask, not an address, no answer."""
+    from ..errors import ConfigurationError, ConnectError, require_extra
+
+    distributed = require_extra("distributed", extra="dask", purpose=option, package="dask")
+    try:
+        return distributed.Client(address, timeout=10)
+    except ValueError as exc:  # not an address: no port, an unknown scheme
+        raise ConfigurationError(
+            f"{option} {address!r} is not a Dask scheduler's address ({exc}); give one "
+            "such as tcp://10.0.0.5:8786"
+        ) from exc
+    except (OSError, TimeoutError) as exc:
+        raise ConnectError(
+            f"no Dask scheduler answered at {address!r} ({exc}); start one with "
+            "'dask scheduler' and its workers with 'dask worker ADDRESS'"
+        ) from exc

@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import EXIT_PARTIAL, EXIT_STATUS_HELP, FORMATTER, add_endpoint_arguments, client
+from .common import (
+    EXIT_PARTIAL,
+    EXIT_STATUS_HELP,
+    FORMATTER,
+    add_endpoint_arguments,
+    client,
+    connect_dask,
+)
 
 __all__ = ["add_dataset", "run"]
 
@@ -120,14 +127,13 @@ def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
         # Spawned workers that end with this process, even when it is killed.
         pool = process_pool(args.workers)
         return pool, pool.shutdown
-    try:
-        import distributed
-    except ImportError as exc:
-        from ..errors import ConfigurationError
+    from ..errors import require_extra
 
-        raise ConfigurationError("--executor dask needs dask: pip install 'ttskit[dask]'") from exc
+    distributed = require_extra(
+        "distributed", extra="dask", purpose="--executor dask", package="dask"
+    )
     if args.scheduler:
-        dask_client = distributed.Client(args.scheduler)
+        dask_client = connect_dask(args.scheduler, "--scheduler")
         return dask_client.get_executor(), dask_client.close
     cluster = distributed.LocalCluster(
         n_workers=args.workers, threads_per_worker=1, dashboard_address=None

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import importlib.metadata
 import os
 from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgument, InvalidType, MissingExtra
+from ..errors import InvalidArgument, InvalidType, require_extra
 
 __all__ = ["SAMPLE_RATE", "as_audio", "file_sha256", "provenance", "require"]
 
 #: Every model here listens at 16 kHz.
 SAMPLE_RATE = 16000
-INSTALL = "pip install 'ttskit[quality]'"
 
 
 def require(module: str, *, package: str | None = None, purpose: str) -> Any:
-    """Import ``module``, or raise ``MissingExtra`` saying what to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingExtra(f"{purpose} needs {package or module}: {INSTALL}") from exc
+    """Import ``module``, or raise ``MissingExtra`` saying to install the quality extra."""
+    return require_extra(module, extra="quality", purpose=purpose, package=package)
 
 
 @functools.lru_cache(maxsize=64)
