@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from ttskit import bench
+from ttskit.bench.outcome import Outcome
 from ttskit.bench.rows import Measurement, Trial, continuity, frame, prebuffer_columns, row
-from ttskit.bench.transports import Outcome, Target
+from ttskit.bench.transports import Target
 
 TRIAL = Trial(0, "v", "t0", "short", "Hello there.", 0)
 TARGET = Target("http://127.0.0.1:9/v1", "m", "v")

@@ -25,8 +25,8 @@ from typing import Any
 from ..client import AsyncClient, SpeechRequest
 from .async_transports import Slot, async_send, build_request
 from .execute import Recorder, Settings, Stop, backoff_after
+from .outcome import Outcome
 from .rows import Trial
-from .transports import Outcome
 
 __all__ = ["AsyncLoop", "new_loop"]
 

@@ -16,18 +16,17 @@ from typing import Any
 from ..client import AsyncClient, AsyncRealtimeSession, SpeechRequest
 from ..errors import APIError, InvalidArgument, StreamInterrupted, TTSKitError
 from ..errors import TimeoutError as ReadTimeout
-from .transports import (
-    _HTTP_OPTIONS,
-    TRANSPORTS,
+from .outcome import (
     Interruption,
     Outcome,
-    _failed,
-    _shifted,
-    _take_head,
-    _take_timing,
-    _ws_failed,
-    _ws_outcome,
+    failed,
+    shifted,
+    take_head,
+    take_timing,
+    ws_failed,
+    ws_outcome,
 )
+from .transports import HTTP_OPTIONS, TRANSPORTS
 
 __all__ = ["Slot", "async_send", "build_request"]
 
@@ -75,15 +74,15 @@ async def _http(
             stream = await client.send(request)
         except APIError as exc:
             outcome.headers_s = outcome.done_s = clock() - outcome.started
-            _failed(outcome, exc)
+            failed(outcome, exc)
             raise
         async with stream:
-            _take_head(outcome, stream)
+            take_head(outcome, stream)
             # Read to the end, recorded without making an event per chunk.
             try:
                 await stream.drain()
             finally:
-                _take_timing(outcome, stream.timing)
+                take_timing(outcome, stream.timing)
             if keep_audio:
                 outcome.speech = await stream.speech()
     except (TTSKitError, OSError) as exc:
@@ -102,7 +101,7 @@ async def build_request(
         voice=voice,
         max_retries=0,
         fresh_connection=cold,
-        **_HTTP_OPTIONS[transport],
+        **HTTP_OPTIONS[transport],
     )
 
 
@@ -123,7 +122,7 @@ async def _ws(
 ) -> Outcome:
     keep = transport == "ws-keep" and not cold
     started = clock()
-    outcome = _ws_outcome(started, model, voice)
+    outcome = ws_outcome(started, model, voice)
     key = (target_index, model, voice)
     session = slot.sockets.get(key) if keep else None
     try:
@@ -154,7 +153,7 @@ async def _ws(
                 raise
             finally:
                 if speech is not None:
-                    _take_timing(outcome, _shifted(speech.timing, sent - started))
+                    take_timing(outcome, shifted(speech.timing, sent - started))
             if keep_audio:
                 speech.requested_model, speech.requested_voice = model, voice
                 outcome.speech = speech
@@ -162,7 +161,7 @@ async def _ws(
             if not keep:
                 await session.aclose()
     except (TTSKitError, OSError) as exc:
-        if _ws_failed(outcome, exc) and keep and key in slot.sockets:
+        if ws_failed(outcome, exc) and keep and key in slot.sockets:
             await slot.sockets.pop(key).aclose()
     else:
         outcome.status = 101  # the WebSocket's handshake answer: the session was accepted

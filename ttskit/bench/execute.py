@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import transports as _transports
+from .outcome import Outcome
 from .rows import Measurement, Trial, row
-from .transports import Outcome, Target, WorkerState
+from .transports import Target, WorkerState
 
 __all__ = [
     "DEFAULT_HARNESS",

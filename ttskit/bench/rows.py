@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import redact
+from .outcome import Outcome
 from .stats import STALL_BUFFERS_MS, underruns
-from .transports import Outcome, Target
+from .transports import Target
 
 __all__ = [
     "COLUMNS",

@@ -31,19 +31,27 @@ from ..errors import (
     APIError,
     InvalidArgument,
     StreamInterrupted,
-    TransportError,
     TTSKitError,
 )
 from ..errors import TimeoutError as ReadTimeout
-from ..results import AudioChunk, Speech, Timing
+from .outcome import (
+    Interruption,
+    Outcome,
+    failed,
+    shifted,
+    take_head,
+    take_timing,
+    ws_failed,
+    ws_outcome,
+)
 
-__all__ = ["TRANSPORTS", "Outcome", "Target", "WorkerState", "send"]
+__all__ = ["HTTP_OPTIONS", "TRANSPORTS", "Target", "WorkerState", "send"]
 
 TRANSPORTS = ("rest", "sse", "chunked", "openai-sse", "ws", "ws-keep")
 
 #: What each HTTP transport asks ``Client.build_request`` for, beyond the text, model and
 #: voice; every other option is the client's.
-_HTTP_OPTIONS: dict[str, dict[str, Any]] = {
+HTTP_OPTIONS: dict[str, dict[str, Any]] = {
     "rest": {"stream": False, "response_format": "wav"},
     "sse": {"stream": True},
     "chunked": {"stream_format": "audio"},
@@ -116,36 +124,6 @@ class Target:
         )
 
 
-@dataclass
-class Outcome:
-    """What one request measured; times are seconds since ``started`` (a clock reading)."""
-
-    started: float
-    headers_s: float | None = None
-    first_byte_s: float | None = None
-    first_audio_s: float | None = None
-    first_audible_s: float | None = None
-    done_s: float | None = None
-    arrivals: list[float] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-    sample_rate: int = 0
-    status: int | None = None
-    request_id: str | None = None
-    connection_reused: bool | None = None
-    retry_after_s: float | None = None
-    server: str | None = None
-    error: BaseException | None = None
-    http_version: str | None = None
-    client_library: str | None = None
-    client_version: str | None = None
-    cancel_s: float | None = None  # when the cancel was sent (interrupted utterances)
-    requested_model: str | None = None
-    requested_voice: str | None = None
-    served_model: str | None = None  # what the server says it used (None: it did not say)
-    served_voice: str | None = None
-    speech: Speech | None = None  # the audio, kept only when asked (for scoring afterwards)
-
-
 class WorkerState:
     """What one worker keeps between requests: a client per target, and open WebSockets."""
 
@@ -172,47 +150,6 @@ class WorkerState:
 
 
 _REQUESTS = version("requests")
-_WEBSOCKETS = version("websockets")
-
-
-def _failed(outcome: Outcome, exc: APIError) -> None:
-    outcome.status, outcome.request_id = exc.status_code, exc.request_id
-    outcome.retry_after_s = exc.retry_after
-
-
-def _take_head(outcome: Outcome, stream: Any) -> None:
-    """What the answer's head says (either client's stream): status, ids, what was served."""
-    outcome.started = stream.started  # the client's own start: before it is late
-    outcome.status = stream.status
-    outcome.request_id = stream.request_id
-    outcome.served_model = stream.served_model
-    outcome.served_voice = stream.served_voice
-    outcome.http_version = stream.http_version
-    outcome.connection_reused = stream.connection_reused
-    outcome.server = stream.server
-
-
-def _ws_outcome(started: float, model: str, voice: str) -> Outcome:
-    """The outcome of a WebSocket request, before anything is sent."""
-    return Outcome(
-        started=started,
-        requested_model=model,
-        requested_voice=voice,
-        http_version="HTTP/1.1",  # the WebSocket's upgrade
-        client_library="websockets",
-        client_version=_WEBSOCKETS,
-    )
-
-
-def _take_timing(outcome: Outcome, timing: Timing) -> None:
-    outcome.headers_s = timing.headers_s if timing.headers_s is not None else outcome.headers_s
-    outcome.first_byte_s = timing.first_byte_s
-    outcome.first_audio_s = timing.first_audio_s
-    outcome.first_audible_s = timing.first_audible_s
-    outcome.done_s = timing.done_s if timing.done_s is not None else outcome.done_s
-    # From the recorder's lists: no chunk table is made per request.
-    outcome.arrivals, outcome.lengths, _ = timing.chunk_lists()
-    outcome.sample_rate = int(timing.sample_rate or 0)
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -243,7 +180,7 @@ def _http(
             voice=voice,
             max_retries=0,
             fresh_connection=cold,
-            **_HTTP_OPTIONS[transport],
+            **HTTP_OPTIONS[transport],
         )
         # Latencies count as the client's own do: from the call that sends the request.
         outcome.started = clock()
@@ -251,15 +188,15 @@ def _http(
             stream = client.send(request)
         except APIError as exc:
             outcome.headers_s = outcome.done_s = clock() - outcome.started
-            _failed(outcome, exc)
+            failed(outcome, exc)
             raise
         with stream:
-            _take_head(outcome, stream)
+            take_head(outcome, stream)
             # Read to the end, recorded without making an event per chunk.
             try:
                 stream.drain()
             finally:
-                _take_timing(outcome, stream.timing)
+                take_timing(outcome, stream.timing)
             if keep_audio:
                 outcome.speech = stream.speech()
     except (TTSKitError, OSError) as exc:
@@ -287,7 +224,7 @@ def _ws(
 ) -> Outcome:
     keep = transport == "ws-keep" and not cold
     started = clock()
-    outcome = _ws_outcome(started, model, voice)
+    outcome = ws_outcome(started, model, voice)
     key = (target_index, model, voice)
     session = state.sockets.get(key) if keep else None
     try:
@@ -316,7 +253,7 @@ def _ws(
                 raise
             finally:
                 if speech is not None:
-                    _take_timing(outcome, _shifted(speech.timing, sent - started))
+                    take_timing(outcome, shifted(speech.timing, sent - started))
             if keep_audio:
                 speech.requested_model, speech.requested_voice = model, voice
                 outcome.speech = speech
@@ -324,52 +261,11 @@ def _ws(
             if not keep:
                 session.close()
     except (TTSKitError, OSError) as exc:
-        if _ws_failed(outcome, exc) and keep and key in state.sockets:
+        if ws_failed(outcome, exc) and keep and key in state.sockets:
             state.sockets.pop(key).close()
     else:
         outcome.status = 101  # the WebSocket's handshake answer: the session was accepted
     return outcome
-
-
-def _ws_failed(outcome: Outcome, exc: BaseException) -> bool:
-    """Record a WebSocket request's failure in ``outcome``; whether its session is broken
-    (a kept one is then dropped)."""
-    if isinstance(exc, APIError):
-        _failed(outcome, exc)
-    outcome.error = exc
-    return isinstance(exc, TransportError | StreamInterrupted)
-
-
-class Interruption:
-    """When to cancel an utterance ``after_s`` past its context's first audio: the rule of
-    both harnesses' receive loops (``_interrupt`` here and in ``async_transports``)."""
-
-    def __init__(
-        self, context: str, after_s: float, timeout: float, clock: Callable[[], float]
-    ) -> None:
-        self.context, self.after_s, self.timeout, self.clock = context, after_s, timeout, clock
-        self.first: float | None = None
-        self.waited = clock()
-
-    def due(self) -> bool:
-        return self.first is not None and self.clock() >= self.first + self.after_s
-
-    def wait(self) -> float:
-        """Seconds to wait for the next event."""
-        if self.first is None:
-            return max(self.timeout, 1e-3)
-        return max(self.first + self.after_s - self.clock(), 1e-3)
-
-    def timed_out(self) -> bool:
-        """After a receive timed out, before the first audio: whether no event at all came
-        for ``timeout`` seconds."""
-        return self.first is None and self.clock() - self.waited >= self.timeout
-
-    def heard(self, event: Any) -> None:
-        self.waited = self.clock()
-        ours = isinstance(event, AudioChunk) and event.context_id == self.context
-        if self.first is None and ours:
-            self.first = self.waited
 
 
 def _interrupt(
@@ -396,27 +292,6 @@ def _interrupt(
             return None
         rule.heard(event)
     return None
-
-
-def _shifted(timing: Timing, offset: float) -> Timing:
-    """``timing`` with every time moved ``offset`` later (context times start at its append)."""
-
-    def move(value: float | None) -> float | None:
-        return None if value is None else value + offset
-
-    arrivals, lengths, starts = timing.chunk_lists()
-    return Timing.from_lists(
-        [arrival + offset for arrival in arrivals],
-        lengths,
-        starts,
-        headers_s=move(timing.headers_s),
-        first_byte_s=move(timing.first_byte_s),
-        first_audio_s=move(timing.first_audio_s),
-        first_audible_s=move(timing.first_audible_s),
-        done_s=move(timing.done_s),
-        sample_rate=timing.sample_rate,
-        attempts=timing.attempts,
-    )
 
 
 # --- one request ----------------------------------------------------------------------------
